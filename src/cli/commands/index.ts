@@ -1,0 +1,9 @@
+import type { Command } from 'commander';
+
+/**
+ * Every subcommand registers itself here: one import and one call per command module.
+ * Keep the list alphabetical so parallel additions rarely touch the same line.
+ */
+export function registerCommands(program: Command): void {
+  void program;
+}
