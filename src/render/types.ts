@@ -32,3 +32,29 @@ export interface RepositoryRender {
   errors: Diagnostic[];
   warnings: Diagnostic[];
 }
+
+/**
+ * A workload instance known to the control plane: registered by its proxy over discovery, or
+ * declared by a ServiceEntry / WorkloadEntry. Endpoints of a service are all such entries.
+ */
+export interface WorkloadEndpoint {
+  /** Short service name (`reviews`) or, for ServiceEntry endpoints, the entry's host. */
+  service: string;
+  namespace: string;
+  address: string;
+  port: number;
+  labels: Record<string, string>;
+  serviceAccount?: string;
+  workload?: string;
+  /** `istio` when a Trellis sidecar fronts it (accepts mTLS). */
+  tlsMode: 'istio' | 'disabled';
+  /** Proxy id that registered it, when registered by discovery. */
+  proxyId?: string;
+}
+
+/** Everything buildProxySnapshot needs; it is a pure function of this input (STYLE.md §6). */
+export interface SnapshotInput {
+  cluster: ClusterRender;
+  endpoints: WorkloadEndpoint[];
+  proxy: import('../mesh/snapshot.js').ProxyIdentity;
+}
