@@ -57,5 +57,9 @@ export interface ClusterStatusStatus {
   proxies?: { total: number; onDesired: number; drifted: number; disconnected: number };
   drift?: Array<{ proxy: string; state: string; detail?: string }>;
   errors?: string[];
+  /** Versions this cluster has run healthy through every canary step: the stage gate reads them. */
+  verifiedVersions?: string[];
+  /** Versions rolled back in this cluster, with the analysis that decided it. */
+  failedVersions?: string[];
   conditions?: Condition[];
 }
