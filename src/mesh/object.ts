@@ -23,6 +23,8 @@ export interface MeshObject<Spec = unknown> {
   /** Position of the document; `fieldSources` maps a JSON-pointer-like path ("spec.http[0].route") to its position. */
   source?: SourceRef;
   fieldSources?: Record<string, SourceRef>;
+  /** Top-level fields other than apiVersion/kind/metadata/spec/status, kept so validation can reject them. */
+  extraFields?: Record<string, unknown>;
 }
 
 export type Severity = 'error' | 'warning';
