@@ -1,0 +1,26 @@
+import { describe, expect, test } from '@jest/globals';
+import { canonicalJson, contentHash } from '../../../src/render/hash.js';
+
+describe('canonical JSON and content hash', () => {
+  test('key order does not matter, content does', () => {
+    const a = { b: 1, a: [1, { y: 'x', x: null }], c: undefined };
+    const b = { a: [1, { x: null, y: 'x' }], b: 1 };
+    expect(canonicalJson(a)).toBe('{"a":[1,{"x":null,"y":"x"}],"b":1}');
+    expect(contentHash(a)).toBe(contentHash(b));
+    expect(contentHash(a)).toMatch(/^[0-9a-f]{16}$/);
+    expect(contentHash({ ...b, b: 2 })).not.toBe(contentHash(b));
+  });
+
+  test('undefined array items are null and strings are escaped', () => {
+    expect(canonicalJson([undefined, 'a"b', 1.5, true])).toBe('[null,"a\\"b",1.5,true]');
+  });
+
+  test('a memo returns the same text and is reused by identity', () => {
+    const shared = { z: 1, a: 2 };
+    const memo = new WeakMap<object, string>();
+    const first = canonicalJson({ list: [shared, shared] }, memo);
+    expect(first).toBe('{"list":[{"a":2,"z":1},{"a":2,"z":1}]}');
+    expect(memo.get(shared)).toBe('{"a":2,"z":1}');
+    expect(canonicalJson({ list: [shared, shared] }, memo)).toBe(first);
+  });
+});
