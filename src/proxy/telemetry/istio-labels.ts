@@ -1,0 +1,219 @@
+/**
+ * Resolution of Istio's standard metric labels (istio/proxy `istio_stats.cc`, `all_tags_`) for one
+ * series: done once per distinct series, never per request.
+ */
+import type { ProxyIdentity } from '../../mesh/snapshot.js';
+
+export type Reporter = 'source' | 'destination';
+export type RequestProtocol = 'http' | 'grpc';
+export type ConnectionSecurityPolicy = 'mutual_tls' | 'none' | 'unknown';
+
+/**
+ * The labels of a request that do not depend on its outcome: everything a caller can resolve once
+ * per (route, destination) and reuse. Absent peer fields become "unknown", as in Istio; the local
+ * side (source for `reporter: 'source'`, destination for `reporter: 'destination'`) defaults to the
+ * proxy's own identity.
+ */
+export interface SeriesLabels {
+  reporter: Reporter;
+  /** FQDN, e.g. `reviews.default.svc.cluster.local`. */
+  destinationService: string;
+  destinationWorkload?: string;
+  destinationNamespace?: string;
+  destinationVersion?: string;
+  destinationApp?: string;
+  destinationPrincipal?: string;
+  sourcePrincipal?: string;
+  sourceWorkload?: string;
+  sourceNamespace?: string;
+  sourceVersion?: string;
+  sourceApp?: string;
+  requestProtocol: RequestProtocol;
+  connectionSecurityPolicy: ConnectionSecurityPolicy;
+  // Optional additions beyond the brief's RequestRecord; derived when absent.
+  sourceCluster?: string;
+  destinationCluster?: string;
+  sourceCanonicalService?: string;
+  sourceCanonicalRevision?: string;
+  destinationCanonicalService?: string;
+  destinationCanonicalRevision?: string;
+  /** Defaults to the first DNS label of a `<name>.<ns>.svc.<domain>` FQDN, else the FQDN itself. */
+  destinationServiceName?: string;
+  /** Defaults to the second DNS label of a `<name>.<ns>.svc.<domain>` FQDN, else destinationNamespace. */
+  destinationServiceNamespace?: string;
+}
+
+export const UNKNOWN = 'unknown';
+
+/** Istio's label order for the static part of a series (everything before `response_flags`). */
+export const STATIC_LABEL_NAMES = [
+  'reporter',
+  'source_workload',
+  'source_workload_namespace',
+  'source_principal',
+  'source_app',
+  'source_version',
+  'source_canonical_service',
+  'source_canonical_revision',
+  'source_cluster',
+  'destination_workload',
+  'destination_workload_namespace',
+  'destination_principal',
+  'destination_app',
+  'destination_version',
+  'destination_service',
+  'destination_service_name',
+  'destination_service_namespace',
+  'destination_canonical_service',
+  'destination_canonical_revision',
+  'destination_cluster',
+  'request_protocol',
+] as const;
+
+interface Peer {
+  workload: string;
+  namespace: string;
+  principal: string;
+  app: string;
+  version: string;
+  canonicalService: string;
+  canonicalRevision: string;
+  cluster: string;
+}
+
+const SVC_FQDN = /^([^.]+)\.([^.]+)\.svc(\.|$)/;
+
+/** Istio's canonical service: `service.istio.io/canonical-name`, `app.kubernetes.io/name`, `app`, else the workload. */
+export function canonicalService(labels: Record<string, string>, workload: string): string {
+  return labels['service.istio.io/canonical-name'] ?? labels['app.kubernetes.io/name'] ?? labels.app ?? workload;
+}
+
+/** Istio's canonical revision: `service.istio.io/canonical-revision`, `app.kubernetes.io/version`, `version`, else `latest`. */
+export function canonicalRevision(labels: Record<string, string>): string {
+  return labels['service.istio.io/canonical-revision'] ?? labels['app.kubernetes.io/version'] ?? labels.version ?? 'latest';
+}
+
+function orUnknown(v: string | undefined): string {
+  return v === undefined || v === '' ? UNKNOWN : v;
+}
+
+function localPeer(proxy: ProxyIdentity, cluster: string): Omit<Peer, 'principal'> {
+  return {
+    workload: proxy.workload,
+    namespace: proxy.namespace,
+    app: proxy.labels.app ?? UNKNOWN,
+    version: proxy.labels.version ?? UNKNOWN,
+    canonicalService: canonicalService(proxy.labels, proxy.workload),
+    canonicalRevision: canonicalRevision(proxy.labels),
+    cluster,
+  };
+}
+
+function sourcePeer(l: SeriesLabels, local: Omit<Peer, 'principal'> | undefined): Peer {
+  const workload = l.sourceWorkload ?? local?.workload;
+  const app = l.sourceApp ?? local?.app;
+  const version = l.sourceVersion ?? local?.version;
+  return {
+    workload: orUnknown(workload),
+    namespace: orUnknown(l.sourceNamespace ?? local?.namespace),
+    principal: orUnknown(l.sourcePrincipal),
+    app: orUnknown(app),
+    version: orUnknown(version),
+    canonicalService: orUnknown(l.sourceCanonicalService ?? (l.sourceWorkload !== undefined ? (app ?? workload) : local?.canonicalService)),
+    canonicalRevision: l.sourceCanonicalRevision ?? (l.sourceWorkload !== undefined ? (version ?? 'latest') : (local?.canonicalRevision ?? 'latest')),
+    cluster: orUnknown(l.sourceCluster ?? local?.cluster),
+  };
+}
+
+function destinationPeer(l: SeriesLabels, local: Omit<Peer, 'principal'> | undefined): Peer {
+  const workload = l.destinationWorkload ?? local?.workload;
+  const app = l.destinationApp ?? local?.app;
+  const version = l.destinationVersion ?? local?.version;
+  return {
+    workload: orUnknown(workload),
+    namespace: orUnknown(l.destinationNamespace ?? local?.namespace),
+    principal: orUnknown(l.destinationPrincipal),
+    app: orUnknown(app),
+    version: orUnknown(version),
+    canonicalService: orUnknown(
+      l.destinationCanonicalService ?? (l.destinationWorkload !== undefined ? (app ?? workload) : local?.canonicalService),
+    ),
+    canonicalRevision:
+      l.destinationCanonicalRevision ??
+      (l.destinationWorkload !== undefined ? (version ?? 'latest') : (local?.canonicalRevision ?? 'latest')),
+    cluster: orUnknown(l.destinationCluster ?? local?.cluster),
+  };
+}
+
+/**
+ * The static label values of a series in STATIC_LABEL_NAMES order, plus connection_security_policy
+ * (which Istio orders after response_flags).
+ */
+export function resolveStaticLabels(
+  l: SeriesLabels,
+  proxy: ProxyIdentity,
+  localCluster: string,
+): { values: string[]; connectionSecurityPolicy: string } {
+  const local = localPeer(proxy, localCluster);
+  const src = sourcePeer(l, l.reporter === 'source' ? local : undefined);
+  const dst = destinationPeer(l, l.reporter === 'destination' ? local : undefined);
+  const fqdn = orUnknown(l.destinationService);
+  const m = SVC_FQDN.exec(fqdn);
+  const serviceName = l.destinationServiceName ?? (m ? m[1] : fqdn);
+  const serviceNamespace = orUnknown(l.destinationServiceNamespace ?? (m ? m[2] : l.destinationNamespace));
+  return {
+    values: [
+      l.reporter,
+      src.workload,
+      src.namespace,
+      src.principal,
+      src.app,
+      src.version,
+      src.canonicalService,
+      src.canonicalRevision,
+      src.cluster,
+      dst.workload,
+      dst.namespace,
+      dst.principal,
+      dst.app,
+      dst.version,
+      fqdn,
+      serviceName,
+      serviceNamespace,
+      dst.canonicalService,
+      dst.canonicalRevision,
+      dst.cluster,
+      l.requestProtocol,
+    ],
+    connectionSecurityPolicy: l.connectionSecurityPolicy,
+  };
+}
+
+/** A stable key of the fields SeriesLabels can carry (used by `record()` to find a series). */
+export function seriesKey(l: SeriesLabels): string {
+  // \x1f cannot appear in Kubernetes names or FQDNs, so joining is unambiguous for real input.
+  return (
+    l.reporter +
+    '\x1f' + l.destinationService +
+    '\x1f' + (l.destinationWorkload ?? '') +
+    '\x1f' + (l.destinationNamespace ?? '') +
+    '\x1f' + (l.destinationVersion ?? '') +
+    '\x1f' + (l.destinationApp ?? '') +
+    '\x1f' + (l.destinationPrincipal ?? '') +
+    '\x1f' + (l.sourcePrincipal ?? '') +
+    '\x1f' + (l.sourceWorkload ?? '') +
+    '\x1f' + (l.sourceNamespace ?? '') +
+    '\x1f' + (l.sourceVersion ?? '') +
+    '\x1f' + (l.sourceApp ?? '') +
+    '\x1f' + l.requestProtocol +
+    '\x1f' + l.connectionSecurityPolicy +
+    '\x1f' + (l.sourceCluster ?? '') +
+    '\x1f' + (l.destinationCluster ?? '') +
+    '\x1f' + (l.sourceCanonicalService ?? '') +
+    '\x1f' + (l.sourceCanonicalRevision ?? '') +
+    '\x1f' + (l.destinationCanonicalService ?? '') +
+    '\x1f' + (l.destinationCanonicalRevision ?? '') +
+    '\x1f' + (l.destinationServiceName ?? '') +
+    '\x1f' + (l.destinationServiceNamespace ?? '')
+  );
+}
