@@ -1,4 +1,4 @@
-import { normalizeRepoPath } from './fs.js';
+import { MemoryFileSystem } from './fs.js';
 import type { RepoFileSystem } from './types.js';
 
 /**
@@ -7,43 +7,33 @@ import type { RepoFileSystem } from './types.js';
  * and to render a cluster at another version without touching the checkout.
  */
 export class OverlayFileSystem implements RepoFileSystem {
-  private readonly files = new Map<string, string>();
+  private readonly changes: MemoryFileSystem;
 
   constructor(private readonly base: RepoFileSystem, changes: ReadonlyMap<string, string> | Record<string, string> = {}) {
-    const entries = changes instanceof Map ? [...changes.entries()] : Object.entries(changes);
-    for (const [path, text] of entries) this.files.set(normalizeRepoPath(path), text);
+    this.changes = new MemoryFileSystem(changes instanceof Map ? Object.fromEntries(changes) : (changes as Record<string, string>));
+  }
+
+  private async isChangedFile(path: string): Promise<boolean> {
+    return (await this.changes.exists(path)) && !(await this.changes.isDirectory(path));
   }
 
   async readFile(path: string): Promise<string> {
-    const own = this.files.get(normalizeRepoPath(path));
-    return own ?? this.base.readFile(path);
+    return (await this.isChangedFile(path)) ? this.changes.readFile(path) : this.base.readFile(path);
   }
 
   async exists(path: string): Promise<boolean> {
-    const rel = normalizeRepoPath(path);
-    return this.files.has(rel) || this.isOwnDirectory(rel) || this.base.exists(path);
+    return (await this.changes.exists(path)) || this.base.exists(path);
   }
 
   async isDirectory(path: string): Promise<boolean> {
-    const rel = normalizeRepoPath(path);
-    if (this.files.has(rel)) return false;
-    return this.isOwnDirectory(rel) || this.base.isDirectory(path);
+    if (await this.isChangedFile(path)) return false;
+    return (await this.changes.isDirectory(path)) || this.base.isDirectory(path);
   }
 
   async listDir(path: string): Promise<string[]> {
-    const rel = normalizeRepoPath(path);
     const names = new Set<string>();
     if (await this.base.isDirectory(path)) for (const n of await this.base.listDir(path)) names.add(n);
-    const prefix = rel === '' ? '' : `${rel}/`;
-    for (const file of this.files.keys()) {
-      if (file.startsWith(prefix)) names.add(file.slice(prefix.length).split('/')[0]);
-    }
+    if (await this.changes.isDirectory(path)) for (const n of await this.changes.listDir(path)) names.add(n);
     return [...names].sort();
-  }
-
-  private isOwnDirectory(rel: string): boolean {
-    const prefix = rel === '' ? '' : `${rel}/`;
-    for (const file of this.files.keys()) if (file.startsWith(prefix)) return true;
-    return false;
   }
 }

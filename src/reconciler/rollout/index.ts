@@ -7,3 +7,7 @@ export * from './policy.js';
 export * from './skew.js';
 export * from './state-store.js';
 export * from './stats.js';
+export * from './fleet-edit.js';
+export * from './git-tree.js';
+export * from './local-repo.js';
+export * from './plan.js';
