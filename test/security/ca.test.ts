@@ -1,0 +1,156 @@
+import { X509Certificate } from 'node:crypto';
+import { readFileSync, statSync, writeFileSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { CertificateAuthority } from '../../src/security/ca/certificate-authority.js';
+import { generateKeyAndCsr } from '../../src/security/ca/csr.js';
+import { CaError } from '../../src/security/errors.js';
+import { makeOpensslCa, openssl, tempDirs } from './helpers/tmp.js';
+
+const tmp = tempDirs();
+afterAll(() => tmp.cleanup());
+
+const alice = { trustDomain: 'cluster.local', namespace: 'shop', serviceAccount: 'alice' };
+const bob = { trustDomain: 'cluster.local', namespace: 'shop', serviceAccount: 'bob' };
+
+function mode(path: string): number {
+  return statSync(path).mode & 0o777;
+}
+
+describe('self-signed CA', () => {
+  let stateDir: string;
+  let ca: CertificateAuthority;
+  let csrPem: string;
+
+  beforeAll(async () => {
+    stateDir = tmp.make();
+    ca = await CertificateAuthority.open({ trustDomain: 'cluster.local', stateDir });
+    ({ csrPem } = await generateKeyAndCsr(alice));
+  });
+
+  it('persists the root with owner-only modes and reloads the same root on restart', async () => {
+    expect(mode(join(stateDir, 'ca'))).toBe(0o700);
+    expect(mode(join(stateDir, 'ca', 'root-key.pem'))).toBe(0o600);
+    expect(mode(join(stateDir, 'ca', 'root-cert.pem'))).toBe(0o600);
+    const restarted = await CertificateAuthority.open({ trustDomain: 'cluster.local', stateDir });
+    expect(restarted.rootFingerprint256).toBe(ca.rootFingerprint256);
+    expect(restarted.rootCertPem).toBe(ca.rootCertPem);
+    // A certificate issued before the restart still verifies against the reloaded root.
+    const before = ca.issueWorkloadCertificate(csrPem, alice);
+    expect(new X509Certificate(before.certPem).verify(new X509Certificate(restarted.rootCertPem).publicKey)).toBe(true);
+    const other = await CertificateAuthority.open({ trustDomain: 'cluster.local', stateDir: tmp.make() });
+    expect(other.rootFingerprint256).not.toBe(ca.rootFingerprint256);
+  });
+
+  it('issues a SPIFFE workload certificate that verifies against the root (node and openssl)', () => {
+    const issued = ca.issueWorkloadCertificate(csrPem, alice);
+    const cert = new X509Certificate(issued.certPem);
+    const root = new X509Certificate(ca.rootCertPem);
+    expect(cert.verify(root.publicKey)).toBe(true);
+    expect(cert.checkIssued(root)).toBe(true);
+    expect(cert.subjectAltName).toBe('URI:spiffe://cluster.local/ns/shop/sa/alice');
+    expect(issued.spiffeId).toBe('spiffe://cluster.local/ns/shop/sa/alice');
+    expect(cert.serialNumber).toBe(issued.serialNumber);
+    expect(cert.keyUsage?.sort()).toEqual(['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.2']);
+    expect(cert.ca).toBe(false);
+    const lifetimeMs = Date.parse(cert.validTo) - Date.parse(cert.validFrom);
+    expect(lifetimeMs).toBeGreaterThan(24 * 3600_000);
+    expect(lifetimeMs).toBeLessThanOrEqual(24 * 3600_000 + 61_000);
+    expect(issued.chain).toEqual([issued.certPem, ca.rootCertPem]);
+
+    const dir = tmp.make();
+    writeFileSync(join(dir, 'root.pem'), ca.rootCertPem);
+    writeFileSync(join(dir, 'leaf.pem'), issued.certPem);
+    expect(openssl(['verify', '-purpose', 'sslserver', '-CAfile', join(dir, 'root.pem'), join(dir, 'leaf.pem')])).toContain('OK');
+    expect(openssl(['verify', '-purpose', 'sslclient', '-CAfile', join(dir, 'root.pem'), join(dir, 'leaf.pem')])).toContain('OK');
+    const text = openssl(['x509', '-in', join(dir, 'leaf.pem'), '-noout', '-text']);
+    expect(text).toMatch(/Digital Signature, Key Encipherment/);
+    expect(text).toMatch(/TLS Web Server Authentication, TLS Web Client Authentication/);
+    expect(text).toMatch(/X509v3 Subject Alternative Name: critical\s+URI:spiffe:\/\/cluster.local\/ns\/shop\/sa\/alice/);
+  });
+
+  it('takes the identity from the caller, never from the CSR', () => {
+    const issued = ca.issueWorkloadCertificate(csrPem, bob); // CSR asks for alice
+    expect(new X509Certificate(issued.certPem).subjectAltName).toBe('URI:spiffe://cluster.local/ns/shop/sa/bob');
+  });
+
+  it('honours a shorter TTL and refuses out-of-range TTLs', () => {
+    const issued = ca.issueWorkloadCertificate(csrPem, alice, 3600_000);
+    expect(issued.notAfter.getTime() - Date.now()).toBeLessThanOrEqual(3600_000);
+    expect(issued.notAfter.getTime() - Date.now()).toBeGreaterThan(3500_000);
+    for (const ttl of [0, -1, Number.NaN, 365 * 24 * 3600_000]) {
+      expect(() => ca.issueWorkloadCertificate(csrPem, alice, ttl)).toThrow(expect.objectContaining({ code: 'TTL', status: 400 }));
+    }
+  });
+
+  it('returns typed errors with a code, a wire status and an opaque message', async () => {
+    const attempt = (csr: string, id = alice): CaError => {
+      try {
+        ca.issueWorkloadCertificate(csr, id);
+      } catch (error) {
+        return error as CaError;
+      }
+      throw new Error('expected a CaError');
+    };
+    const garbage = attempt('-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n');
+    expect(garbage).toBeInstanceOf(CaError);
+    expect([garbage.code, garbage.status]).toEqual(['CSR_PARSE', 400]);
+    expect(garbage.toWire()).toEqual({ code: 'CSR_PARSE', message: 'invalid certificate signing request' });
+
+    // Flip one byte of the signature: the CSR's self-signature no longer verifies.
+    const der = Buffer.from(csrPem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+    der[der.length - 5] ^= 0xff;
+    const tampered = `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`;
+    expect(attempt(tampered).code).toBe('CSR_SIGNATURE');
+
+    const ecKeyCsr = openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', '/dev/null', '-subj', '/O=x']);
+    expect(attempt(ecKeyCsr).code).toBe('CSR_KEY');
+    expect(attempt(csrPem, { ...alice, trustDomain: 'other.domain' }).code).toBe('IDENTITY');
+    const injection = attempt(csrPem, { ...alice, serviceAccount: 'a,URI:spiffe://evil' });
+    expect([injection.code, injection.status]).toEqual(['IDENTITY', 400]);
+  });
+
+  it('refuses to start with half a CA rather than overwrite it', async () => {
+    const dir = tmp.make();
+    await CertificateAuthority.open({ trustDomain: 'cluster.local', stateDir: dir });
+    unlinkSync(join(dir, 'ca', 'root-key.pem'));
+    await expect(CertificateAuthority.open({ trustDomain: 'cluster.local', stateDir: dir })).rejects.toMatchObject({
+      code: 'CA_LOAD',
+    });
+  });
+});
+
+describe('plug-in CA (intermediate built by the openssl CLI)', () => {
+  it('signs with the intermediate; the chain verifies to the user root', async () => {
+    const dir = tmp.make();
+    const files = makeOpensslCa(dir);
+    const ca = await CertificateAuthority.open({ trustDomain: 'example.org', plugin: files });
+    expect(ca.mode).toBe('plugin');
+    expect(ca.rootCertPem).toBe(readFileSync(files.rootFile, 'utf8'));
+    const id = { trustDomain: 'example.org', namespace: 'ns1', serviceAccount: 'sa1' };
+    const { csrPem } = await generateKeyAndCsr(id);
+    const issued = ca.issueWorkloadCertificate(csrPem, id);
+    expect(issued.chain).toHaveLength(3);
+    const intermediate = new X509Certificate(readFileSync(files.certFile));
+    expect(new X509Certificate(issued.certPem).verify(intermediate.publicKey)).toBe(true);
+    writeFileSync(join(dir, 'leaf-chain.pem'), issued.certChainPem);
+    writeFileSync(join(dir, 'leaf.pem'), issued.certPem);
+    writeFileSync(join(dir, 'untrusted.pem'), issued.certChainPem.slice(issued.certPem.length));
+    expect(openssl(['verify', '-CAfile', files.rootFile, '-untrusted', join(dir, 'untrusted.pem'), join(dir, 'leaf.pem')])).toContain('OK');
+  });
+
+  it('reports the file at fault when the key does not match or the chain is broken', async () => {
+    const a = makeOpensslCa(tmp.make(), 'A');
+    const b = makeOpensslCa(tmp.make(), 'B');
+    await expect(CertificateAuthority.open({ trustDomain: 'x.org', plugin: { ...a, keyFile: b.keyFile } })).rejects.toMatchObject({
+      code: 'CA_LOAD',
+      reason: expect.stringContaining(b.keyFile),
+    });
+    await expect(CertificateAuthority.open({ trustDomain: 'x.org', plugin: { ...a, rootFile: b.rootFile } })).rejects.toMatchObject({
+      code: 'CA_LOAD',
+    });
+    await expect(CertificateAuthority.open({ trustDomain: 'x.org', plugin: { ...a, certFile: join(a.certFile, 'missing') } })).rejects.toMatchObject({
+      code: 'CA_LOAD',
+    });
+  });
+});
