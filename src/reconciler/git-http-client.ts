@@ -1,0 +1,52 @@
+import nodeHttp from 'isomorphic-git/http/node';
+import type { GitHttpRequest, GitHttpResponse, HttpClient } from 'isomorphic-git';
+
+/** Requests and bytes over the wire, for metrics and the no-change-poll benchmark. */
+export interface WireStats {
+  requests: number;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+export function emptyWireStats(): WireStats {
+  return { requests: 0, bytesIn: 0, bytesOut: 0 };
+}
+
+/**
+ * isomorphic-git's node HTTP client, bounded by `signal` (a real socket abort, so a hanging server
+ * leaks nothing), with extra headers (auth) and byte counting into `stats`.
+ */
+export function boundedHttpClient(opts: { signal: AbortSignal; headers?: Record<string, string>; stats: WireStats; idleTimeoutMs: number }): HttpClient {
+  return {
+    async request(req: GitHttpRequest): Promise<GitHttpResponse> {
+      opts.signal.throwIfAborted();
+      opts.stats.requests += 1;
+      let body = req.body;
+      if (body) {
+        const chunks: Uint8Array[] = [];
+        for await (const c of body) chunks.push(c);
+        opts.stats.bytesOut += chunks.reduce((n, c) => n + c.byteLength, 0);
+        body = chunks as unknown as AsyncIterableIterator<Uint8Array>;
+      }
+      const res = await nodeHttp.request({
+        ...req,
+        body,
+        headers: { ...(req.headers ?? {}), ...(opts.headers ?? {}) },
+        signal: opts.signal,
+        // simple-get passes this to http.request: a socket idle limit on top of the operation deadline.
+        fetchOptions: { timeout: opts.idleTimeoutMs },
+      } as GitHttpRequest);
+      const inner = res.body;
+      if (inner) {
+        const stats = opts.stats;
+        res.body = (async function* () {
+          for await (const chunk of inner) {
+            stats.bytesIn += chunk.byteLength;
+            yield chunk;
+          }
+        })();
+      }
+      return res;
+    },
+  };
+}
