@@ -11,3 +11,4 @@ export * from './fleet-edit.js';
 export * from './git-tree.js';
 export * from './local-repo.js';
 export * from './plan.js';
+export * from './controller.js';

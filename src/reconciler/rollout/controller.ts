@@ -1,0 +1,127 @@
+import type { FleetSpec } from '../../mesh/api/index.js';
+import { selectCanaryProxies } from './assignment.js';
+import { canaryWeight, initialRolloutState, tickCluster, type ClusterRolloutState, type RolloutEvent } from './engine.js';
+import { ABORT_ANNOTATION } from './fleet-edit.js';
+import { stageGate } from './gate.js';
+import { resolveRolloutPolicy, type ResolvedRolloutPolicy } from './policy.js';
+import type { RolloutStateFile, RolloutStateStore } from './state-store.js';
+import type { StatsByVersion } from './stats.js';
+
+/** What the controller reads of the live fleet: connected proxies and their counters per mesh version. */
+export interface FleetObservation {
+  proxiesOf(cluster: string): string[];
+  statsOf(cluster: string): StatsByVersion;
+}
+
+/** Versions other clusters verified, as recorded on the status branch (possibly by other operators). */
+export type VerifiedVersionsOf = (cluster: string) => readonly string[];
+
+/** The desired state from the commit in force. */
+export interface DesiredFleet {
+  fleet: FleetSpec;
+  annotations: Record<string, string>;
+  /** Version each cluster's overlay references. */
+  versions: Record<string, string>;
+  commit: string;
+}
+
+export interface ClusterTransition {
+  cluster: string;
+  state: ClusterRolloutState;
+  events: RolloutEvent[];
+  /** The set of proxies per version changed: their snapshots must be re-rendered. */
+  assignmentChanged: boolean;
+}
+
+/**
+ * Runs the rollout state machine of the clusters this operator manages, persists every
+ * transition before reporting it (so a kill -9 resumes at the same step), and answers which mesh
+ * version each proxy should run.
+ */
+export class RolloutController {
+  private file: RolloutStateFile = { version: 1, clusters: {} };
+  private desired?: DesiredFleet;
+  private policy?: ResolvedRolloutPolicy;
+
+  constructor(
+    private readonly opts: {
+      store: RolloutStateStore;
+      clusters: readonly string[];
+      observe: FleetObservation;
+      verifiedElsewhere: VerifiedVersionsOf;
+    },
+  ) {}
+
+  async load(): Promise<void> {
+    this.file = await this.opts.store.load();
+  }
+
+  get states(): Readonly<Record<string, ClusterRolloutState>> {
+    return this.file.clusters;
+  }
+
+  get resolvedPolicy(): ResolvedRolloutPolicy | undefined {
+    return this.policy;
+  }
+
+  /** A new valid commit: record what git asks for. A cluster seen for the first time starts healthy on it. */
+  async setDesired(desired: DesiredFleet): Promise<void> {
+    this.desired = desired;
+    this.policy = resolveRolloutPolicy(desired.fleet);
+    let created = false;
+    for (const cluster of this.opts.clusters) {
+      const version = desired.versions[cluster];
+      if (version && !this.file.clusters[cluster]) {
+        this.file.clusters[cluster] = initialRolloutState(cluster, version);
+        created = true;
+      }
+    }
+    if (created) await this.opts.store.save(this.file);
+  }
+
+  /** Verified versions of a cluster: this operator's own record, else the status branch's. */
+  verified(cluster: string): readonly string[] {
+    const own = this.file.clusters[cluster]?.verifiedVersions ?? [];
+    return [...new Set([...own, ...this.opts.verifiedElsewhere(cluster)])];
+  }
+
+  /** The mesh version a proxy of `cluster` runs now: the target for the proxies the canary step selects, else the stable version. */
+  versionFor(cluster: string, proxyId: string): string | undefined {
+    const state = this.file.clusters[cluster];
+    if (!state) return this.desired?.versions[cluster];
+    if (!state.targetVersion || !this.policy) return state.stableVersion;
+    const weight = canaryWeight(state, this.policy);
+    return selectCanaryProxies(this.opts.observe.proxiesOf(cluster), weight).has(proxyId) ? state.targetVersion : state.stableVersion;
+  }
+
+  async tick(now: number): Promise<ClusterTransition[]> {
+    const desired = this.desired;
+    const policy = this.policy;
+    if (!desired || !policy) return [];
+    const out: ClusterTransition[] = [];
+    for (const cluster of this.opts.clusters) {
+      const prev = this.file.clusters[cluster];
+      const version = desired.versions[cluster];
+      if (!prev || !version) continue;
+      const { state, events } = tickCluster(prev, {
+        now,
+        policy,
+        desiredVersion: version,
+        suspended: desired.fleet.suspend === true,
+        aborted: desired.annotations[ABORT_ANNOTATION] === version,
+        gate: stageGate(desired.fleet, cluster, version, (c) => this.verified(c)),
+        stats: this.opts.observe.statsOf(cluster),
+      });
+      if (state.transitions === prev.transitions) {
+        this.file.clusters[cluster] = state; // same step: keep the accumulated window, nothing to report
+        continue;
+      }
+      const assignmentChanged =
+        state.targetVersion !== prev.targetVersion || state.stableVersion !== prev.stableVersion || state.stepIndex !== prev.stepIndex;
+      this.file.clusters[cluster] = state;
+      out.push({ cluster, state, events, assignmentChanged });
+    }
+    if (out.length > 0) await this.opts.store.save(this.file);
+    return out;
+  }
+}
