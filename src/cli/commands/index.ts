@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { register as registerRollout } from './rollout.js';
 
 /**
  * Every subcommand registers itself here: one import and one call per command module.
@@ -6,4 +7,5 @@ import type { Command } from 'commander';
  */
 export function registerCommands(program: Command): void {
   void program;
+  registerRollout(program);
 }

@@ -12,3 +12,4 @@ export * from './git-tree.js';
 export * from './local-repo.js';
 export * from './plan.js';
 export * from './controller.js';
+export * from './view.js';
