@@ -1,0 +1,13 @@
+export * from './protocol.js';
+export * from './resources.js';
+export * from './reply.js';
+export * from './push-queue.js';
+export * from './debounce.js';
+export * from './endpoint-registry.js';
+export * from './version-stats.js';
+export * from './auth.js';
+export * from './metrics.js';
+export * from './server.js';
+export * from './debug-api.js';
+export * from './debug-client.js';
+export type { ServerTlsOptions } from './transport.js';

@@ -1,0 +1,670 @@
+import { EventEmitter } from 'node:events';
+import type { TLSSocket } from 'node:tls';
+import type { Registry } from 'prom-client';
+import pino from 'pino';
+import type { Logger } from 'pino';
+import type { ProxyIdentity, ProxySnapshot } from '../mesh/snapshot.js';
+import type { WorkloadEndpoint } from '../render/types.js';
+import type { Authenticator } from './auth.js';
+import { certificateInfo } from './auth.js';
+import { createDebouncer } from './debounce.js';
+import type { Debouncer } from './debounce.js';
+import { handleDebugRequest } from './debug-api.js';
+import { EndpointRegistry } from './endpoint-registry.js';
+import { createDiscoveryMetrics } from './metrics.js';
+import type { DiscoveryMetrics } from './metrics.js';
+import {
+  CONTENT_TYPE,
+  LineDecoder,
+  PROTOCOL_VERSION,
+  ProtocolError,
+  STREAM_PATH,
+  decodeProxyMessage,
+  encodeMessage,
+} from './protocol.js';
+import type { CertificateInfo, ErrorMessage, HeartbeatStat, HelloMessage, ProxyMessage } from './protocol.js';
+import { PushQueue } from './push-queue.js';
+import { classifyReply, computeDrift } from './reply.js';
+import type { DriftState, ReplyRecord } from './reply.js';
+import { diffResources, snapshotContentHash, splitSnapshot } from './resources.js';
+import type { SplitSnapshot } from './resources.js';
+import { createDualProtocolServer } from './transport.js';
+import type { AnyRequest, AnyResponse, DualProtocolServer, ServerTlsOptions } from './transport.js';
+import { VersionStatsAggregator } from './version-stats.js';
+import type { VersionStats } from './version-stats.js';
+
+export type RenderFunction = (proxy: ProxyIdentity, endpoints: WorkloadEndpoint[]) => ProxySnapshot | Promise<ProxySnapshot>;
+
+export interface DiscoveryServerOptions {
+  /** Renders one proxy's snapshot (injected: the operator passes buildProxySnapshot bound to the current cluster render). */
+  render: RenderFunction;
+  /** Accepts or refuses a new stream after its hello; default accepts all (use spiffeAuthenticator with mTLS). */
+  authenticate?: Authenticator;
+  /** Serve TLS (mTLS when `ca` is given); plaintext h2c + HTTP/1.1 without. */
+  tls?: ServerTlsOptions;
+  /** Quiet period before a burst of changes is pushed (default 100 ms). */
+  debounceMs?: number;
+  /** Longest a burst may delay a push (default 10 s). */
+  debounceMaxMs?: number;
+  /** A sent snapshot not acked within this long makes the proxy STALE (default 10 s). */
+  staleAfterMs?: number;
+  /** A disconnected proxy's endpoint is removed after this long (default 30 s). */
+  endpointGraceMs?: number;
+  /** A disconnected proxy is dropped from status after this long (default 1 h). */
+  forgetAfterMs?: number;
+  /** Pushes rendered and sent at once (default 100). */
+  maxConcurrentPushes?: number;
+  /** prom-client registry to register metrics in (default: a new one, see `metrics`). */
+  registry?: Registry;
+  logger?: Logger;
+}
+
+export interface ProxyStatus {
+  id: string;
+  cluster: string;
+  namespace: string;
+  workload: string;
+  service?: string;
+  mode: ProxyIdentity['mode'];
+  identity: ProxyIdentity;
+  connected: boolean;
+  sync: DriftState;
+  proxyVersion: string;
+  /** Mesh version of the snapshot the proxy runs (acked), else the one its hello reported. */
+  meshVersion: string;
+  desiredHash: string | null;
+  sentHash: string | null;
+  ackedHash: string | null;
+  lastNack: { hash: string; reason: string; at: string } | null;
+  lastHeartbeat: string | null;
+  connectedAt: string | null;
+  disconnectedAt: string | null;
+  stats: HeartbeatStat[];
+  /** Certificate of the proxy: its report if it sent one (it rotates), else the mTLS peer certificate. */
+  certificate: (CertificateInfo & { source: 'proxy-report' | 'mtls-peer' }) | null;
+  endpoint: WorkloadEndpoint | null;
+  renderError: string | null;
+}
+
+export type DiscoveryEvent =
+  | { type: 'connected'; proxyId: string }
+  | { type: 'disconnected'; proxyId: string }
+  | { type: 'pushed'; proxyId: string; version: string; base: string | null; bytes: number; resources: number }
+  | { type: 'ack'; proxyId: string; hash: string }
+  | { type: 'nack'; proxyId: string; hash: string; reason: string }
+  | { type: 'heartbeat'; proxyId: string };
+
+export interface DiscoveryServer {
+  /** Starts serving; port 0 picks a free port. Resolves with the base URL (`http://` or `https://`). */
+  listen(port?: number, host?: string): Promise<{ url: string; port: number; host: string }>;
+  close(): Promise<void>;
+  /** Something the render depends on changed: debounced, then every proxy is re-rendered and pushed if its hash changed. */
+  configChanged(reason: string): void;
+  /** Replaces the ServiceEntry / WorkloadEntry endpoints (triggers a debounced push when they changed). */
+  setStaticEndpoints(endpoints: WorkloadEndpoint[]): void;
+  /** Registered plus static endpoints, sorted. */
+  endpoints(): WorkloadEndpoint[];
+  /** Per-proxy table (drift computed now). */
+  status(): ProxyStatus[];
+  /** One proxy, by exact id or unique suffix; undefined when unknown; throws on an ambiguous query. */
+  findProxy(query: string): ProxyStatus | undefined;
+  /** The proxy's current desired snapshot (as last rendered and pushed). */
+  proxySnapshot(proxyId: string): ProxySnapshot | undefined;
+  /** Heartbeat statistics of a cluster per mesh version, monotonic since the operator started. */
+  versionStats(cluster: string): VersionStats[];
+  /** Fires a pending debounced change now and waits until every queued push was sent. */
+  flush(): Promise<void>;
+  /** Answers `/debug/*` on another HTTP server (returns false when the path is not ours). */
+  handleDebug(req: AnyRequest, res: AnyResponse): boolean;
+  readonly events: EventEmitter<{ event: [DiscoveryEvent] }>;
+  readonly metrics: DiscoveryMetrics;
+}
+
+interface PushRequest {
+  reasons: string[];
+  /** When the change that caused this push happened (for convergence time). */
+  changeAt: number;
+  full: boolean;
+}
+
+interface Connection {
+  proxyId: string;
+  res: AnyResponse;
+  /** What the proxy holds, for deltas (null: nothing we know; next push is full). */
+  base: { hash: string; hashes: ReadonlyMap<string, string> } | null;
+  closed: boolean;
+}
+
+interface ProxyRecord extends ReplyRecord {
+  identity: ProxyIdentity;
+  proxyVersion: string;
+  reportedMeshVersion: string;
+  connection: Connection | null;
+  connectedAt: number | null;
+  disconnectedAt: number | null;
+  desired: { snapshot: ProxySnapshot; split: SplitSnapshot } | null;
+  /** The last snapshot sent to this proxy on any connection (a reconnect holding it gets deltas). */
+  lastSent: { hash: string; hashes: ReadonlyMap<string, string> } | null;
+  /** Change time of the latest push, for convergence time; cleared at its ACK. */
+  pushChangeAt: number | null;
+  lastHeartbeat: number | null;
+  stats: HeartbeatStat[];
+  peerCertificate: CertificateInfo | null;
+  reportedCertificate: CertificateInfo | null;
+  endpoint: WorkloadEndpoint | null;
+  renderError: string | null;
+  graceTimer: NodeJS.Timeout | null;
+  forgetTimer: NodeJS.Timeout | null;
+}
+
+interface ChangeEvent {
+  reasons: string[];
+  at: number;
+}
+
+const MAX_REASONS = 20;
+
+function mergeReasons(a: string[], b: string[]): string[] {
+  const merged = [...new Set([...a, ...b])];
+  return merged.length > MAX_REASONS ? merged.slice(merged.length - MAX_REASONS) : merged;
+}
+
+function iso(t: number | null): string | null {
+  return t === null ? null : new Date(t).toISOString();
+}
+
+// Serialised resources are reused across proxies that share the same resource object.
+const jsonCache = new WeakMap<object, string>();
+function resourceJson(value: unknown): string {
+  if (value !== null && typeof value === 'object') {
+    const cached = jsonCache.get(value);
+    if (cached !== undefined) return cached;
+    const json = JSON.stringify(value);
+    jsonCache.set(value, json);
+    return json;
+  }
+  return JSON.stringify(value);
+}
+
+function encodeSnapshotMessage(version: string, base: string | null, changed: Record<string, unknown>, removed: string[]): string {
+  const parts: string[] = [];
+  for (const name of Object.keys(changed)) parts.push(`${JSON.stringify(name)}:${resourceJson(changed[name])}`);
+  return (
+    `{"v":${PROTOCOL_VERSION},"type":"snapshot","version":${JSON.stringify(version)},"base":${JSON.stringify(base)},` +
+    `"resources":{${parts.join(',')}},"removed":${JSON.stringify(removed)}}\n`
+  );
+}
+
+export function createDiscoveryServer(opts: DiscoveryServerOptions): DiscoveryServer {
+  const log = (opts.logger ?? pino({ level: 'silent' })).child({ component: 'discovery' });
+  const staleAfterMs = opts.staleAfterMs ?? 10_000;
+  const endpointGraceMs = opts.endpointGraceMs ?? 30_000;
+  const forgetAfterMs = opts.forgetAfterMs ?? 3_600_000;
+  const maxConcurrent = opts.maxConcurrentPushes ?? 100;
+  const metrics = createDiscoveryMetrics(opts.registry);
+  const events = new EventEmitter<{ event: [DiscoveryEvent] }>();
+  events.setMaxListeners(0);
+  const proxies = new Map<string, ProxyRecord>();
+  const registry = new EndpointRegistry();
+  const stats = new VersionStatsAggregator();
+  const queue = new PushQueue<string, PushRequest>((a, b) => ({
+    reasons: mergeReasons(a.reasons, b.reasons),
+    changeAt: Math.min(a.changeAt, b.changeAt),
+    full: a.full || b.full,
+  }));
+  let inflight = 0;
+  let idleWaiters: Array<() => void> = [];
+  let closed = false;
+  let transport: DualProtocolServer | null = null;
+  let versionMismatchLogged = false;
+
+  const debouncer: Debouncer<ChangeEvent> = createDebouncer<ChangeEvent>({
+    afterMs: opts.debounceMs ?? 100,
+    maxMs: opts.debounceMaxMs ?? 10_000,
+    merge: (a, b) => ({ reasons: mergeReasons(a.reasons, b.reasons), at: Math.min(a.at, b.at) }),
+    push: async (change) => {
+      log.debug({ reasons: change.reasons }, 'pushing configuration change');
+      for (const [id, record] of proxies) {
+        if (record.connection) queue.enqueue(id, { reasons: change.reasons, changeAt: change.at, full: false });
+      }
+      pump();
+      await waitIdle();
+    },
+    onError: (err) => log.error({ err }, 'configuration push failed'),
+  });
+
+  function emit(event: DiscoveryEvent): void {
+    events.emit('event', event);
+  }
+
+  function waitIdle(): Promise<void> {
+    if (queue.isIdle() && inflight === 0) return Promise.resolve();
+    return new Promise((resolve) => idleWaiters.push(resolve));
+  }
+
+  function pump(): void {
+    while (inflight < maxConcurrent) {
+      const job = queue.dequeue();
+      if (!job) break;
+      inflight++;
+      void pushToProxy(job.key, job.request)
+        .catch((err) => log.error({ err, proxy: job.key }, 'push failed'))
+        .finally(() => {
+          inflight--;
+          queue.markDone(job.key);
+          pump();
+          if (inflight === 0 && queue.isIdle()) {
+            const waiters = idleWaiters;
+            idleWaiters = [];
+            for (const resolve of waiters) resolve();
+          }
+        });
+    }
+  }
+
+  async function render(record: ProxyRecord): Promise<{ snapshot: ProxySnapshot; split: SplitSnapshot } | null> {
+    let snapshot: ProxySnapshot;
+    try {
+      snapshot = await opts.render(record.identity, registry.list());
+    } catch (err) {
+      metrics.renderErrors.inc();
+      record.renderError = err instanceof Error ? err.message : String(err);
+      log.error({ err, proxy: record.identity.id }, 'rendering the proxy snapshot failed; it keeps its current one');
+      return null;
+    }
+    record.renderError = null;
+    const computed = snapshotContentHash(snapshot);
+    if (snapshot.version !== computed) {
+      if (!versionMismatchLogged) {
+        versionMismatchLogged = true;
+        log.warn({ proxy: record.identity.id, rendered: snapshot.version, computed }, 'rendered snapshot version is not its content hash; using the content hash');
+      }
+      snapshot = { ...snapshot, version: computed };
+    }
+    if (record.desired && record.desired.snapshot.version === snapshot.version) return record.desired;
+    return { snapshot, split: splitSnapshot(snapshot) };
+  }
+
+  async function pushToProxy(proxyId: string, request: PushRequest): Promise<void> {
+    const record = proxies.get(proxyId);
+    if (!record || !record.connection) return;
+    const started = performance.now();
+    const desired = await render(record);
+    const conn = record.connection;
+    if (!desired || !conn || conn.closed) return;
+    record.desired = desired;
+    const version = desired.snapshot.version;
+    if (request.full) conn.base = null;
+    if (conn.base && conn.base.hash === version) return; // the proxy holds it already: nothing to send
+    const delta = diffResources(conn.base?.hashes ?? null, desired.split);
+    const base = conn.base?.hash ?? null;
+    const line = encodeSnapshotMessage(version, base, delta.changed, delta.removed);
+    const bytes = Buffer.byteLength(line);
+    record.sentHash = version;
+    record.sentAt = Date.now();
+    record.pushChangeAt = request.changeAt;
+    conn.base = { hash: version, hashes: desired.split.hashes };
+    record.lastSent = conn.base;
+    const flushed = (conn.res as NodeJS.WritableStream).write(line);
+    metrics.pushes.inc({ type: base === null ? 'full' : 'delta' });
+    metrics.pushBytes.inc(bytes);
+    emit({ type: 'pushed', proxyId, version, base, bytes, resources: Object.keys(delta.changed).length + delta.removed.length });
+    if (!flushed && !conn.closed) {
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          conn.res.off('drain', done);
+          conn.res.off('close', done);
+          resolve();
+        };
+        conn.res.on('drain', done);
+        conn.res.on('close', done);
+      });
+    }
+    metrics.pushSeconds.observe((performance.now() - started) / 1000);
+  }
+
+  function triggerChange(reason: string): void {
+    if (!closed) debouncer.trigger({ reasons: [reason], at: Date.now() });
+  }
+
+  function registerEndpoint(record: ProxyRecord, hello: HelloMessage): void {
+    if (!hello.endpoint) return;
+    const endpoint: WorkloadEndpoint = {
+      service: record.identity.service ?? record.identity.workload,
+      namespace: record.identity.namespace,
+      address: hello.endpoint.address,
+      port: hello.endpoint.port,
+      labels: hello.endpoint.labels ?? record.identity.labels,
+      serviceAccount: record.identity.serviceAccount,
+      workload: record.identity.workload,
+      tlsMode: 'istio',
+      proxyId: record.identity.id,
+    };
+    record.endpoint = endpoint;
+    if (registry.register(record.identity.id, endpoint)) triggerChange(`endpoint ${record.identity.id}`);
+  }
+
+  function newRecord(hello: HelloMessage): ProxyRecord {
+    return {
+      identity: hello.identity,
+      proxyVersion: hello.proxyVersion,
+      reportedMeshVersion: hello.meshVersion,
+      connection: null,
+      connectedAt: null,
+      disconnectedAt: null,
+      desired: null,
+      lastSent: null,
+      pushChangeAt: null,
+      lastHeartbeat: null,
+      stats: [],
+      peerCertificate: null,
+      reportedCertificate: null,
+      endpoint: null,
+      renderError: null,
+      graceTimer: null,
+      forgetTimer: null,
+      sentHash: null,
+      sentAt: null,
+      ackedHash: null,
+      ackedAt: null,
+      lastNack: null,
+    };
+  }
+
+  function sendError(res: AnyResponse, code: ErrorMessage['code'], message: string): void {
+    try {
+      res.end(encodeMessage({ v: PROTOCOL_VERSION, type: 'error', code, message }));
+    } catch {
+      // the stream is already gone
+    }
+  }
+
+  function onHello(conn: Connection, hello: HelloMessage, peer: CertificateInfo | null): void {
+    const id = hello.identity.id;
+    let record = proxies.get(id);
+    if (record?.connection && record.connection !== conn) {
+      const old = record.connection;
+      old.closed = true;
+      sendError(old.res, 'replaced', 'a newer stream for this proxy id replaced this one');
+    }
+    if (!record) {
+      record = newRecord(hello);
+      proxies.set(id, record);
+    }
+    for (const timer of [record.graceTimer, record.forgetTimer]) if (timer) clearTimeout(timer);
+    record.graceTimer = null;
+    record.forgetTimer = null;
+    record.identity = hello.identity;
+    record.proxyVersion = hello.proxyVersion;
+    record.reportedMeshVersion = hello.meshVersion;
+    record.connection = conn;
+    record.connectedAt = Date.now();
+    record.peerCertificate = peer;
+    record.reportedCertificate = hello.certificate ?? null;
+    const classified = classifyReply(record, hello, Date.now());
+    Object.assign(record, classified.record);
+    metrics.replies.inc({ kind: classified.kind });
+    // Deltas may build on what the proxy runs only when we know that snapshot's resources.
+    conn.base = record.lastSent && record.lastSent.hash === hello.runningHash ? record.lastSent : null;
+    if (!conn.base && record.desired && record.desired.snapshot.version === hello.runningHash) {
+      conn.base = { hash: record.desired.snapshot.version, hashes: record.desired.split.hashes };
+    }
+    metrics.connectedProxies.inc();
+    log.info({ proxy: id, runningHash: hello.runningHash, proxyVersion: hello.proxyVersion }, 'proxy connected');
+    emit({ type: 'connected', proxyId: id });
+    registerEndpoint(record, hello);
+    queue.enqueue(id, { reasons: ['connect'], changeAt: Date.now(), full: false });
+    pump();
+  }
+
+  function onReply(conn: Connection, msg: ProxyMessage): void {
+    const record = proxies.get(conn.proxyId);
+    if (!record || record.connection !== conn) return;
+    const now = Date.now();
+    switch (msg.type) {
+      case 'hello':
+        throw new ProtocolError('hello may only be the first message');
+      case 'heartbeat':
+        record.lastHeartbeat = now;
+        record.stats = msg.stats;
+        if (msg.certificate) record.reportedCertificate = msg.certificate;
+        stats.record(conn.proxyId, record.identity.cluster, msg.stats);
+        emit({ type: 'heartbeat', proxyId: conn.proxyId });
+        return;
+      case 'ack':
+      case 'nack': {
+        const classified = classifyReply(record, msg, now);
+        Object.assign(record, classified.record);
+        metrics.replies.inc({ kind: classified.kind });
+        if (classified.kind === 'ack') {
+          if (record.pushChangeAt !== null) metrics.convergenceSeconds.observe((now - record.pushChangeAt) / 1000);
+          record.pushChangeAt = null;
+          emit({ type: 'ack', proxyId: conn.proxyId, hash: msg.hash });
+        } else if (classified.kind === 'nack' && msg.type === 'nack') {
+          if (classified.resync) {
+            log.info({ proxy: conn.proxyId, reason: msg.reason }, 'proxy asked for a full snapshot');
+            conn.base = null;
+            queue.enqueue(conn.proxyId, { reasons: ['resync'], changeAt: record.pushChangeAt ?? now, full: true });
+            pump();
+          } else {
+            log.warn({ proxy: conn.proxyId, hash: msg.hash, reason: msg.reason }, 'proxy rejected its snapshot');
+            emit({ type: 'nack', proxyId: conn.proxyId, hash: msg.hash, reason: msg.reason });
+          }
+        }
+        return;
+      }
+    }
+  }
+
+  function onDisconnect(conn: Connection): void {
+    if (conn.closed) return;
+    conn.closed = true;
+    const record = proxies.get(conn.proxyId);
+    if (!record || record.connection !== conn) return;
+    record.connection = null;
+    record.disconnectedAt = Date.now();
+    metrics.connectedProxies.dec();
+    queue.remove(conn.proxyId);
+    stats.forget(conn.proxyId);
+    log.info({ proxy: conn.proxyId }, 'proxy disconnected');
+    emit({ type: 'disconnected', proxyId: conn.proxyId });
+    if (closed) return;
+    record.graceTimer = setTimeout(() => {
+      record.graceTimer = null;
+      if (record.connection) return;
+      record.endpoint = null;
+      if (registry.unregister(conn.proxyId)) triggerChange(`endpoint removed ${conn.proxyId}`);
+    }, endpointGraceMs);
+    record.graceTimer.unref();
+    record.forgetTimer = setTimeout(() => {
+      if (!record.connection && proxies.get(conn.proxyId) === record) proxies.delete(conn.proxyId);
+    }, Math.max(forgetAfterMs, endpointGraceMs + 1));
+    record.forgetTimer.unref();
+  }
+
+  function peerCertificateOf(req: AnyRequest): CertificateInfo | null {
+    const socket = req.socket as TLSSocket | undefined;
+    if (!socket || typeof socket.getPeerCertificate !== 'function') return null;
+    try {
+      return certificateInfo(socket.getPeerCertificate());
+    } catch {
+      return null;
+    }
+  }
+
+  function handleStream(req: AnyRequest, res: AnyResponse): void {
+    res.writeHead(200, { 'content-type': CONTENT_TYPE, 'cache-control': 'no-store' });
+    // Headers go out now so the proxy knows it is connected before any snapshot is due.
+    (res as { flushHeaders?: () => void }).flushHeaders?.();
+    const decoder = new LineDecoder();
+    let conn: Connection | null = null;
+    let authenticating = false;
+    const backlog: ProxyMessage[] = [];
+    const peer = peerCertificateOf(req);
+
+    const fail = (code: ErrorMessage['code'], message: string): void => {
+      log.warn({ code, message, remote: req.socket?.remoteAddress }, 'discovery stream refused');
+      if (conn) onDisconnect(conn);
+      sendError(res, code, message);
+    };
+
+    const onMessage = (msg: ProxyMessage): void => {
+      if (authenticating) {
+        backlog.push(msg);
+        return;
+      }
+      if (!conn) {
+        if (msg.type !== 'hello') throw new ProtocolError('the first message must be hello');
+        const hello = msg;
+        authenticating = true;
+        void Promise.resolve(opts.authenticate ? opts.authenticate({ hello, peerCertificate: peer, headers: req.headers, remoteAddress: req.socket?.remoteAddress }) : { ok: true as const })
+          .then((result) => {
+            authenticating = false;
+            if (closed || res.writableEnded || res.destroyed) return;
+            if (!result.ok) return fail('unauthenticated', result.reason);
+            conn = { proxyId: hello.identity.id, res, base: null, closed: false };
+            onHello(conn, hello, peer);
+            for (const queued of backlog.splice(0)) onMessage(queued);
+          })
+          .catch((err) => {
+            authenticating = false;
+            fail('unauthenticated', `authentication failed: ${(err as Error).message}`);
+          });
+        return;
+      }
+      onReply(conn, msg);
+    };
+
+    req.on('data', (chunk: Buffer) => {
+      try {
+        for (const line of decoder.push(chunk)) onMessage(decodeProxyMessage(line));
+      } catch (err) {
+        if (err instanceof ProtocolError) fail(/unsupported protocol version/.test(err.message) ? 'unsupported-version' : 'bad-request', err.message);
+        else throw err;
+      }
+    });
+    const closeStream = (): void => {
+      if (conn) onDisconnect(conn);
+    };
+    req.on('end', () => {
+      closeStream();
+      if (!res.writableEnded) res.end();
+    });
+    req.on('error', closeStream);
+    res.on('close', closeStream);
+  }
+
+  function handleRequest(req: AnyRequest, res: AnyResponse): void {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === STREAM_PATH && req.method === 'POST') return handleStream(req, res);
+    if (server.handleDebug(req, res)) return;
+    res.writeHead(404, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ error: `no route for ${req.method} ${path}` }));
+  }
+
+  function toStatus(record: ProxyRecord, now: number): ProxyStatus {
+    const running = record.desired && record.desired.snapshot.version === record.ackedHash ? record.desired.snapshot.meshVersion : record.reportedMeshVersion;
+    const certificate = record.reportedCertificate
+      ? { ...record.reportedCertificate, source: 'proxy-report' as const }
+      : record.peerCertificate
+        ? { ...record.peerCertificate, source: 'mtls-peer' as const }
+        : null;
+    return {
+      id: record.identity.id,
+      cluster: record.identity.cluster,
+      namespace: record.identity.namespace,
+      workload: record.identity.workload,
+      service: record.identity.service,
+      mode: record.identity.mode,
+      identity: record.identity,
+      connected: record.connection !== null,
+      sync: computeDrift(
+        { ...record, connected: record.connection !== null, desiredHash: record.desired?.snapshot.version ?? null },
+        now,
+        staleAfterMs,
+      ),
+      proxyVersion: record.proxyVersion,
+      meshVersion: running,
+      desiredHash: record.desired?.snapshot.version ?? null,
+      sentHash: record.sentHash,
+      ackedHash: record.ackedHash,
+      lastNack: record.lastNack ? { ...record.lastNack, at: iso(record.lastNack.at) as string } : null,
+      lastHeartbeat: iso(record.lastHeartbeat),
+      connectedAt: iso(record.connectedAt),
+      disconnectedAt: iso(record.disconnectedAt),
+      stats: record.stats,
+      certificate,
+      endpoint: record.endpoint,
+      renderError: record.renderError,
+    };
+  }
+
+  const server: DiscoveryServer = {
+    events,
+    metrics,
+    async listen(port = 0, host = '127.0.0.1') {
+      if (transport) throw new Error('discovery server is already listening');
+      transport = createDualProtocolServer(handleRequest, opts.tls);
+      const address = await transport.listen(port, host);
+      const scheme = opts.tls ? 'https' : 'http';
+      const urlHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+      log.info({ port: address.port, host: address.address, tls: Boolean(opts.tls) }, 'discovery server listening');
+      return { url: `${scheme}://${urlHost}:${address.port}`, port: address.port, host: address.address };
+    },
+    async close() {
+      closed = true;
+      debouncer.close();
+      for (const record of proxies.values()) {
+        for (const timer of [record.graceTimer, record.forgetTimer]) if (timer) clearTimeout(timer);
+        if (record.connection) {
+          record.connection.closed = true;
+          record.connection = null;
+          metrics.connectedProxies.dec();
+        }
+      }
+      if (transport) await transport.close();
+      transport = null;
+    },
+    configChanged(reason: string) {
+      triggerChange(reason);
+    },
+    setStaticEndpoints(list: WorkloadEndpoint[]) {
+      if (registry.setStatic(list)) triggerChange('static endpoints');
+    },
+    endpoints() {
+      return registry.list();
+    },
+    status() {
+      const now = Date.now();
+      return [...proxies.values()].map((r) => toStatus(r, now)).sort((a, b) => a.id.localeCompare(b.id));
+    },
+    findProxy(query: string) {
+      const exact = proxies.get(query);
+      if (exact) return toStatus(exact, Date.now());
+      const matches = [...proxies.keys()].filter((id) => id.endsWith(`/${query}`) || id.split('/').slice(2).join('.') === query);
+      if (matches.length > 1) throw new Error(`proxy "${query}" is ambiguous: ${matches.sort().join(', ')}`);
+      return matches.length === 1 ? toStatus(proxies.get(matches[0]) as ProxyRecord, Date.now()) : undefined;
+    },
+    proxySnapshot(proxyId: string) {
+      return proxies.get(proxyId)?.desired?.snapshot;
+    },
+    versionStats(cluster: string) {
+      const perVersion = new Map<string, number>();
+      for (const record of proxies.values()) {
+        if (record.identity.cluster !== cluster || !record.connection) continue;
+        const version = toStatus(record, Date.now()).meshVersion;
+        perVersion.set(version, (perVersion.get(version) ?? 0) + 1);
+      }
+      return stats.stats(cluster, perVersion);
+    },
+    async flush() {
+      await debouncer.flush();
+      pump();
+      await waitIdle();
+    },
+    handleDebug(req: AnyRequest, res: AnyResponse) {
+      return handleDebugRequest(server, req, res);
+    },
+  };
+  return server;
+}
