@@ -1,0 +1,314 @@
+import type { MeshObject } from '../../mesh/object.js';
+import type {
+  AuthorizationPolicySpec,
+  DestinationRuleSpec,
+  GatewaySpec,
+  MeshConfig,
+  PeerAuthenticationSpec,
+  RequestAuthenticationSpec,
+  ServiceEntrySpec,
+  SidecarSpec,
+  TelemetrySpec,
+  VirtualServiceSpec,
+} from '../../mesh/api/index.js';
+import type { ClusterLoadAssignment, MeshSettings, Route, UpstreamCluster } from '../../mesh/snapshot.js';
+import type { ClusterRender, WorkloadEndpoint } from '../types.js';
+import { canonicalJson, contentHash } from '../hash.js';
+import { FALLBACK_SERVICE_PORT, byString, deepFreeze, namespaceOf, objectKey, resolveHost } from './common.js';
+import { buildMeshSettings } from './mesh-settings.js';
+import { addConfigHost, addServiceEntries, buildEndpointServices, type ServiceInfo } from './services.js';
+import {
+  MESH_GATEWAY,
+  clusterName,
+  dependsOnWorkload,
+  normaliseGatewayName,
+  translateHttpRoute,
+  type PreparedRule,
+} from './translate-route.js';
+
+/** A VirtualService translated once: its rules are shared by every proxy it applies to. */
+export interface IndexedVirtualService {
+  key: string;
+  namespace: string;
+  name: string;
+  /** Hosts resolved in the VirtualService's namespace. */
+  hosts: string[];
+  /** Normalised bindings: `mesh` and/or `<ns>/<gateway>`. Omitted in the resource ⇒ `mesh`. */
+  gateways: string[];
+  exportTo?: string[];
+  rules: PreparedRule[];
+  dependsOnWorkload: boolean;
+}
+
+export interface IndexedDestinationRule {
+  key: string;
+  namespace: string;
+  host: string;
+  exportTo?: string[];
+  spec: DestinationRuleSpec;
+  /** Content hash of the resource: part of every cache key derived from it. */
+  hash: string;
+}
+
+/**
+ * Caches that survive from one index to the next (pass the previous index to buildClusterIndex).
+ * Entries are keyed by content (object hashes), so a one-object change re-translates only that
+ * object; every other translated resource keeps its identity and its memoised canonical JSON.
+ */
+export interface RenderCache {
+  /** Canonical JSON of shared, frozen rendered objects, by identity. */
+  json: WeakMap<object, string>;
+  objectHashes: WeakMap<object, string>;
+  virtualServices: Map<string, { deps: Array<[string, number | undefined, number]>; value: IndexedVirtualService }>;
+  clusters: Map<string, UpstreamCluster>;
+  assignments: Map<string, ClusterLoadAssignment>;
+  defaultRoutes: Map<string, Route[]>;
+  /** The previous index's resource maps, consulted on a miss (one generation back, so memory stays bounded). */
+  prior?: Pick<RenderCache, 'clusters' | 'assignments' | 'defaultRoutes'>;
+  endpointServices?: { endpoints: readonly WorkloadEndpoint[]; trustDomain: string; services: Map<string, ServiceInfo>; hashes: Map<string, string> };
+}
+
+export interface ClusterIndex {
+  cluster: string;
+  meshVersion: string;
+  meshConfig: MeshConfig;
+  mesh: MeshSettings;
+  /** Hash of everything mesh-wide that translated resources depend on. */
+  meshHash: string;
+  services: Map<string, ServiceInfo>;
+  /** Sorted by host. */
+  serviceList: ServiceInfo[];
+  /** Per host: content hash of its endpoints (part of the endpoint-assignment cache key). */
+  endpointHashes: Map<string, string>;
+  virtualServices: IndexedVirtualService[];
+  meshVirtualServices: IndexedVirtualService[];
+  gatewayVirtualServices: Map<string, IndexedVirtualService[]>;
+  anyWorkloadDependentRule: boolean;
+  destinationRules: Map<string, IndexedDestinationRule[]>;
+  wildcardDestinationRules: IndexedDestinationRule[];
+  gateways: MeshObject<GatewaySpec>[];
+  sidecars: Map<string, MeshObject<SidecarSpec>[]>;
+  peerAuthentications: Map<string, MeshObject<PeerAuthenticationSpec>[]>;
+  authorizationPolicies: Map<string, MeshObject<AuthorizationPolicySpec>[]>;
+  requestAuthentications: Map<string, MeshObject<RequestAuthenticationSpec>[]>;
+  telemetries: Map<string, MeshObject<TelemetrySpec>[]>;
+  cache: RenderCache;
+  /** Per-index memo of per-proxy-class results (route configs, cluster lists); dropped with the index. */
+  memo: Map<string, unknown>;
+}
+
+function newCache(previous?: RenderCache): RenderCache {
+  return {
+    json: previous?.json ?? new WeakMap(),
+    objectHashes: previous?.objectHashes ?? new WeakMap(),
+    virtualServices: new Map(),
+    clusters: new Map(),
+    assignments: new Map(),
+    defaultRoutes: new Map(),
+    prior: previous ? { clusters: previous.clusters, assignments: previous.assignments, defaultRoutes: previous.defaultRoutes } : undefined,
+    endpointServices: previous?.endpointServices,
+  };
+}
+
+/** Looks a rendered resource up in this index's cache, then the previous one's; builds it on a miss. */
+export function cachedResource<T>(cache: RenderCache, map: 'clusters' | 'assignments' | 'defaultRoutes', key: string, build: () => T): T {
+  const current = cache[map] as Map<string, unknown>;
+  let value = current.get(key) as T | undefined;
+  if (value === undefined) {
+    value = (cache.prior?.[map] as Map<string, unknown> | undefined)?.get(key) as T | undefined;
+    if (value === undefined) value = build();
+    current.set(key, value);
+  }
+  return value;
+}
+
+/** Content hash of a config object, memoised by identity (objects from one load are never mutated). */
+export function objectHash(cache: RenderCache, obj: MeshObject): string {
+  let hash = cache.objectHashes.get(obj);
+  if (hash === undefined) {
+    hash = contentHash({ kind: obj.kind, namespace: namespaceOf(obj), name: obj.metadata.name, annotations: obj.metadata.annotations, spec: obj.spec });
+    cache.objectHashes.set(obj, hash);
+  }
+  return hash;
+}
+
+function byKind<S>(objects: readonly MeshObject[], kind: string): MeshObject<S>[] {
+  return (objects.filter((o) => o.kind === kind) as MeshObject<S>[]).sort((a, b) => byString(objectKey(a), objectKey(b)));
+}
+
+function groupByNamespace<S>(objects: MeshObject<S>[]): Map<string, MeshObject<S>[]> {
+  const out = new Map<string, MeshObject<S>[]>();
+  for (const o of objects) {
+    const ns = namespaceOf(o);
+    const list = out.get(ns);
+    if (list) list.push(o);
+    else out.set(ns, [o]);
+  }
+  return out;
+}
+
+function resolvePortFor(services: Map<string, ServiceInfo>) {
+  return (host: string, matchPort: number | undefined): number => {
+    const ports = services.get(host)?.ports ?? [];
+    if (ports.length === 1) return ports[0];
+    if (matchPort !== undefined && (ports.length === 0 || ports.includes(matchPort))) return matchPort;
+    return ports[0] ?? FALLBACK_SERVICE_PORT;
+  };
+}
+
+function prepareVirtualService(
+  vs: MeshObject<VirtualServiceSpec>,
+  index: Pick<ClusterIndex, 'mesh' | 'meshHash' | 'services'>,
+  previous: RenderCache | undefined,
+  cache: RenderCache,
+): IndexedVirtualService {
+  const key = `${objectHash(cache, vs)}|${index.meshHash}`;
+  const resolvePort = resolvePortFor(index.services);
+  const hit = cache.virtualServices.get(key) ?? previous?.virtualServices.get(key);
+  if (hit && hit.deps.every(([host, matchPort, port]) => resolvePort(host, matchPort) === port)) {
+    cache.virtualServices.set(key, hit);
+    return hit.value;
+  }
+  const namespace = namespaceOf(vs);
+  const deps: Array<[string, number | undefined, number]> = [];
+  const ctx = {
+    namespace,
+    defaultRetry: index.mesh.defaultRetry,
+    resolvePort(host: string, matchPort: number | undefined): number {
+      const port = resolvePort(host, matchPort);
+      deps.push([host, matchPort, port]);
+      return port;
+    },
+  };
+  const rules: PreparedRule[] = [];
+  (vs.spec.http ?? []).forEach((rule, i) => {
+    const prepared = translateHttpRoute(rule, i, vs.metadata.name, ctx);
+    if (prepared) rules.push(deepFreeze(prepared));
+  });
+  const gateways = vs.spec.gateways && vs.spec.gateways.length > 0 ? vs.spec.gateways : [MESH_GATEWAY];
+  const value: IndexedVirtualService = {
+    key: objectKey(vs),
+    namespace,
+    name: vs.metadata.name,
+    hosts: [...new Set((vs.spec.hosts ?? []).map((h) => resolveHost(h, namespace)))],
+    gateways: [...new Set(gateways.map((g) => normaliseGatewayName(g, namespace)))],
+    exportTo: vs.spec.exportTo,
+    rules,
+    dependsOnWorkload: rules.some(dependsOnWorkload),
+  };
+  cache.virtualServices.set(key, { deps, value });
+  return value;
+}
+
+function endpointServicesFor(
+  endpoints: readonly WorkloadEndpoint[],
+  trustDomain: string,
+  cache: RenderCache,
+): { services: Map<string, ServiceInfo>; hashes: Map<string, string> } {
+  const cached = cache.endpointServices;
+  if (cached && cached.endpoints === endpoints && cached.trustDomain === trustDomain) return cached;
+  const services = buildEndpointServices(endpoints, trustDomain);
+  const hashes = new Map<string, string>();
+  for (const [host, service] of services) hashes.set(host, contentHash(service.endpoints));
+  cache.endpointServices = { endpoints, trustDomain, services, hashes };
+  return cache.endpointServices;
+}
+
+/**
+ * Indexes one cluster's configuration for fast per-proxy rendering: VirtualServices translated
+ * and grouped by binding, DestinationRules by host, policies by namespace, services from the
+ * endpoint registry and ServiceEntries. Pure: the result depends only on the arguments; `previous`
+ * only lets unchanged objects keep their translations (the output is the same without it).
+ */
+export function buildClusterIndex(cluster: ClusterRender, endpoints: readonly WorkloadEndpoint[], previous?: ClusterIndex): ClusterIndex {
+  const cache = newCache(previous?.cache);
+  const meshConfig = cluster.meshConfig ?? {};
+  const mesh = deepFreeze(buildMeshSettings(meshConfig));
+  const meshHash = contentHash(mesh);
+  const objects = cluster.objects;
+
+  const registry = endpointServicesFor(endpoints, mesh.trustDomain, cache);
+  const services = new Map(registry.services);
+  const endpointHashes = new Map(registry.hashes);
+  const serviceEntries = byKind<ServiceEntrySpec>(objects, 'ServiceEntry');
+  addServiceEntries(services, serviceEntries, mesh.trustDomain);
+  for (const se of serviceEntries) {
+    for (const host of se.spec.hosts ?? []) {
+      const resolved = resolveHost(host, namespaceOf(se));
+      const service = services.get(resolved);
+      if (service) endpointHashes.set(resolved, contentHash(service.endpoints));
+    }
+  }
+
+  const partial = { mesh, meshHash, services };
+  const virtualServices = byKind<VirtualServiceSpec>(objects, 'VirtualService').map((vs) =>
+    prepareVirtualService(vs, partial, previous?.cache, cache),
+  );
+  const meshVirtualServices = virtualServices.filter((vs) => vs.gateways.includes(MESH_GATEWAY));
+  const gatewayVirtualServices = new Map<string, IndexedVirtualService[]>();
+  for (const vs of virtualServices) {
+    for (const gateway of vs.gateways) {
+      if (gateway === MESH_GATEWAY) continue;
+      const list = gatewayVirtualServices.get(gateway);
+      if (list) list.push(vs);
+      else gatewayVirtualServices.set(gateway, [vs]);
+    }
+  }
+
+  const destinationRules = new Map<string, IndexedDestinationRule[]>();
+  const wildcardDestinationRules: IndexedDestinationRule[] = [];
+  for (const dr of byKind<DestinationRuleSpec>(objects, 'DestinationRule')) {
+    if (!dr.spec?.host) continue;
+    const namespace = namespaceOf(dr);
+    const indexed: IndexedDestinationRule = {
+      key: objectKey(dr),
+      namespace,
+      host: resolveHost(dr.spec.host, namespace),
+      exportTo: dr.spec.exportTo,
+      spec: dr.spec,
+      hash: objectHash(cache, dr),
+    };
+    if (indexed.host.startsWith('*')) wildcardDestinationRules.push(indexed);
+    else {
+      const list = destinationRules.get(indexed.host);
+      if (list) list.push(indexed);
+      else destinationRules.set(indexed.host, [indexed]);
+      addConfigHost(services, indexed.host, namespace, dr.spec.exportTo);
+    }
+  }
+  // most specific wildcard first
+  wildcardDestinationRules.sort((a, b) => b.host.length - a.host.length || byString(a.key, b.key));
+  for (const vs of meshVirtualServices) for (const host of vs.hosts) addConfigHost(services, host, vs.namespace, vs.exportTo);
+
+  return {
+    cluster: cluster.cluster,
+    meshVersion: cluster.version,
+    meshConfig,
+    mesh,
+    meshHash,
+    services,
+    serviceList: [...services.values()].sort((a, b) => byString(a.host, b.host)),
+    endpointHashes,
+    virtualServices,
+    meshVirtualServices,
+    gatewayVirtualServices,
+    anyWorkloadDependentRule: virtualServices.some((vs) => vs.dependsOnWorkload),
+    destinationRules,
+    wildcardDestinationRules,
+    gateways: byKind<GatewaySpec>(objects, 'Gateway'),
+    sidecars: groupByNamespace(byKind<SidecarSpec>(objects, 'Sidecar')),
+    peerAuthentications: groupByNamespace(byKind<PeerAuthenticationSpec>(objects, 'PeerAuthentication')),
+    authorizationPolicies: groupByNamespace(byKind<AuthorizationPolicySpec>(objects, 'AuthorizationPolicy')),
+    requestAuthentications: groupByNamespace(byKind<RequestAuthenticationSpec>(objects, 'RequestAuthentication')),
+    telemetries: groupByNamespace(byKind<TelemetrySpec>(objects, 'Telemetry')),
+    cache,
+    memo: new Map(),
+  };
+}
+
+/** Canonical labels, for memo keys. */
+export function labelsKey(labels: Record<string, string>): string {
+  return canonicalJson(labels);
+}
+
+export { clusterName };

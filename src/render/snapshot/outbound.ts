@@ -1,0 +1,192 @@
+import type { MeshObject } from '../../mesh/object.js';
+import type { SidecarSpec } from '../../mesh/api/index.js';
+import type { ClusterLoadAssignment, ProxyIdentity, Route, RouteConfig, UpstreamCluster, VirtualHost } from '../../mesh/snapshot.js';
+import {
+  FALLBACK_SERVICE_PORT,
+  byString,
+  deepFreeze,
+  exportedTo,
+  hasLabels,
+  hostMatchesPattern,
+  labelsMatch,
+  namespaceOf,
+  objectKey,
+} from './common.js';
+import { cachedResource, labelsKey, type ClusterIndex, type IndexedVirtualService } from './cluster-index.js';
+import type { ServiceInfo } from './services.js';
+import { MESH_GATEWAY, applyWorkloadConditions, clusterName, type ClusterRef, type WorkloadContext } from './translate-route.js';
+import { buildLoadAssignment, buildUpstreamCluster, selectDestinationRule } from './upstream.js';
+
+/**
+ * The Sidecar resource scoping a proxy: one in its namespace whose selector matches it, else its
+ * namespace's selector-less default, else the root namespace's default (Istio's lookup order).
+ */
+export function selectSidecar(index: ClusterIndex, proxy: ProxyIdentity): MeshObject<SidecarSpec> | undefined {
+  const own = index.sidecars.get(proxy.namespace) ?? [];
+  const bySelector = own.find((s) => hasLabels(s.spec.workloadSelector) && labelsMatch(s.spec.workloadSelector!.matchLabels, proxy.labels));
+  if (bySelector) return bySelector;
+  const nsDefault = own.find((s) => !hasLabels(s.spec.workloadSelector));
+  if (nsDefault) return nsDefault;
+  return (index.sidecars.get(index.mesh.rootNamespace) ?? []).find((s) => !hasLabels(s.spec.workloadSelector));
+}
+
+type EgressFilter = (ownerNamespace: string, host: string) => boolean;
+
+/** Sidecar `egress[].hosts` entries `ns/dnsName` (`*` any namespace, `.` the proxy's, `~` none). */
+export function buildEgressFilter(sidecar: MeshObject<SidecarSpec> | undefined, proxyNamespace: string): EgressFilter {
+  if (!sidecar || !sidecar.spec.egress || sidecar.spec.egress.length === 0) return () => true;
+  const sidecarNamespace = namespaceOf(sidecar);
+  const entries = sidecar.spec.egress.flatMap((e) => e.hosts ?? []).map((entry) => {
+    const slash = entry.indexOf('/');
+    const ns = slash < 0 ? '*' : entry.slice(0, slash);
+    const host = slash < 0 ? entry : entry.slice(slash + 1);
+    return { ns: ns === '.' ? sidecarNamespace || proxyNamespace : ns, host };
+  });
+  return (ownerNamespace, host) =>
+    entries.some((e) => e.ns !== '~' && (e.ns === '*' || e.ns === ownerNamespace) && hostMatchesPattern(host, e.host));
+}
+
+/** The hostnames a proxy in `proxyNamespace` can use for a service: short name only from its own namespace. */
+export function serviceDomains(host: string, service: ServiceInfo | undefined, proxyNamespace: string): string[] {
+  const names: string[] = [];
+  if (service?.origin === 'kubernetes' && service.shortName) {
+    const { shortName, namespace } = service;
+    if (namespace === proxyNamespace) names.push(shortName);
+    names.push(`${shortName}.${namespace}`, `${shortName}.${namespace}.svc`, host);
+  } else {
+    names.push(host);
+  }
+  if (host.includes('*')) return names;
+  const ports = service?.ports ?? [];
+  return names.flatMap((n) => [n, ...ports.map((p) => `${n}:${p}`)]);
+}
+
+/** Ports a service is routed on; a host known only from config gets the fallback port. */
+export function routablePorts(service: ServiceInfo): number[] {
+  return service.ports.length > 0 ? service.ports : [FALLBACK_SERVICE_PORT];
+}
+
+/** Routes for a service no VirtualService names: everything to its cluster (one route per port when it has several). */
+function defaultRoutes(index: ClusterIndex, service: ServiceInfo): Route[] {
+  const ports = routablePorts(service);
+  return cachedResource(index.cache, 'defaultRoutes', `${index.meshHash}|${service.host}|${ports.join(',')}`, () =>
+    deepFreeze(
+      ports.map((port) => ({
+        name: 'default',
+        match: ports.length > 1 ? [{ port }] : [],
+        action: { kind: 'route' as const, destinations: [{ cluster: clusterName(port, undefined, service.host), weight: 100 }] },
+        retry: index.mesh.defaultRetry,
+        mirrors: [],
+      })),
+    ),
+  );
+}
+
+/**
+ * Concatenates the rules of the VirtualServices for one host (namespace/name order), evaluating
+ * match-block workload selectors for this proxy, and stops after a catch-all as istiod does.
+ */
+export function buildVirtualServiceRoutes(
+  virtualServices: readonly IndexedVirtualService[],
+  workload: WorkloadContext,
+  referenced: Map<string, ClusterRef>,
+): Route[] {
+  const routes: Route[] = [];
+  for (const vs of virtualServices) {
+    for (const rule of vs.rules) {
+      const applied = applyWorkloadConditions(rule, vs.gateways, workload);
+      if (!applied) continue;
+      routes.push(applied.route);
+      for (const ref of rule.clusters) referenced.set(ref.name, ref);
+      if (applied.catchAll) return routes;
+    }
+  }
+  return routes;
+}
+
+export interface OutboundConfig {
+  routeConfig: RouteConfig;
+  clusters: UpstreamCluster[];
+  endpoints: ClusterLoadAssignment[];
+  outboundTrafficPolicy?: 'ALLOW_ANY' | 'REGISTRY_ONLY';
+}
+
+/** Services a proxy sees: exported to its namespace and allowed by its Sidecar's egress. */
+export function visibleServices(index: ClusterIndex, proxyNamespace: string, egress: EgressFilter): ServiceInfo[] {
+  return index.serviceList.filter((s) => exportedTo(s.exportTo, s.namespace, proxyNamespace) && egress(s.namespace, s.host));
+}
+
+/** Clusters and endpoints for the visible services (every port, every subset their DestinationRule defines) plus every referenced cluster. */
+export function buildClustersAndEndpoints(
+  index: ClusterIndex,
+  proxyNamespace: string,
+  services: readonly ServiceInfo[],
+  referenced: Map<string, ClusterRef>,
+): { clusters: UpstreamCluster[]; endpoints: ClusterLoadAssignment[] } {
+  const refs = new Map(referenced);
+  for (const service of services) {
+    const dr = selectDestinationRule(index, service.host, proxyNamespace);
+    for (const port of routablePorts(service)) {
+      const base = clusterName(port, undefined, service.host);
+      if (!refs.has(base)) refs.set(base, { name: base, host: service.host, port });
+      for (const subset of dr?.spec.subsets ?? []) {
+        const name = clusterName(port, subset.name, service.host);
+        if (!refs.has(name)) refs.set(name, { name, host: service.host, port, subset: subset.name });
+      }
+    }
+  }
+  const names = [...refs.keys()].sort(byString);
+  const clusters: UpstreamCluster[] = [];
+  const endpoints: ClusterLoadAssignment[] = [];
+  for (const name of names) {
+    const ref = refs.get(name)!;
+    const dr = selectDestinationRule(index, ref.host, proxyNamespace);
+    clusters.push(buildUpstreamCluster(index, ref, dr));
+    endpoints.push(buildLoadAssignment(index, ref, dr));
+  }
+  return { clusters, endpoints };
+}
+
+/**
+ * A sidecar's outbound view: route config `outbound` with one virtual host per visible host, and
+ * the clusters and endpoints its routes and services need. Memoised per (namespace, Sidecar,
+ * labels when some rule selects by labels), so proxies of one kind share the same objects.
+ */
+export function buildSidecarOutbound(index: ClusterIndex, proxy: ProxyIdentity): OutboundConfig {
+  const sidecar = selectSidecar(index, proxy);
+  const memoKey = `outbound|${proxy.namespace}|${sidecar ? objectKey(sidecar) : ''}|${index.anyWorkloadDependentRule ? labelsKey(proxy.labels) : ''}`;
+  const memoised = index.memo.get(memoKey) as OutboundConfig | undefined;
+  if (memoised) return memoised;
+
+  const egress = buildEgressFilter(sidecar, proxy.namespace);
+  const hostRules = new Map<string, IndexedVirtualService[]>();
+  for (const vs of index.meshVirtualServices) {
+    if (!exportedTo(vs.exportTo, vs.namespace, proxy.namespace)) continue;
+    for (const host of vs.hosts) {
+      if (!egress(vs.namespace, host)) continue;
+      const list = hostRules.get(host);
+      if (list) list.push(vs);
+      else hostRules.set(host, [vs]);
+    }
+  }
+  const services = visibleServices(index, proxy.namespace, egress);
+  const hosts = new Set<string>([...hostRules.keys(), ...services.map((s) => s.host)]);
+  const workload: WorkloadContext = { labels: proxy.labels, namespace: proxy.namespace, gateways: new Set([MESH_GATEWAY]) };
+  const referenced = new Map<string, ClusterRef>();
+  const virtualHosts: VirtualHost[] = [];
+  for (const host of [...hosts].sort(byString)) {
+    const service = index.services.get(host);
+    const rules = hostRules.get(host);
+    const routes = rules ? buildVirtualServiceRoutes(rules, workload, referenced) : service ? defaultRoutes(index, service) : [];
+    virtualHosts.push({ name: host, domains: serviceDomains(host, service, proxy.namespace), routes });
+  }
+  const { clusters, endpoints } = buildClustersAndEndpoints(index, proxy.namespace, services, referenced);
+  const result: OutboundConfig = {
+    routeConfig: deepFreeze({ name: 'outbound', virtualHosts }),
+    clusters: deepFreeze(clusters),
+    endpoints: deepFreeze(endpoints),
+    outboundTrafficPolicy: sidecar?.spec.outboundTrafficPolicy?.mode,
+  };
+  index.memo.set(memoKey, result);
+  return result;
+}
