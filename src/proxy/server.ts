@@ -1,0 +1,864 @@
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import { createServer as createNetServer, type Server as NetServer, type Socket, type AddressInfo } from 'node:net';
+import { TLSSocket, createSecureContext } from 'node:tls';
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import type { Duplex } from 'node:stream';
+import { pino, type Logger } from 'pino';
+import type { GatewayListener, ProxySnapshot, UpstreamCluster } from '../mesh/snapshot.js';
+import { compileRouteTable, matchRoute, pickDestination, redirectLocation, rewritePath, type CompiledRoute, type RouteRequest, type RouteTable } from './routing/route-table.js';
+import { applyHeaderOps } from './routing/header-ops.js';
+import { evaluateCors } from './routing/cors.js';
+import { compileRetry, type CompiledRetry } from './resilience/retry-policy.js';
+import { sendMirror } from './resilience/mirror.js';
+import { ClusterManager, type PreparedClusters } from './upstream/cluster-manager.js';
+import { ClusterRuntime } from './upstream/cluster.js';
+import { endToEndHeaders, type HeaderMap } from './http/hop-by-hop.js';
+import { Exchange, REPLAY_BUFFER_LIMIT, type ExchangeOutcome } from './http/exchange.js';
+import { tunnelUpgrade } from './http/upgrade.js';
+import { PROXY_ERRORS, RESPONSE_FLAGS_HEADER, type ProxyErrorCode } from './errors.js';
+import { Observer, ensureRequestId } from './observe.js';
+import { validateProxySnapshot } from './snapshot-validate.js';
+import type { InboundFilter, ProxyTlsProvider } from './extensions.js';
+import { DEFAULT_POOL_FOR_LOCAL } from './local-cluster.js';
+import { persistSnapshot, loadPersistedSnapshot } from './state-store.js';
+
+export const PROXY_VERSION = '0.1.0';
+
+export interface ProxyOptions {
+  mode: 'sidecar' | 'gateway';
+  /** Sidecar outbound listener port (0 = any free port). */
+  outboundPort?: number;
+  /** Sidecar inbound listener port (0 = any free port). */
+  inboundPort?: number;
+  /** The local application's port (sidecar inbound target). */
+  appPort?: number;
+  /** Default 127.0.0.1. */
+  appHost?: string;
+  /** Address the traffic listeners bind (default 0.0.0.0; gateway listeners' own `bind` wins). */
+  bindAddress?: string;
+  /** Admin API port (0 = any free port; undefined = no admin API). */
+  adminPort?: number;
+  /** Admin bind address, loopback by default. */
+  adminAddress?: string;
+  /** Where the last good snapshot is persisted and read back on start. */
+  stateDir?: string;
+  /** Applied before listening (e.g. read from --config). */
+  initialSnapshot?: unknown;
+  logger?: Logger;
+  tls?: ProxyTlsProvider;
+  inboundFilter?: InboundFilter;
+  /** Random source for splits, faults, mirrors and balancers (tests inject a seeded one). */
+  random?: () => number;
+  /** Access-log destination (default stdout). */
+  accessLogDestination?: pino.DestinationStream;
+}
+
+export type ApplyResult = { ok: true; version: string; unchanged?: boolean } | { ok: false; error: string };
+
+export interface ProxyStatus {
+  version: string;
+  mode: 'sidecar' | 'gateway';
+  snapshotVersion: string | undefined;
+  meshVersion: string | undefined;
+  snapshotSource: string | undefined;
+  appliedAt: string | undefined;
+  uptimeSeconds: number;
+  lastRejected: { at: string; reason: string; source: string } | undefined;
+  draining: boolean;
+  inflight: number;
+  listenerErrors: string[];
+}
+
+export interface Proxy {
+  /** Validates, compiles and swaps in a snapshot; a refused one leaves the current one in force. */
+  applySnapshot(snapshot: unknown, source?: string): ApplyResult;
+  /** Records a snapshot refused before it reached applySnapshot (e.g. a config file that does not parse). */
+  reportRejected(reason: string, source: string): void;
+  /** Stops accepting, drains in-flight requests up to `drainMs` (default 5000), then closes everything. */
+  close(opts?: { drainMs?: number }): Promise<void>;
+  /** Bound ports: outbound/inbound (sidecar), admin, and gateway listeners by name. */
+  readonly ports: { outbound?: number; inbound?: number; admin?: number; gateway: Record<string, number> };
+  /** Resolves once every gateway listener of the current snapshot is bound. */
+  listening(): Promise<void>;
+  status(): ProxyStatus;
+  currentSnapshot(): ProxySnapshot | undefined;
+  clusters(): ClusterView[];
+  renderPrometheus(): string;
+}
+
+export interface ClusterView {
+  name: string;
+  service: string;
+  activeRequests: number;
+  endpoints: Array<{ address: string; port: number; healthy: boolean; ejections: number; ejected: boolean; activeRequests: number; totalRequests: number; labels: Record<string, string> }>;
+}
+
+interface ListenerInfo {
+  kind: 'outbound' | 'inbound' | 'gateway';
+  scheme: 'http' | 'https';
+  port: number;
+  routeConfig: string;
+  httpsRedirect: boolean;
+}
+
+/** Per-route state precomputed at apply time. */
+interface RouteRuntime {
+  retry: CompiledRetry | undefined;
+  bufferBody: boolean;
+}
+
+/** Everything derived from one snapshot; requests keep the state they started with. */
+interface ProxyState {
+  snapshot: ProxySnapshot;
+  tables: Map<string, RouteTable>;
+  clusters: Map<string, ClusterRuntime>;
+}
+
+interface GatewayServer {
+  key: string;
+  listener: GatewayListener;
+  server: Server | HttpsServer;
+  port: number | undefined;
+  bound: Promise<void>;
+  tlsOn: boolean;
+}
+
+const NO_BODY = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS', 'TRACE']);
+
+class TrellisProxy implements Proxy {
+  readonly ports: Proxy['ports'] = { gateway: {} };
+  private state: ProxyState | undefined;
+  private readonly clusterManager: ClusterManager;
+  private readonly observer = new Observer();
+  private readonly log: Logger;
+  private readonly random: () => number;
+  private readonly startedAt = Date.now();
+  private snapshotSource: string | undefined;
+  private appliedAt: string | undefined;
+  private lastRejected: ProxyStatus['lastRejected'];
+  private draining = false;
+  private inflight = 0;
+  private readonly drainWaiters: Array<() => void> = [];
+  private readonly servers: Array<Server | NetServer> = [];
+  private readonly sockets = new Set<Duplex>();
+  private readonly gateways = new Map<string, GatewayServer>();
+  private readonly passthrough = new Map<string, ClusterRuntime>();
+  private inboundCluster: ClusterRuntime | undefined;
+  private readonly listenerErrors: string[] = [];
+  private readonly httpHandlers = new Map<Server, ListenerInfo>();
+
+  constructor(private readonly opts: ProxyOptions) {
+    this.log = opts.logger ?? pino({ level: 'silent' });
+    this.random = opts.random ?? Math.random;
+    this.clusterManager = new ClusterManager(opts.tls ? (c) => opts.tls!.clientContext(c) : undefined);
+    if (opts.mode === 'sidecar' && opts.appPort !== undefined) {
+      const c: UpstreamCluster = {
+        name: `inbound|${opts.appPort}||`,
+        service: 'inbound',
+        port: opts.appPort,
+        lb: { simple: 'LEAST_REQUEST' },
+        connectionPool: DEFAULT_POOL_FOR_LOCAL,
+      };
+      this.inboundCluster = new ClusterRuntime(c, 'inbound', { connections: null, connectTimeoutMs: 10_000, maxRequestsPerConnection: 0, idleTimeoutMs: 3_600_000, scheme: 'http' });
+      this.inboundCluster.setEndpoints([{ address: opts.appHost ?? '127.0.0.1', port: opts.appPort, labels: {}, tlsMode: 'disabled', weight: 1 }]);
+    }
+  }
+
+  // ------------------------------------------------------------------ snapshots
+
+  reportRejected(reason: string, source: string): void {
+    this.lastRejected = { at: new Date().toISOString(), reason, source };
+    this.log.warn({ source, reason }, 'snapshot refused; the last good snapshot stays in force');
+  }
+
+  applySnapshot(value: unknown, source = 'api'): ApplyResult {
+    const refuse = (reason: string): ApplyResult => {
+      this.reportRejected(reason, source);
+      return { ok: false, error: reason };
+    };
+    const checked = validateProxySnapshot(value);
+    if (!checked.ok) return refuse(checked.errors.join('; '));
+    const s = checked.snapshot;
+    if (s.proxy.mode !== this.opts.mode) return refuse(`proxy.mode: snapshot is for a ${s.proxy.mode}, this proxy runs as ${this.opts.mode}`);
+    if (this.state && this.state.snapshot.version === s.version) return { ok: true, version: s.version, unchanged: true };
+    let tables: Map<string, RouteTable>;
+    let prepared: PreparedClusters;
+    let gatewayTls: Map<string, { cert: string; key: string } | undefined>;
+    try {
+      tables = new Map();
+      for (const rc of s.routeConfigs) {
+        const t = compileRouteTable(rc);
+        attachRouteRuntime(t);
+        tables.set(rc.name, t);
+      }
+      prepared = this.clusterManager.prepare(s);
+      gatewayTls = this.opts.mode === 'gateway' ? readGatewayTls(s.listeners) : new Map();
+    } catch (err) {
+      return refuse((err as Error).message);
+    }
+    this.clusterManager.commit(prepared);
+    this.state = { snapshot: s, tables, clusters: prepared.clusters };
+    this.observer.apply(s, this.opts.accessLogDestination);
+    if (this.opts.mode === 'gateway') this.reconcileGateways(s.listeners, gatewayTls);
+    this.snapshotSource = source;
+    this.appliedAt = new Date().toISOString();
+    if (this.opts.stateDir) {
+      try {
+        persistSnapshot(this.opts.stateDir, s);
+      } catch (err) {
+        this.log.error({ err: (err as Error).message, stateDir: this.opts.stateDir }, 'could not persist the snapshot');
+      }
+    }
+    this.log.info({ version: s.version, meshVersion: s.meshVersion, source }, 'snapshot applied');
+    return { ok: true, version: s.version };
+  }
+
+  currentSnapshot(): ProxySnapshot | undefined {
+    return this.state?.snapshot;
+  }
+
+  // ------------------------------------------------------------------ listeners
+
+  async listen(): Promise<void> {
+    const bind = this.opts.bindAddress ?? '0.0.0.0';
+    if (this.opts.mode === 'sidecar') {
+      if (this.opts.outboundPort !== undefined) {
+        const info: ListenerInfo = { kind: 'outbound', scheme: 'http', port: 0, routeConfig: 'outbound', httpsRedirect: false };
+        const server = this.httpServer(info);
+        info.port = await listenOn(server, this.opts.outboundPort, bind);
+        this.ports.outbound = info.port;
+      }
+      if (this.opts.inboundPort !== undefined) {
+        this.ports.inbound = await this.listenInbound(this.opts.inboundPort, bind);
+      }
+    }
+    if (this.opts.adminPort !== undefined) {
+      const { createAdminServer } = await import('./admin.js');
+      const admin = createAdminServer(this);
+      this.servers.push(admin);
+      this.trackSockets(admin);
+      this.ports.admin = await listenOn(admin, this.opts.adminPort, this.opts.adminAddress ?? '127.0.0.1');
+    }
+  }
+
+  private httpServer(info: ListenerInfo, tlsOptions?: { cert: string; key: string }): Server {
+    const server: Server = tlsOptions ? createHttpsServer({ ...tlsOptions }) : createHttpServer();
+    this.configureHttpServer(server, info);
+    return server;
+  }
+
+  private configureHttpServer(server: Server, info: ListenerInfo): void {
+    server.keepAliveTimeout = 65_000;
+    server.headersTimeout = 66_000;
+    server.requestTimeout = 0;
+    server.on('request', (req, res) => this.handle(req, res, info));
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.handleUpgrade(req, socket, head, info));
+    server.on('clientError', (_err, socket: Duplex) => {
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      else socket.destroy();
+    });
+    this.servers.push(server);
+    this.httpHandlers.set(server, info);
+    this.trackSockets(server);
+  }
+
+  private trackSockets(server: Server | NetServer): void {
+    server.on('connection', (socket: Socket) => {
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
+    });
+  }
+
+  /**
+   * The inbound listener: plaintext HTTP, and TLS too when the security extension provides a
+   * server context (the first byte tells them apart, so PERMISSIVE works on one port).
+   */
+  private async listenInbound(port: number, bind: string): Promise<number> {
+    const info: ListenerInfo = { kind: 'inbound', scheme: 'http', port: 0, routeConfig: '', httpsRedirect: false };
+    const plain = createHttpServer();
+    this.configureHttpServer(plain, info);
+    const tlsInfo: ListenerInfo = { ...info, scheme: 'https' };
+    let secure: HttpsServer | undefined;
+    const front = createNetServer((socket) => {
+      socket.once('data', (first: Buffer) => {
+        socket.pause();
+        socket.unshift(first);
+        const ctx = first[0] === 0x16 ? this.opts.tls?.serverContext() : undefined;
+        if (ctx) {
+          if (!secure) {
+            secure = createHttpsServer({ ...ctx });
+            this.configureHttpServer(secure, tlsInfo);
+          } else secure.setSecureContext(ctx);
+          secure.emit('connection', socket);
+        } else plain.emit('connection', socket);
+        socket.resume();
+      });
+    });
+    this.servers.push(front);
+    const bound = await listenOn(front, port, bind);
+    info.port = bound;
+    tlsInfo.port = bound;
+    return bound;
+  }
+
+  private reconcileGateways(listeners: GatewayListener[], tls: Map<string, { cert: string; key: string } | undefined>): void {
+    const wanted = new Map<string, GatewayListener>();
+    for (const l of listeners) {
+      if (l.protocol === 'TCP' || l.protocol === 'TLS') continue;
+      wanted.set(l.name, l);
+    }
+    for (const [name, g] of this.gateways) {
+      const l = wanted.get(name);
+      if (!l || l.port !== g.listener.port || (l.bind ?? '') !== (g.listener.bind ?? '') || Boolean(tls.get(name)) !== g.tlsOn) {
+        g.server.close();
+        g.server.closeIdleConnections();
+        this.gateways.delete(name);
+        delete this.ports.gateway[name];
+      }
+    }
+    for (const [name, l] of wanted) {
+      const creds = tls.get(name);
+      const existing = this.gateways.get(name);
+      if (existing) {
+        existing.listener = l;
+        const info = this.httpHandlers.get(existing.server);
+        if (info) { info.routeConfig = l.routeConfig; info.httpsRedirect = l.httpsRedirect === true && !creds; }
+        if (creds && 'setSecureContext' in existing.server) (existing.server as HttpsServer).setSecureContext(creds);
+        continue;
+      }
+      const info: ListenerInfo = { kind: 'gateway', scheme: creds ? 'https' : 'http', port: l.port, routeConfig: l.routeConfig, httpsRedirect: l.httpsRedirect === true && !creds };
+      const server = this.httpServer(info, creds);
+      const g: GatewayServer = { key: name, listener: l, server, port: undefined, bound: Promise.resolve(), tlsOn: Boolean(creds) };
+      g.bound = listenOn(server, l.port, l.bind ?? this.opts.bindAddress ?? '0.0.0.0').then(
+        (port) => {
+          g.port = port;
+          info.port = l.port === 0 ? port : l.port;
+          this.ports.gateway[name] = port;
+        },
+        (err: Error) => {
+          const msg = `listener ${name} port ${l.port}: ${err.message}`;
+          this.listenerErrors.push(msg);
+          this.log.error({ listener: name, port: l.port, err: err.message }, 'gateway listener failed to bind');
+          this.gateways.delete(name);
+        },
+      );
+      this.gateways.set(name, g);
+    }
+  }
+
+  async listening(): Promise<void> {
+    await Promise.all([...this.gateways.values()].map((g) => g.bound));
+  }
+
+  // ------------------------------------------------------------------ requests
+
+  private handle(req: IncomingMessage, res: ServerResponse, l: ListenerInfo): void {
+    const start = performance.now();
+    this.inflight++;
+    res.once('close', () => {
+      this.inflight--;
+      if (this.inflight === 0 && this.drainWaiters.length) for (const w of this.drainWaiters.splice(0)) w();
+    });
+    if (this.draining) res.shouldKeepAlive = false;
+    const state = this.state;
+    let url = req.url ?? '/';
+    let authority = req.headers.host ?? '';
+    let absolute = false;
+    if (url.charCodeAt(0) !== 47 /* '/' */ && l.kind === 'outbound') {
+      const parsed = parseAbsoluteForm(url);
+      if (parsed) { authority = parsed.authority; url = parsed.path; absolute = true; }
+    }
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    const query = q < 0 ? '' : url.slice(q + 1);
+    const host = authority.toLowerCase();
+    const headers = endToEndHeaders(req.headers);
+    if (absolute) headers.host = authority;
+    const requestId = ensureRequestId(headers as never);
+    const remote = req.socket.remoteAddress;
+    const xff = headers['x-forwarded-for'];
+    if (remote) headers['x-forwarded-for'] = xff ? `${Array.isArray(xff) ? xff.join(', ') : xff}, ${remote}` : remote;
+    if (headers['x-forwarded-proto'] === undefined) headers['x-forwarded-proto'] = l.scheme;
+    const traceId = this.observer.propagate(headers as never);
+    const ctx: RequestCtx = { req, res, l, start, state, host, path, query, url, headers, requestId, traceId, method: req.method ?? 'GET', routeName: undefined };
+
+    if (!state) return this.local(ctx, 'no_cluster', 'no snapshot applied yet', 503);
+    if (l.kind === 'inbound') return this.handleInbound(ctx);
+    if (l.httpsRedirect) {
+      const bare = host.replace(/:\d+$/, '');
+      return this.reply(ctx, 301, { location: `https://${bare}${url}` }, '', '-');
+    }
+    const rr: RouteRequest = { host, path, query, method: ctx.method, scheme: (headers['x-forwarded-proto'] as string) === 'https' ? 'https' : l.scheme, port: l.kind === 'gateway' ? l.port : hostPort(host, l.scheme), headers: req.headers };
+    const table = state.tables.get(l.routeConfig);
+    const decision = table ? matchRoute(table, rr) : undefined;
+    if (!decision) {
+      if (l.kind === 'outbound') {
+        if (state.snapshot.mesh.outboundTrafficPolicy === 'ALLOW_ANY' && host) return this.passthroughRequest(ctx);
+        return this.local(ctx, 'no_route', 'no route (outboundTrafficPolicy REGISTRY_ONLY)', 502);
+      }
+      return this.local(ctx, 'no_route');
+    }
+    const route = decision.route;
+    ctx.routeName = route.name;
+    let corsHeaders: Record<string, string> | undefined;
+    if (route.cors) {
+      const origin = req.headers.origin;
+      const outcome = evaluateCors(route.cors, ctx.method, origin, req.headers['access-control-request-method'] as string | undefined);
+      if (outcome.kind === 'preflight') return this.reply(ctx, 200, outcome.headers, '', '-');
+      corsHeaders = outcome.responseHeaders;
+    }
+    if (route.action === 'directResponse') {
+      const d = route.directResponse!;
+      const h: Record<string, string | string[] | undefined> = { ...(corsHeaders ?? {}) };
+      if (d.body !== undefined) h['content-type'] = 'text/plain';
+      applyHeaderOps(h, route.responseHeaders);
+      return this.reply(ctx, d.status, h, d.body ?? '', '-');
+    }
+    if (route.action === 'redirect') {
+      const h: Record<string, string | string[] | undefined> = { location: redirectLocation(route, decision.match, rr) };
+      applyHeaderOps(h, route.responseHeaders);
+      return this.reply(ctx, route.redirect!.code || 301, h, '', '-');
+    }
+    const fault = route.fault;
+    if (fault) {
+      const delayed = fault.delay !== undefined && fault.delay.percent > 0 && this.random() * 100 < fault.delay.percent;
+      const abort = (): void => {
+        if (fault.abort && fault.abort.percent > 0 && this.random() * 100 < fault.abort.percent) {
+          const status = fault.abort.httpStatus;
+          this.reply(ctx, status, { 'content-type': 'text/plain', [RESPONSE_FLAGS_HEADER]: delayed ? 'DI,FI' : 'FI' }, PROXY_ERRORS.fault_injected.body, delayed ? 'DI,FI' : 'FI');
+          req.resume();
+          return;
+        }
+        this.forward(ctx, route, decision.match, corsHeaders, delayed ? 'DI' : undefined);
+      };
+      if (delayed) {
+        const timer = setTimeout(abort, fault.delay!.fixedDelayMs);
+        res.once('close', () => clearTimeout(timer));
+        return;
+      }
+      return abort();
+    }
+    this.forward(ctx, route, decision.match, corsHeaders, undefined);
+  }
+
+  private forward(ctx: RequestCtx, route: CompiledRoute, match: Parameters<typeof rewritePath>[1], corsHeaders: Record<string, string> | undefined, extraFlag: string | undefined): void {
+    if (ctx.res.destroyed) return;
+    const state = ctx.state!;
+    const dest = pickDestination(route, this.random);
+    const cluster = state.clusters.get(dest.cluster);
+    if (!cluster) return this.local(ctx, 'no_cluster');
+    const headers = ctx.headers;
+    applyHeaderOps(headers, dest.requestHeaders);
+    applyHeaderOps(headers, route.requestHeaders);
+    if (route.rewrite?.authority !== undefined) headers.host = route.rewrite.authority;
+    const rewritten = rewritePath(route, match, ctx.path, ctx.query);
+    const path = rewritten ?? ctx.url;
+    const rt = route.runtime as RouteRuntime;
+    let hash: number | undefined;
+    let setCookie: string | undefined;
+    if (cluster.hashKey) {
+      hash = cluster.hashFor({ headers: ctx.req.headers, remoteAddress: ctx.req.socket.remoteAddress, query: ctx.query });
+      if (hash === undefined && cluster.cookie?.ttlMs) {
+        // Envoy generates the affinity cookie when it is absent and a TTL is configured.
+        const value = Math.floor(this.random() * 2 ** 48).toString(16);
+        const c = cluster.cookie;
+        setCookie = `${c.name}=${value}; Max-Age=${Math.ceil(c.ttlMs! / 1000)}${c.path ? `; Path=${c.path}` : ''}; HttpOnly`;
+        hash = cluster.hashFor({ headers: { cookie: `${c.name}=${value}` }, remoteAddress: undefined, query: '' });
+      }
+    }
+    const bodyMode = this.bodyMode(ctx.req, ctx.method, rt.bufferBody);
+    const ex = new Exchange({
+      req: ctx.req,
+      res: ctx.res,
+      route,
+      destination: dest,
+      cluster,
+      retry: rt.retry,
+      method: ctx.method,
+      path,
+      headers,
+      extraResponseHeaders: corsHeaders,
+      hash,
+      random: this.random,
+      setCookie,
+      onDone: (o) => this.done(ctx, o, extraFlag),
+    });
+    ex.start(bodyMode);
+    if (route.mirrors.length) {
+      const fire = (): void => {
+        const body = ex.replayBody;
+        if (body === undefined) return;
+        for (const m of route.mirrors) {
+          if (m.percent < 100 && this.random() * 100 >= m.percent) continue;
+          const mc = state.clusters.get(m.cluster);
+          if (mc) sendMirror(mc, ctx.method, path, { ...headers }, body, this.random);
+        }
+      };
+      if (bodyMode === 'none') fire();
+      else ctx.req.once('end', () => setImmediate(fire));
+    }
+  }
+
+  private bodyMode(req: IncomingMessage, method: string, buffer: boolean): 'none' | 'buffer' | 'stream' {
+    const cl = req.headers['content-length'];
+    const te = req.headers['transfer-encoding'];
+    if (te === undefined && (cl === undefined || cl === '0')) return 'none';
+    if (NO_BODY.has(method) && te === undefined && cl === '0') return 'none';
+    if (!buffer) return 'stream';
+    if (cl !== undefined && Number(cl) > REPLAY_BUFFER_LIMIT) return 'stream';
+    return 'buffer';
+  }
+
+  private passthroughRequest(ctx: RequestCtx): void {
+    const authority = ctx.host;
+    let cluster = this.passthrough.get(authority);
+    if (!cluster) {
+      const { address, port } = splitHostPort(authority, 80);
+      const def: UpstreamCluster = { name: 'PassthroughCluster', service: address, port, lb: { simple: 'LEAST_REQUEST' }, connectionPool: DEFAULT_POOL_FOR_LOCAL };
+      cluster = new ClusterRuntime(def, 'passthrough', { connections: null, connectTimeoutMs: this.state!.snapshot.mesh.connectTimeoutMs || 10_000, maxRequestsPerConnection: 0, idleTimeoutMs: 60_000, scheme: 'http' });
+      cluster.setEndpoints([{ address, port, labels: {}, tlsMode: 'disabled', weight: 1 }]);
+      if (this.passthrough.size >= 256) {
+        const [oldKey, old] = this.passthrough.entries().next().value as [string, ClusterRuntime];
+        old.retire();
+        this.passthrough.delete(oldKey);
+      }
+      this.passthrough.set(authority, cluster);
+    }
+    ctx.routeName = 'allow_any';
+    const ex = new Exchange({
+      req: ctx.req, res: ctx.res, route: undefined, destination: undefined, cluster, retry: undefined,
+      method: ctx.method, path: ctx.url, headers: ctx.headers, hash: undefined, random: this.random,
+      onDone: (o) => this.done(ctx, o, undefined),
+    });
+    ex.start(this.bodyMode(ctx.req, ctx.method, false));
+  }
+
+  private handleInbound(ctx: RequestCtx): void {
+    const cluster = this.inboundCluster;
+    if (!cluster) return this.local(ctx, 'no_cluster', 'no application port configured', 503);
+    const go = (): void => {
+      const ex = new Exchange({
+        req: ctx.req, res: ctx.res, route: undefined, destination: undefined, cluster, retry: undefined,
+        method: ctx.method, path: ctx.url, headers: ctx.headers, hash: undefined, random: this.random,
+        onDone: (o) => this.done(ctx, o, undefined),
+      });
+      ex.start(this.bodyMode(ctx.req, ctx.method, false));
+    };
+    const filter = this.opts.inboundFilter;
+    if (!filter) return go();
+    const socket = ctx.req.socket;
+    const isTls = socket instanceof TLSSocket;
+    const peer = isTls ? (socket as TLSSocket).getPeerCertificate() : undefined;
+    filter(ctx.req, {
+      snapshot: ctx.state!.snapshot,
+      port: ctx.l.port,
+      remoteAddress: socket.remoteAddress,
+      tls: isTls,
+      peerCertificate: peer && peer.raw ? { raw: peer.raw, subjectaltname: peer.subjectaltname } : undefined,
+    }).then(
+      (denial) => {
+        if (!denial) return go();
+        ctx.req.resume();
+        this.reply(ctx, denial.status, { 'content-type': 'text/plain', ...(denial.headers ?? {}) }, denial.body, 'UAEX');
+      },
+      (err: Error) => {
+        this.log.error({ err: err.message }, 'inbound filter failed');
+        ctx.req.resume();
+        this.reply(ctx, 500, { 'content-type': 'text/plain' }, 'inbound filter error', 'UAEX');
+      },
+    );
+  }
+
+  private handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, l: ListenerInfo): void {
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+    const refuse = (status: number, flag: string, text: string): void => {
+      socket.end(`HTTP/1.1 ${status} ${text}\r\ncontent-length: 0\r\n${RESPONSE_FLAGS_HEADER}: ${flag}\r\nconnection: close\r\n\r\n`);
+    };
+    const state = this.state;
+    if (!state) return refuse(503, 'NC', 'Service Unavailable');
+    let url = req.url ?? '/';
+    let authority = req.headers.host ?? '';
+    if (url.charCodeAt(0) !== 47 && l.kind === 'outbound') {
+      const parsed = parseAbsoluteForm(url);
+      if (parsed) { authority = parsed.authority; url = parsed.path; }
+    }
+    const headers = endToEndHeaders(req.headers);
+    headers.host = authority;
+    ensureRequestId(headers as never);
+    const remote = req.socket.remoteAddress;
+    if (remote) headers['x-forwarded-for'] = headers['x-forwarded-for'] ? `${headers['x-forwarded-for']}, ${remote}` : remote;
+    const upgrade = String(req.headers.upgrade ?? 'websocket');
+    let cluster: ClusterRuntime | undefined;
+    let path = url;
+    if (l.kind === 'inbound') cluster = this.inboundCluster;
+    else {
+      const host = authority.toLowerCase();
+      const q = url.indexOf('?');
+      const rr: RouteRequest = { host, path: q < 0 ? url : url.slice(0, q), query: q < 0 ? '' : url.slice(q + 1), method: req.method ?? 'GET', scheme: l.scheme, port: l.kind === 'gateway' ? l.port : hostPort(host, l.scheme), headers: req.headers };
+      const table = state.tables.get(l.routeConfig);
+      const d = table ? matchRoute(table, rr) : undefined;
+      if (!d) {
+        if (l.kind === 'outbound' && state.snapshot.mesh.outboundTrafficPolicy === 'ALLOW_ANY' && host) {
+          const { address, port } = splitHostPort(host, 80);
+          tunnelUpgrade(socket, head, req.method ?? 'GET', url, headers, upgrade, { address, port }, 10_000, () => undefined);
+          return;
+        }
+        return refuse(l.kind === 'outbound' ? 502 : 404, 'NR', 'No Route');
+      }
+      if (d.route.action !== 'route') return refuse(403, 'NR', 'Forbidden');
+      const dest = pickDestination(d.route, this.random);
+      applyHeaderOps(headers, dest.requestHeaders);
+      applyHeaderOps(headers, d.route.requestHeaders);
+      if (d.route.rewrite?.authority !== undefined) headers.host = d.route.rewrite.authority;
+      path = rewritePath(d.route, d.match, rr.path, rr.query) ?? url;
+      cluster = state.clusters.get(dest.cluster);
+    }
+    if (!cluster) return refuse(503, 'NC', 'Service Unavailable');
+    const host = cluster.pick(undefined, this.random);
+    if (!host) return refuse(503, 'UH', 'Service Unavailable');
+    host.acquire();
+    cluster.active++;
+    const c = cluster;
+    tunnelUpgrade(socket, head, req.method ?? 'GET', path, headers, upgrade, { address: host.endpoint.address, port: host.endpoint.port }, c.def.connectionPool.connectTimeoutMs || 10_000, () => {
+      host.release();
+      c.active--;
+    });
+  }
+
+  // ------------------------------------------------------------------ replies and accounting
+
+  private local(ctx: RequestCtx, code: ProxyErrorCode, body?: string, status?: number): void {
+    const info = PROXY_ERRORS[code];
+    ctx.req.resume();
+    this.reply(ctx, status ?? info.status, { 'content-type': 'text/plain', [RESPONSE_FLAGS_HEADER]: info.flag }, body ?? info.body, info.flag);
+  }
+
+  private reply(ctx: RequestCtx, status: number, headers: Record<string, string | string[] | undefined>, body: string, flags: string): void {
+    const res = ctx.res;
+    if (res.headersSent || res.destroyed) return;
+    const len = Buffer.byteLength(body);
+    headers['content-length'] = String(len);
+    for (const k in headers) if (headers[k] === undefined) delete headers[k];
+    res.writeHead(status, headers as Record<string, string>);
+    res.end(body);
+    if (!ctx.req.complete) ctx.req.resume();
+    this.done(ctx, { status, flags, host: undefined, cluster: undefined, requestBytes: 0, responseBytes: len, attempts: 0 }, undefined);
+  }
+
+  private done(ctx: RequestCtx, o: ExchangeOutcome, extraFlag: string | undefined): void {
+    const flags = extraFlag ? (o.flags === '-' ? extraFlag : `${extraFlag},${o.flags}`) : o.flags;
+    const obs = this.observer;
+    const durationMs = performance.now() - ctx.start;
+    if (obs.metricsEnabled) {
+      const series =
+        ctx.l.kind === 'inbound'
+          ? obs.inboundSeries(ctx.l.scheme === 'https' ? 'mutual_tls' : 'none')
+          : obs.sourceSeries(o.cluster?.def, o.host);
+      series?.observe(o.status, flags, durationMs, o.requestBytes, o.responseBytes);
+    }
+    if (obs.accessLog.enabled) {
+      const h = ctx.req.headers;
+      obs.accessLog.log({
+        start_time: new Date(Date.now() - durationMs).toISOString(),
+        method: ctx.method,
+        path: ctx.url,
+        protocol: `HTTP/${ctx.req.httpVersion}`,
+        response_code: o.status,
+        response_flags: flags,
+        bytes_received: o.requestBytes,
+        bytes_sent: o.responseBytes,
+        duration: Math.round(durationMs),
+        upstream_host: o.host ? o.host.key : null,
+        upstream_cluster: o.cluster ? o.cluster.name : null,
+        x_forwarded_for: (h['x-forwarded-for'] as string | undefined) ?? null,
+        user_agent: (h['user-agent'] as string | undefined) ?? null,
+        request_id: ctx.requestId,
+        authority: ctx.host || null,
+        route_name: ctx.routeName ?? null,
+        trace_id: ctx.traceId ?? null,
+      });
+    }
+  }
+
+  // ------------------------------------------------------------------ admin views
+
+  status(): ProxyStatus {
+    return {
+      version: PROXY_VERSION,
+      mode: this.opts.mode,
+      snapshotVersion: this.state?.snapshot.version,
+      meshVersion: this.state?.snapshot.meshVersion,
+      snapshotSource: this.snapshotSource,
+      appliedAt: this.appliedAt,
+      uptimeSeconds: Math.floor((Date.now() - this.startedAt) / 1000),
+      lastRejected: this.lastRejected,
+      draining: this.draining,
+      inflight: this.inflight,
+      listenerErrors: [...this.listenerErrors],
+    };
+  }
+
+  clusters(): ClusterView[] {
+    const all = [...(this.state?.clusters.values() ?? [])];
+    if (this.inboundCluster) all.push(this.inboundCluster);
+    return all.map((c) => ({
+      name: c.name,
+      service: c.def.service,
+      activeRequests: c.active,
+      endpoints: c.hosts.map((h) => ({
+        address: h.endpoint.address,
+        port: h.endpoint.port,
+        healthy: !h.outlier.ejected,
+        ejected: h.outlier.ejected,
+        ejections: h.outlier.ejections,
+        activeRequests: h.active,
+        totalRequests: h.total,
+        labels: h.endpoint.labels,
+      })),
+    }));
+  }
+
+  renderPrometheus(): string {
+    return this.observer.renderPrometheus();
+  }
+
+  // ------------------------------------------------------------------ shutdown
+
+  async close(opts: { drainMs?: number } = {}): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    const drainMs = opts.drainMs ?? 5000;
+    const traffic = this.servers.filter((s) => !(s as { isAdmin?: boolean }).isAdmin);
+    for (const s of [...traffic, ...[...this.gateways.values()].map((g) => g.server)]) {
+      s.close();
+      if ('closeIdleConnections' in s) (s as Server).closeIdleConnections();
+    }
+    if (this.inflight > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, drainMs);
+        this.drainWaiters.push(() => { clearTimeout(timer); resolve(); });
+      });
+    }
+    for (const s of this.servers) {
+      s.close();
+      if ('closeAllConnections' in s) (s as Server).closeAllConnections();
+    }
+    for (const sock of this.sockets) sock.destroy();
+    for (const g of this.gateways.values()) g.server.closeAllConnections();
+    this.observer.accessLog.flush();
+    await Promise.all([
+      this.clusterManager.destroy(),
+      this.inboundCluster?.destroy(),
+      ...[...this.passthrough.values()].map((c) => c.destroy()),
+    ]);
+  }
+}
+
+interface RequestCtx {
+  req: IncomingMessage;
+  res: ServerResponse;
+  l: ListenerInfo;
+  start: number;
+  state: ProxyState | undefined;
+  host: string;
+  path: string;
+  query: string;
+  /** Original request target in origin form (path + query). */
+  url: string;
+  headers: HeaderMap;
+  requestId: string;
+  traceId: string | undefined;
+  method: string;
+  routeName: string | undefined;
+}
+
+function attachRouteRuntime(table: RouteTable): void {
+  const vhosts = new Set([...table.exact.values(), ...table.suffixes.map((s) => s.vhost), ...table.prefixes.map((p) => p.vhost), ...(table.any ? [table.any] : [])]);
+  for (const vh of vhosts) {
+    for (const r of vh.routes) {
+      // With a fault, Istio sets up no timeout or retry policy; the renderer resolves that, the proxy enforces it too.
+      const retry = r.retry.attempts > 0 && !r.fault ? compileRetry(r.retry) : undefined;
+      const rt: RouteRuntime = { retry, bufferBody: retry !== undefined || r.mirrors.length > 0 };
+      r.runtime = rt;
+    }
+  }
+}
+
+function readGatewayTls(listeners: GatewayListener[]): Map<string, { cert: string; key: string } | undefined> {
+  const out = new Map<string, { cert: string; key: string } | undefined>();
+  for (const l of listeners) {
+    if (!l.tls || l.tls.mode === 'PASSTHROUGH' || l.tls.mode === 'AUTO_PASSTHROUGH') { out.set(l.name, undefined); continue; }
+    if (l.tls.mode !== 'SIMPLE') throw new Error(`listeners ${l.name}.tls.mode: ${l.tls.mode} is not served by this proxy (SIMPLE only)`);
+    if (!l.tls.serverCertificate || !l.tls.privateKey) throw new Error(`listeners ${l.name}.tls: serverCertificate and privateKey files are required for SIMPLE`);
+    const read = (p: string, field: string): string => {
+      try {
+        return readFileSync(p, 'utf8');
+      } catch (err) {
+        throw new Error(`listeners ${l.name}.tls.${field} ${p}: ${(err as Error).message}`);
+      }
+    };
+    const creds = { cert: read(l.tls.serverCertificate, 'serverCertificate'), key: read(l.tls.privateKey, 'privateKey') };
+    try {
+      createSecureContext(creds);
+    } catch (err) {
+      throw new Error(`listeners ${l.name}.tls: ${(err as Error).message}`);
+    }
+    out.set(l.name, creds);
+  }
+  return out;
+}
+
+function parseAbsoluteForm(url: string): { authority: string; path: string } | undefined {
+  const sep = url.indexOf('://');
+  if (sep < 0) return undefined;
+  const rest = url.slice(sep + 3);
+  const slash = rest.search(/[/?]/);
+  if (slash < 0) return { authority: rest, path: '/' };
+  const path = rest.slice(slash);
+  return { authority: rest.slice(0, slash), path: path.startsWith('?') ? `/${path}` : path };
+}
+
+function hostPort(host: string, scheme: string): number {
+  const m = /:(\d+)$/.exec(host);
+  return m ? Number(m[1]) : scheme === 'https' ? 443 : 80;
+}
+
+function splitHostPort(authority: string, defaultPort: number): { address: string; port: number } {
+  const m = /^(.*?)(?::(\d+))?$/.exec(authority)!;
+  let address = m[1];
+  if (address.startsWith('[') && address.endsWith(']')) address = address.slice(1, -1);
+  return { address, port: m[2] ? Number(m[2]) : defaultPort };
+}
+
+function listenOn(server: Server | NetServer, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error): void => reject(err);
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+/**
+ * Starts a proxy: binds its listeners, applies the persisted snapshot from `stateDir` (so it serves
+ * before any control plane answers), then `initialSnapshot` when given.
+ */
+export async function startProxy(options: ProxyOptions): Promise<Proxy> {
+  const proxy = new TrellisProxy(options);
+  if (options.stateDir) {
+    const persisted = loadPersistedSnapshot(options.stateDir);
+    if (persisted.found) {
+      const r = proxy.applySnapshot(persisted.value, 'state-dir');
+      if (!r.ok) options.logger?.warn({ stateDir: options.stateDir, error: r.error }, 'persisted snapshot refused');
+    } else if (persisted.error) options.logger?.warn({ stateDir: options.stateDir, error: persisted.error }, 'persisted snapshot unreadable');
+  }
+  if (options.initialSnapshot !== undefined) proxy.applySnapshot(options.initialSnapshot, 'initial');
+  await proxy.listen();
+  await proxy.listening();
+  return proxy;
+}
