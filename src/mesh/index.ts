@@ -8,3 +8,9 @@ export { SNAPSHOT_FORMAT } from './snapshot.js';
 export type {
   ProxyMode, ProxyIdentity, ProxySnapshot, MeshSettings, ExtensionProvider, RouteConfig, VirtualHost, StringMatcher, RouteMatch, HeaderOps, RetryPolicy, FaultPolicy, RedirectAction, RouteAction, Route, LoadBalancer, ConnectionPool, OutlierDetectionPolicy, UpstreamTls, UpstreamCluster, Endpoint, ClusterLoadAssignment, GatewayListener, PeerAuthMode, InboundPolicy, AuthorizationPolicyRef, JwtRuleSnapshot, TelemetrySettings,
 } from './snapshot.js';
+export * from './kinds.js';
+export type { Schema } from './schemas/dsl.js';
+export { checkSchema, objectName } from './schema-check.js';
+export { validateObject, validateObjects, validateObjectSchema, sortDiagnostics } from './validate.js';
+export { validateCrossObject, resolveHost } from './cross-object.js';
+export { RETRY_ON_POLICIES } from './validators/virtual-service.js';

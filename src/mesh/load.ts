@@ -1,6 +1,7 @@
 import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseAllDocuments } from 'yaml';
 import type { Document, Node as YamlNode } from 'yaml';
 import { childPath, parentPath } from './field-path.js';
+import { kindInfo } from './kinds.js';
 import type { Diagnostic, MeshObject, ObjectMeta, SourceRef } from './object.js';
 
 /** Largest config file accepted, in bytes (UTF-8). Real mesh files are a few KiB. */
@@ -218,12 +219,15 @@ function buildObject(
     fail(kind === undefined ? '' : 'kind', 'missing or empty kind (a string such as VirtualService)');
     ok = false;
   }
-  const meta = metadata as ObjectMeta | null | undefined;
+  // istioctl accepts an unnamed IstioOperator (Istio's own profiles have none): its name is ''.
+  const nameOptional = kindName !== undefined && kindInfo(kindName)?.nameOptional === true;
+  const meta = (metadata ?? (nameOptional ? {} : metadata)) as ObjectMeta | null | undefined;
+  if (nameOptional && meta && typeof meta === 'object' && !Array.isArray(meta) && meta.name === undefined) meta.name = '';
   if (meta === undefined || meta === null || typeof meta !== 'object' || Array.isArray(meta)) {
     fail(metadata === undefined ? '' : 'metadata', 'missing metadata (a mapping with at least a name)', { kind: kindName });
     return undefined;
   }
-  if (typeof meta.name !== 'string' || meta.name === '') {
+  if (typeof meta.name !== 'string' || (meta.name === '' && !nameOptional)) {
     fail(meta.name === undefined ? 'metadata' : 'metadata.name', 'missing or empty metadata.name', { kind: kindName });
     ok = false;
   }

@@ -1,0 +1,154 @@
+/** PeerAuthentication, AuthorizationPolicy and RequestAuthentication semantics, after istio pkg/config/validation. */
+import { childPath } from '../field-path.js';
+import type { ObjectReport } from './context.js';
+import { arr, checkLabels, checkMinDuration, checkSelectorXorTargetRefs, entries, has, isCidrOrIp, isObj } from './checks.js';
+import type { Json } from './checks.js';
+
+export function validatePeerAuthentication(spec: Json, report: ObjectReport): void {
+  const selector = isObj(spec.selector) ? spec.selector : undefined;
+  if (selector) checkLabels(report, 'spec.selector.matchLabels', selector.matchLabels);
+  const portLevel = entries(spec.portLevelMtls);
+  if (portLevel.length > 0) {
+    const hasLabels = selector !== undefined && entries(selector.matchLabels).length > 0;
+    if (!hasLabels) report.error('spec.portLevelMtls', 'portLevelMtls needs a workload selector with matchLabels');
+  }
+  for (const [port] of portLevel) {
+    const n = Number(port);
+    if (!/^[0-9]+$/.test(port) || n < 1 || n > 65535) report.error(childPath('spec.portLevelMtls', port), `port ${JSON.stringify(port)} must be a number in 1..65535`);
+  }
+}
+
+/** Keys AuthorizationPolicy `when` conditions accept (istio security/pkg/authz attribute names). */
+const EXACT_CONDITION_KEYS = new Set([
+  'source.ip', 'remote.ip', 'source.namespace', 'source.principal', 'request.auth.principal', 'request.auth.audiences',
+  'request.auth.presenter', 'destination.ip', 'destination.port', 'connection.sni',
+]);
+const INDEXED_CONDITION_KEY = /^(request\.headers|request\.auth\.claims)\[[^\]]+\](\[[^\]]+\])*$/;
+
+export function validateAuthorizationPolicy(spec: Json, report: ObjectReport): void {
+  checkSelectorXorTargetRefs(report, spec);
+  if (isObj(spec.selector)) checkLabels(report, 'spec.selector.matchLabels', spec.selector.matchLabels);
+  const action = spec.action ?? 'ALLOW';
+  if (action === 'CUSTOM' && !has(spec, 'provider')) report.error('spec.action', 'action CUSTOM needs a provider');
+  if (action !== 'CUSTOM' && has(spec, 'provider')) report.error('spec.provider', `provider is allowed only with action CUSTOM (action is ${String(action)})`);
+  if (isObj(spec.provider) && !spec.provider.name) report.error('spec.provider.name', 'provider name must not be empty');
+
+  arr(spec.rules).forEach((rule, i) => {
+    if (!isObj(rule)) return;
+    const path = `spec.rules[${i}]`;
+    arr(rule.from).forEach((from, j) => {
+      const fromPath = `${path}.from[${j}]`;
+      if (!isObj(from) || !isObj(from.source)) {
+        report.error(`${fromPath}.source`, 'from needs a source');
+        return;
+      }
+      validateSource(report, `${fromPath}.source`, from.source);
+    });
+    arr(rule.to).forEach((to, j) => {
+      const toPath = `${path}.to[${j}]`;
+      if (!isObj(to) || !isObj(to.operation)) {
+        report.error(`${toPath}.operation`, 'to needs an operation');
+        return;
+      }
+      validateOperation(report, `${toPath}.operation`, to.operation);
+    });
+    arr(rule.when).forEach((condition, j) => {
+      if (!isObj(condition)) return;
+      const whenPath = `${path}.when[${j}]`;
+      const key = condition.key;
+      if (typeof key === 'string' && !EXACT_CONDITION_KEYS.has(key) && !INDEXED_CONDITION_KEY.test(key) && !key.startsWith('experimental.envoy.filters.')) {
+        report.error(`${whenPath}.key`, `unknown condition key ${JSON.stringify(key)}`);
+      }
+      if (arr(condition.values).length === 0 && arr(condition.notValues).length === 0) {
+        report.error(whenPath, 'a condition needs values or notValues');
+      }
+      if (key === 'source.ip' || key === 'remote.ip' || key === 'destination.ip') {
+        for (const field of ['values', 'notValues']) {
+          arr(condition[field]).forEach((v, k) => {
+            if (typeof v === 'string' && !isCidrOrIp(v)) report.error(`${whenPath}.${field}[${k}]`, `${JSON.stringify(v)} is not an IP address or CIDR`);
+          });
+        }
+      }
+      if (key === 'destination.port') {
+        for (const field of ['values', 'notValues']) {
+          arr(condition[field]).forEach((v, k) => checkPortString(report, `${whenPath}.${field}[${k}]`, v));
+        }
+      }
+    });
+  });
+}
+
+function validateSource(report: ObjectReport, path: string, source: Json): void {
+  const fields = Object.keys(source).filter((k) => arr(source[k]).length > 0);
+  if (fields.length === 0) report.error(path, 'source must not be empty');
+  const hasSa = has(source, 'serviceAccounts') || has(source, 'notServiceAccounts');
+  const conflicting = ['principals', 'notPrincipals', 'namespaces', 'notNamespaces'].filter((k) => has(source, k));
+  if (hasSa && conflicting.length > 0) {
+    report.error(childPath(path, 'serviceAccounts'), `serviceAccounts cannot be combined with ${conflicting.join(', ')}`);
+  }
+  for (const [field, values] of entries(source)) {
+    arr(values).forEach((value, i) => {
+      const valuePath = childPath(childPath(path, field), i);
+      if (value === '') report.error(valuePath, 'empty value is not allowed');
+      if (/ipblocks$/i.test(field) && typeof value === 'string' && !isCidrOrIp(value)) report.error(valuePath, `${JSON.stringify(value)} is not an IP address or CIDR`);
+      if (/serviceaccounts$/i.test(field) && typeof value === 'string' && value.split('/').length > 2) {
+        report.error(valuePath, `service account ${JSON.stringify(value)} must be "<name>" or "<namespace>/<name>"`);
+      }
+    });
+  }
+}
+
+function validateOperation(report: ObjectReport, path: string, operation: Json): void {
+  const fields = Object.keys(operation).filter((k) => arr(operation[k]).length > 0);
+  if (fields.length === 0) report.error(path, 'operation must not be empty');
+  for (const [field, values] of entries(operation)) {
+    arr(values).forEach((value, i) => {
+      const valuePath = childPath(childPath(path, field), i);
+      if (value === '') report.error(valuePath, 'empty value is not allowed');
+      if (/ports$/i.test(field)) checkPortString(report, valuePath, value);
+    });
+  }
+}
+
+function checkPortString(report: ObjectReport, path: string, value: unknown): void {
+  if (typeof value !== 'string') return;
+  const n = Number(value);
+  if (!/^[0-9]+$/.test(value) || n < 1 || n > 65535) report.error(path, `port ${JSON.stringify(value)} must be a number in 1..65535`);
+}
+
+export function validateRequestAuthentication(spec: Json, report: ObjectReport): void {
+  checkSelectorXorTargetRefs(report, spec);
+  if (isObj(spec.selector)) checkLabels(report, 'spec.selector.matchLabels', spec.selector.matchLabels);
+  const issuers = new Map<string, number>();
+  arr(spec.jwtRules).forEach((rule, i) => {
+    if (!isObj(rule)) return;
+    const path = `spec.jwtRules[${i}]`;
+    if (rule.issuer === '') report.error(`${path}.issuer`, 'issuer must not be empty');
+    if (typeof rule.issuer === 'string' && rule.issuer !== '') {
+      if (issuers.has(rule.issuer)) report.warn(`${path}.issuer`, `issuer ${JSON.stringify(rule.issuer)} is repeated (also jwtRules[${issuers.get(rule.issuer)}])`);
+      else issuers.set(rule.issuer, i);
+    }
+    const jwksSources = ['jwksUri', 'jwks_uri', 'jwks'].filter((k) => has(rule, k));
+    if (jwksSources.length > 1) report.error(`${path}.${jwksSources[1]}`, `only one of jwksUri or jwks may be set (found ${jwksSources.join(', ')})`);
+    for (const field of ['jwksUri', 'jwks_uri']) {
+      const uri = rule[field];
+      if (typeof uri !== 'string') continue;
+      let ok = false;
+      try {
+        ok = ['http:', 'https:'].includes(new URL(uri).protocol);
+      } catch {
+        ok = false;
+      }
+      if (!ok) report.error(`${path}.${field}`, `${field} ${JSON.stringify(uri)} must be an http or https URL`);
+    }
+    arr(rule.fromHeaders).forEach((header, j) => {
+      if (isObj(header) && header.name === '') report.error(`${path}.fromHeaders[${j}].name`, 'header name must not be empty');
+    });
+    arr(rule.outputClaimToHeaders).forEach((entry, j) => {
+      if (isObj(entry) && typeof entry.header === 'string' && !/^[-_A-Za-z0-9]+$/.test(entry.header)) {
+        report.error(`${path}.outputClaimToHeaders[${j}].header`, `header ${JSON.stringify(entry.header)} is not a valid header name`);
+      }
+    });
+    checkMinDuration(report, `${path}.timeout`, rule.timeout);
+  });
+}
