@@ -52,6 +52,8 @@ export interface CertificateAuthorityOptions {
   organization?: string;
   rootTtlMs?: number;
   maxWorkloadTtlMs?: number;
+  /** Backdating of notBefore for clock skew between peers; default 60 s. */
+  notBeforeSkewMs?: number;
   /** Injected clock (tests). */
   now?: () => number;
 }
@@ -95,6 +97,7 @@ export class CertificateAuthority {
   private readonly material: SigningMaterial;
   private readonly maxTtlMs: number;
   private readonly now: () => number;
+  private readonly skewMs: number;
 
   private constructor(options: CertificateAuthorityOptions, material: SigningMaterial, mode: 'self-signed' | 'plugin') {
     this.trustDomain = options.trustDomain;
@@ -104,6 +107,7 @@ export class CertificateAuthority {
     this.mode = mode;
     this.maxTtlMs = options.maxWorkloadTtlMs ?? DEFAULT_MAX_WORKLOAD_CERT_TTL_MS;
     this.now = options.now ?? Date.now;
+    this.skewMs = options.notBeforeSkewMs ?? NOT_BEFORE_SKEW_MS;
   }
 
   /** Opens the CA: loads the plug-in files, or loads (or creates, on first start) the self-signed root. */
@@ -142,7 +146,7 @@ export class CertificateAuthority {
     }
     const publicKey = parseCsrPublicKey(csrPem);
     const now = this.now();
-    const notBefore = now - NOT_BEFORE_SKEW_MS;
+    const notBefore = now - this.skewMs;
     const notAfter = Math.min(now + ttlMs, this.material.signingNotAfter);
     const uri = spiffeId(identity);
 
