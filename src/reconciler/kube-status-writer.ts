@@ -1,0 +1,57 @@
+import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import type { ClusterStatusStatus } from '../mesh/api/trellis.js';
+import { TransientError } from './errors.js';
+import { kubeErrorCode, kubeErrorMessage } from './kube-client.js';
+import { clusterStatusResource, type ClusterStatusResource } from './status-format.js';
+import type { StatusBatch, StatusSink } from './status-publisher.js';
+
+export const CLUSTER_STATUS_GROUP = 'trellis.dev';
+export const CLUSTER_STATUS_VERSION = 'v1alpha1';
+export const CLUSTER_STATUS_PLURAL = 'clusterstatuses';
+export const DEFAULT_STATUS_NAMESPACE = 'trellis-system';
+/** Read-modify-write attempts when the resource changes under us (409 Conflict). */
+export const MAX_CONFLICT_RETRIES = 5;
+
+/**
+ * Writes ClusterStatus custom resources: creates the object when missing, then replaces its
+ * status subresource with the read resourceVersion; a 409 (someone else wrote in between, or
+ * a concurrent create) re-reads and retries.
+ */
+export class KubeStatusWriter implements StatusSink {
+  readonly name = 'kubernetes';
+  private readonly api: CustomObjectsApi;
+  readonly namespace: string;
+
+  constructor(kc: KubeConfig, opts: { namespace?: string } = {}) {
+    this.api = kc.makeApiClient(CustomObjectsApi);
+    this.namespace = opts.namespace ?? DEFAULT_STATUS_NAMESPACE;
+  }
+
+  async write(batch: StatusBatch): Promise<void> {
+    for (const { cluster, status } of batch.changed) await this.upsert(cluster, status);
+  }
+
+  /** Creates or updates `ClusterStatus/<cluster>` and sets its status; returns the stored object. */
+  async upsert(cluster: string, status: ClusterStatusStatus): Promise<ClusterStatusResource> {
+    const base = { group: CLUSTER_STATUS_GROUP, version: CLUSTER_STATUS_VERSION, namespace: this.namespace, plural: CLUSTER_STATUS_PLURAL };
+    let lastError: unknown;
+    for (let attempt = 0; attempt < MAX_CONFLICT_RETRIES; attempt++) {
+      try {
+        let current: ClusterStatusResource & { metadata: { resourceVersion?: string } };
+        try {
+          current = await this.api.getNamespacedCustomObject({ ...base, name: cluster });
+        } catch (err) {
+          if (kubeErrorCode(err) !== 404) throw err;
+          const { status: _ignored, ...body } = clusterStatusResource(cluster, status, this.namespace);
+          current = await this.api.createNamespacedCustomObject({ ...base, body });
+        }
+        const body = { ...current, status };
+        return (await this.api.replaceNamespacedCustomObjectStatus({ ...base, name: cluster, body })) as ClusterStatusResource;
+      } catch (err) {
+        lastError = err;
+        if (kubeErrorCode(err) !== 409) break;
+      }
+    }
+    throw new TransientError('StatusWriteFailed', `ClusterStatus ${this.namespace}/${cluster}: ${kubeErrorMessage(lastError)}`);
+  }
+}
