@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { register as registerRender } from './render.js';
 import { register as registerRollout } from './rollout.js';
 
 /**
@@ -7,5 +8,6 @@ import { register as registerRollout } from './rollout.js';
  */
 export function registerCommands(program: Command): void {
   void program;
+  registerRender(program);
   registerRollout(program);
 }
