@@ -74,7 +74,7 @@ export function parseDocuments(text: string, file: string, limits?: Partial<Load
 
   const objects: MeshObject[] = [];
   for (const [index, doc] of docs.entries()) {
-    const docStart = pos(doc.range[0]);
+    const docStart = pos(doc.contents?.range?.[0] ?? doc.range[0]);
     const before = diagnostics.length;
     for (const err of doc.errors) {
       const at = pos(err.pos[0]);

@@ -14,7 +14,7 @@ import { list, obj, str, strList, strMap } from './schemas/dsl.js';
 import type { Schema } from './schemas/dsl.js';
 
 export function createAjv(): Ajv {
-  const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
+  const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true, verbose: true });
   ajv.addFormat('duration', { type: 'string', validate: isValidDuration });
   return ajv;
 }
