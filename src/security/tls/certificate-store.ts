@@ -173,16 +173,18 @@ export class CertificateStore extends EventEmitter {
       const delay = Math.min(this.options.retryMaxMs, this.options.retryMinMs * 2 ** (this.failures - 1));
       this.options.logger?.warn({ err: error, retryInMs: delay }, 'workload certificate rotation failed');
       if (this.listenerCount('rotation-failed') > 0) this.emit('rotation-failed', error);
-      if (!this.stopped) this.schedule(delay);
+      if (!this.stopped) this.schedule(delay, true);
       throw error;
     }
   }
 
-  private schedule(delayMs: number): void {
+  /** `retry`: a failed renewal's retry runs whatever the due time (a manual rotateNow may have failed early). */
+  private schedule(delayMs: number, retry = false): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      if (this.rotationDueAt() > this.options.now() + 5) return this.schedule(this.rotationDueAt() - this.options.now());
+      // Timers can fire early relative to a changed certificate; re-arm instead of rotating twice.
+      if (!retry && this.rotationDueAt() > this.options.now() + 5) return this.schedule(this.rotationDueAt() - this.options.now());
       this.rotateNow().catch(() => undefined); // failure already logged and retried
     }, Math.min(MAX_TIMER_MS, Math.max(0, delayMs)));
     this.timer.unref();
