@@ -9,7 +9,7 @@ export {
   type RequestProtocol,
   type ConnectionSecurityPolicy,
 } from './istio-metrics.js';
-export { ISTIO_DURATION_BUCKETS_MS, ISTIO_BYTES_BUCKETS, ENVOY_DEFAULT_BUCKETS } from './histogram.js';
+export { ISTIO_DURATION_BUCKETS_MS, ISTIO_BYTES_BUCKETS, ENVOY_DEFAULT_BUCKETS, bucketIndex, envoyBucket } from './histogram.js';
 export {
   createAccessLogger,
   formatEnvoyText,
@@ -19,4 +19,4 @@ export {
 } from './access-log.js';
 export { ensureRequestId } from './request-id.js';
 export { propagateTrace, type TraceContext, type TraceSource, type PropagateOptions } from './trace-context.js';
-export { escapeLabelValue } from './prometheus-text.js';
+export { escapeLabelValue, PROMETHEUS_CONTENT_TYPE } from './prometheus-text.js';

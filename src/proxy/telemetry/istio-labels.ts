@@ -189,31 +189,30 @@ export function resolveStaticLabels(
   };
 }
 
-/** A stable key of the fields SeriesLabels can carry (used by `record()` to find a series). */
-export function seriesKey(l: SeriesLabels): string {
-  // \x1f cannot appear in Kubernetes names or FQDNs, so joining is unambiguous for real input.
+/** True when two label sets name the same series (field by field; no key string is built). */
+export function sameSeriesLabels(a: SeriesLabels, b: SeriesLabels): boolean {
   return (
-    l.reporter +
-    '\x1f' + l.destinationService +
-    '\x1f' + (l.destinationWorkload ?? '') +
-    '\x1f' + (l.destinationNamespace ?? '') +
-    '\x1f' + (l.destinationVersion ?? '') +
-    '\x1f' + (l.destinationApp ?? '') +
-    '\x1f' + (l.destinationPrincipal ?? '') +
-    '\x1f' + (l.sourcePrincipal ?? '') +
-    '\x1f' + (l.sourceWorkload ?? '') +
-    '\x1f' + (l.sourceNamespace ?? '') +
-    '\x1f' + (l.sourceVersion ?? '') +
-    '\x1f' + (l.sourceApp ?? '') +
-    '\x1f' + l.requestProtocol +
-    '\x1f' + l.connectionSecurityPolicy +
-    '\x1f' + (l.sourceCluster ?? '') +
-    '\x1f' + (l.destinationCluster ?? '') +
-    '\x1f' + (l.sourceCanonicalService ?? '') +
-    '\x1f' + (l.sourceCanonicalRevision ?? '') +
-    '\x1f' + (l.destinationCanonicalService ?? '') +
-    '\x1f' + (l.destinationCanonicalRevision ?? '') +
-    '\x1f' + (l.destinationServiceName ?? '') +
-    '\x1f' + (l.destinationServiceNamespace ?? '')
+    a.reporter === b.reporter &&
+    a.destinationService === b.destinationService &&
+    a.destinationWorkload === b.destinationWorkload &&
+    a.destinationVersion === b.destinationVersion &&
+    a.destinationNamespace === b.destinationNamespace &&
+    a.requestProtocol === b.requestProtocol &&
+    a.connectionSecurityPolicy === b.connectionSecurityPolicy &&
+    a.sourceWorkload === b.sourceWorkload &&
+    a.sourceNamespace === b.sourceNamespace &&
+    a.sourceVersion === b.sourceVersion &&
+    a.sourceApp === b.sourceApp &&
+    a.destinationApp === b.destinationApp &&
+    a.sourcePrincipal === b.sourcePrincipal &&
+    a.destinationPrincipal === b.destinationPrincipal &&
+    a.sourceCluster === b.sourceCluster &&
+    a.destinationCluster === b.destinationCluster &&
+    a.sourceCanonicalService === b.sourceCanonicalService &&
+    a.sourceCanonicalRevision === b.sourceCanonicalRevision &&
+    a.destinationCanonicalService === b.destinationCanonicalService &&
+    a.destinationCanonicalRevision === b.destinationCanonicalRevision &&
+    a.destinationServiceName === b.destinationServiceName &&
+    a.destinationServiceNamespace === b.destinationServiceNamespace
   );
 }

@@ -4,23 +4,17 @@
  * cumulative per-mesh-version counters for canary analysis.
  *
  * Two ways to count a request:
- * - `record(r)`: convenience; finds the series by a key string built from the record's labels.
  * - `series(labels)` once per (route, destination), then `handle.observe(...)` per request: the
- *   fast path; it builds no strings and allocates nothing once a (code, flags) pair has been seen.
+ *   fast path. Once a (code, flags) pair has been seen it builds no strings and allocates nothing:
+ *   a cached last outcome or two Map lookups, then increments in one Float64Array.
+ * - `record(r)`: convenience. Finds the series by comparing the record's label fields with the
+ *   series of the same destination service (no key string is built), then observes as above.
  * Series are never evicted: their number is bounded by the snapshot's destinations times the
  * response codes and flags seen.
  */
 import type { ProxyIdentity } from '../../mesh/snapshot.js';
-import { FixedHistogram, ISTIO_BYTES_BUCKETS, ISTIO_DURATION_BUCKETS_MS } from './histogram.js';
-import {
-  STATIC_LABEL_NAMES,
-  resolveStaticLabels,
-  seriesKey,
-  type SeriesLabels,
-  type ConnectionSecurityPolicy,
-  type RequestProtocol,
-  type Reporter,
-} from './istio-labels.js';
+import { ENVOY_DEFAULT_BUCKETS, ISTIO_BUCKET_SLOTS, ISTIO_DURATION_BUCKETS_MS, cumulate, envoyBucket } from './histogram.js';
+import { STATIC_LABEL_NAMES, resolveStaticLabels, sameSeriesLabels, type SeriesLabels } from './istio-labels.js';
 import { escapeLabelValue, familyHeader, formatNumber } from './prometheus-text.js';
 
 export type { SeriesLabels, ConnectionSecurityPolicy, RequestProtocol, Reporter } from './istio-labels.js';
@@ -56,31 +50,38 @@ export interface IstioMetricsOptions {
   cluster?: string;
 }
 
+// Layout of one outcome series' Float64Array: request count, then three histograms of
+// ISTIO_BUCKET_SLOTS non-cumulative counts followed by their sum. Histogram `_count` = requests.
+const SLOTS = ISTIO_BUCKET_SLOTS;
+const REQUESTS = 0;
+const DURATION = 1;
+const DURATION_SUM = DURATION + SLOTS;
+const REQ_BYTES = DURATION_SUM + 1;
+const REQ_BYTES_SUM = REQ_BYTES + SLOTS;
+const RESP_BYTES = REQ_BYTES_SUM + 1;
+const RESP_BYTES_SUM = RESP_BYTES + SLOTS;
+const OUTCOME_LENGTH = RESP_BYTES_SUM + 1;
+
 /** Outcome-dependent part of a series: one per (code, flags, grpc status) seen. */
 class OutcomeSeries {
-  requests = 0;
-  readonly duration = new FixedHistogram(ISTIO_DURATION_BUCKETS_MS);
-  readonly requestBytes = new FixedHistogram(ISTIO_BYTES_BUCKETS);
-  readonly responseBytes = new FixedHistogram(ISTIO_BYTES_BUCKETS);
+  readonly data = new Float64Array(OUTCOME_LENGTH);
   constructor(
     /** Full label text without braces, escaped, built once. */
     readonly labelText: string,
   ) {}
 }
 
-class VersionAccumulator {
-  requests = 0;
-  /** Requests per status class: index 0 = no response (code 0), 1..5 = 1xx..5xx. */
-  readonly byClass = new Float64Array(6);
-  readonly latency = new FixedHistogram(ISTIO_DURATION_BUCKETS_MS);
-  constructor(readonly meshVersion: string) {}
+// Layout of a mesh version's Float64Array: requests, requests per status class (0 = no response,
+// 1..5 = 1xx..5xx), latency slot counts, latency sum.
+const V_REQUESTS = 0;
+const V_CLASS = 1;
+const V_LATENCY = V_CLASS + 6;
+const V_LATENCY_SUM = V_LATENCY + SLOTS;
+const VERSION_LENGTH = V_LATENCY_SUM + 1;
 
-  observe(code: number, durationMs: number): void {
-    this.requests++;
-    const cls = (code / 100) | 0;
-    this.byClass[cls >= 1 && cls <= 5 ? cls : 0]++;
-    this.latency.observe(durationMs);
-  }
+class VersionAccumulator {
+  readonly data = new Float64Array(VERSION_LENGTH);
+  constructor(readonly meshVersion: string) {}
 }
 
 const CODE_CLASS_NAMES = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
@@ -90,40 +91,50 @@ const CODE_CLASS_NAMES = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
  * IstioMetrics that made it, across mesh-version changes.
  */
 export class SeriesHandle {
-  /** flags → (code + grpc status key) → outcome series. */
+  /** flags → (code, grpc status) key → outcome series. */
   private readonly outcomes = new Map<string, Map<number, OutcomeSeries>>();
   private lastFlags = '';
   private lastKey = -1;
-  private last: OutcomeSeries | undefined;
+  private last: Float64Array | undefined;
 
   /** @internal */
   constructor(
     private readonly owner: IstioMetrics,
-    /** @internal static labels up to request_protocol, escaped, without braces */
-    readonly staticText: string,
-    /** @internal */
-    readonly securityPolicyText: string,
+    /** @internal the labels this series was made from (compared by record()) */
+    readonly labels: Readonly<SeriesLabels>,
+    private readonly staticText: string,
+    private readonly securityPolicyText: string,
     private readonly grpc: boolean,
   ) {}
 
   /**
    * Counts one request. `flags` is `-` when there are none; `grpcStatus` only matters for gRPC
-   * series (absent = the label is empty, as Istio does when no grpc-status was seen).
+   * series (absent = empty label, as Istio writes it when no grpc-status was seen).
    */
   observe(code: number, flags: string, durationMs: number, requestBytes: number, responseBytes: number, grpcStatus?: number): void {
     const key = this.grpc && grpcStatus !== undefined ? code + 1000 * (grpcStatus + 1) : code;
-    let s = this.last;
-    if (s === undefined || key !== this.lastKey || flags !== this.lastFlags) {
-      s = this.lookup(code, flags, key, grpcStatus);
-      this.last = s;
+    let d = this.last;
+    if (d === undefined || key !== this.lastKey || flags !== this.lastFlags) {
+      d = this.lookup(code, flags, key, grpcStatus).data;
+      this.last = d;
       this.lastKey = key;
       this.lastFlags = flags;
     }
-    s.requests++;
-    s.duration.observe(durationMs);
-    s.requestBytes.observe(requestBytes);
-    s.responseBytes.observe(responseBytes);
-    this.owner.current.observe(code, durationMs);
+    const di = envoyBucket(durationMs);
+    d[REQUESTS]++;
+    d[DURATION + di]++;
+    d[DURATION_SUM] += durationMs;
+    d[REQ_BYTES + envoyBucket(requestBytes)]++;
+    d[REQ_BYTES_SUM] += requestBytes;
+    d[RESP_BYTES + envoyBucket(responseBytes)]++;
+    d[RESP_BYTES_SUM] += responseBytes;
+
+    const v = this.owner.currentVersion;
+    const cls = (code / 100) | 0;
+    v[V_REQUESTS]++;
+    v[V_CLASS + (cls >= 1 && cls <= 5 ? cls : 0)]++;
+    v[V_LATENCY + di]++;
+    v[V_LATENCY_SUM] += durationMs;
   }
 
   private lookup(code: number, flags: string, key: number, grpcStatus: number | undefined): OutcomeSeries {
@@ -149,22 +160,26 @@ export class SeriesHandle {
 export class IstioMetrics {
   private readonly proxy: ProxyIdentity;
   private readonly cluster: string;
-  private readonly byKey = new Map<string, SeriesHandle>();
+  /** destination_service → the series of that service (few: reporters × subsets × peers). */
+  private readonly byService = new Map<string, SeriesHandle[]>();
   /** Every outcome series in creation order (render order). */
   private readonly outcomes: OutcomeSeries[] = [];
   private readonly versions = new Map<string, VersionAccumulator>();
-  /** @internal the accumulator of the active mesh version */
-  current: VersionAccumulator;
+  private current: VersionAccumulator;
+  /** @internal counters of the active mesh version, written by SeriesHandle.observe */
+  currentVersion: Float64Array;
 
   constructor(opts: IstioMetricsOptions) {
     this.proxy = opts.proxy;
     this.cluster = opts.cluster ?? opts.proxy.cluster;
     this.current = this.versionAccumulator(opts.meshVersion);
+    this.currentVersion = this.current.data;
   }
 
   /** Later requests count toward `v` in versionStats(); earlier counts stay with their version. */
   setMeshVersion(v: string): void {
     this.current = this.versionAccumulator(v);
+    this.currentVersion = this.current.data;
   }
 
   get meshVersion(): string {
@@ -173,12 +188,16 @@ export class IstioMetrics {
 
   /** Resolves (once) the series of these static labels; keep the handle and call observe per request. */
   series(labels: SeriesLabels): SeriesHandle {
-    const key = seriesKey(labels);
-    let h = this.byKey.get(key);
-    if (h === undefined) {
-      h = this.createHandle(labels);
-      this.byKey.set(key, h);
+    let list = this.byService.get(labels.destinationService);
+    if (list === undefined) {
+      list = [];
+      this.byService.set(labels.destinationService, list);
     }
+    for (let i = 0; i < list.length; i++) {
+      if (sameSeriesLabels(list[i].labels, labels)) return list[i];
+    }
+    const h = this.createHandle(labels);
+    list.push(h);
     return h;
   }
 
@@ -196,13 +215,14 @@ export class IstioMetrics {
   versionStats(): VersionStats[] {
     const out: VersionStats[] = [];
     for (const acc of this.versions.values()) {
+      const d = acc.data;
       out.push({
         meshVersion: acc.meshVersion,
-        requests: acc.requests,
-        errors5xx: acc.byClass[5],
+        requests: d[V_REQUESTS],
+        errors5xx: d[V_CLASS + 5],
         latencyBucketsMs: [...ISTIO_DURATION_BUCKETS_MS],
-        latencyCounts: acc.latency.cumulative(),
-        sumMs: acc.latency.sum,
+        latencyCounts: cumulate(d, V_LATENCY, SLOTS),
+        sumMs: d[V_LATENCY_SUM],
       });
     }
     return out;
@@ -210,32 +230,29 @@ export class IstioMetrics {
 
   /** All series in Prometheus text exposition format 0.0.4. */
   renderPrometheus(): string {
-    let out = '';
-    out += familyHeader('istio_requests_total', 'counter', 'Total number of requests handled by the proxy (Istio standard metric).');
-    for (const s of this.outcomes) out += `istio_requests_total{${s.labelText}} ${s.requests}\n`;
-    out += renderHistogramFamily(
-      'istio_request_duration_milliseconds',
-      'Duration of requests in milliseconds (Istio standard metric).',
-      this.outcomes,
-      (s) => s.duration,
-    );
-    out += renderHistogramFamily('istio_request_bytes', 'Size of HTTP request bodies in bytes (Istio standard metric).', this.outcomes, (s) => s.requestBytes);
-    out += renderHistogramFamily('istio_response_bytes', 'Size of HTTP response bodies in bytes (Istio standard metric).', this.outcomes, (s) => s.responseBytes);
-    out += familyHeader(
-      'trellis_proxy_requests_by_mesh_version_total',
-      'counter',
-      'Requests handled by this proxy while each mesh version was active, by status class (0xx = no response).',
+    const parts: string[] = [];
+    parts.push(familyHeader('istio_requests_total', 'counter', 'Total number of requests handled by the proxy (Istio standard metric).'));
+    for (const s of this.outcomes) parts.push(`istio_requests_total{${s.labelText}} ${s.data[REQUESTS]}\n`);
+    renderHistogramFamily(parts, 'istio_request_duration_milliseconds', 'Duration of requests in milliseconds (Istio standard metric).', this.outcomes, DURATION);
+    renderHistogramFamily(parts, 'istio_request_bytes', 'Size of HTTP request bodies in bytes (Istio standard metric).', this.outcomes, REQ_BYTES);
+    renderHistogramFamily(parts, 'istio_response_bytes', 'Size of HTTP response bodies in bytes (Istio standard metric).', this.outcomes, RESP_BYTES);
+    parts.push(
+      familyHeader(
+        'trellis_proxy_requests_by_mesh_version_total',
+        'counter',
+        'Requests handled by this proxy while each mesh version was active, by status class (0xx = no response).',
+      ),
     );
     for (const acc of this.versions.values()) {
       const v = escapeLabelValue(acc.meshVersion);
       for (let c = 0; c < CODE_CLASS_NAMES.length; c++) {
-        if (acc.byClass[c] === 0) continue;
-        out += `trellis_proxy_requests_by_mesh_version_total{mesh_version="${v}",code_class="${CODE_CLASS_NAMES[c]}"} ${acc.byClass[c]}\n`;
+        const n = acc.data[V_CLASS + c];
+        if (n !== 0) parts.push(`trellis_proxy_requests_by_mesh_version_total{mesh_version="${v}",code_class="${CODE_CLASS_NAMES[c]}"} ${n}\n`);
       }
     }
-    out += familyHeader('istio_build', 'gauge', 'Istio component build info; tag is the active mesh version.');
-    out += `istio_build{component="proxy",tag="${escapeLabelValue(this.current.meshVersion)}"} 1\n`;
-    return out;
+    parts.push(familyHeader('istio_build', 'gauge', 'Istio component build info; tag is the active mesh version.'));
+    parts.push(`istio_build{component="proxy",tag="${escapeLabelValue(this.current.meshVersion)}"} 1\n`);
+    return parts.join('');
   }
 
   private versionAccumulator(v: string): VersionAccumulator {
@@ -256,6 +273,7 @@ export class IstioMetrics {
     }
     return new SeriesHandle(
       this,
+      { ...labels },
       text,
       `connection_security_policy="${escapeLabelValue(connectionSecurityPolicy)}"`,
       labels.requestProtocol === 'grpc',
@@ -263,23 +281,20 @@ export class IstioMetrics {
   }
 }
 
-function renderHistogramFamily(
-  name: string,
-  help: string,
-  series: readonly OutcomeSeries[],
-  pick: (s: OutcomeSeries) => FixedHistogram,
-): string {
-  let out = familyHeader(name, 'histogram', help);
+/** Bucket bounds as `le` label text, formatted once. */
+const LE_TEXT = [...ENVOY_DEFAULT_BUCKETS.map(formatNumber), '+Inf'];
+
+function renderHistogramFamily(parts: string[], name: string, help: string, series: readonly OutcomeSeries[], offset: number): void {
+  parts.push(familyHeader(name, 'histogram', help));
+  const bucket = `${name}_bucket{`;
   for (const s of series) {
-    const h = pick(s);
+    const d = s.data;
     let acc = 0;
-    for (let i = 0; i <= h.bounds.length; i++) {
-      acc += h.counts[i];
-      const le = i < h.bounds.length ? formatNumber(h.bounds[i]) : '+Inf';
-      out += `${name}_bucket{${s.labelText},le="${le}"} ${acc}\n`;
+    for (let i = 0; i < SLOTS; i++) {
+      acc += d[offset + i];
+      parts.push(`${bucket}${s.labelText},le="${LE_TEXT[i]}"} ${acc}\n`);
     }
-    out += `${name}_sum{${s.labelText}} ${formatNumber(h.sum)}\n`;
-    out += `${name}_count{${s.labelText}} ${h.count}\n`;
+    parts.push(`${name}_sum{${s.labelText}} ${formatNumber(d[offset + SLOTS])}\n`);
+    parts.push(`${name}_count{${s.labelText}} ${d[REQUESTS]}\n`);
   }
-  return out;
 }

@@ -3,6 +3,9 @@
  * (https://prometheus.io/docs/instrumenting/exposition_formats/#text-based-format).
  */
 
+/** Content-Type of a /stats/prometheus answer. */
+export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+
 /** Escapes a label value: backslash, double quote and line feed. */
 export function escapeLabelValue(value: string): string {
   if (!/[\\"\n]/.test(value)) return value;

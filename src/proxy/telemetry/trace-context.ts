@@ -98,7 +98,8 @@ function parseB3Multi(headers: IncomingHttpHeaders): Incoming | undefined {
 export function propagateTrace(headers: IncomingHttpHeaders, opts?: PropagateOptions): TraceContext {
   let incoming = parseTraceparent(header(headers, 'traceparent'));
   if (incoming === undefined) {
-    delete headers['tracestate'];
+    // Deleting an existing property turns the object into a slow dictionary; only do it when needed.
+    if (headers['tracestate'] !== undefined) delete headers['tracestate'];
     incoming = parseB3Single(header(headers, 'b3')) ?? parseB3Multi(headers);
   }
   const spanId = randomHexId(8);
@@ -122,7 +123,7 @@ function writeHeaders(headers: IncomingHttpHeaders, ctx: TraceContext, debug: bo
   headers['x-b3-traceid'] = ctx.traceId;
   headers['x-b3-spanid'] = ctx.spanId;
   if (ctx.parentSpanId !== undefined) headers['x-b3-parentspanid'] = ctx.parentSpanId;
-  else delete headers['x-b3-parentspanid'];
+  else if (headers['x-b3-parentspanid'] !== undefined) delete headers['x-b3-parentspanid'];
   headers['x-b3-sampled'] = ctx.sampled ? '1' : '0';
   if (headers['b3'] !== undefined) {
     const sampling = debug ? 'd' : ctx.sampled ? '1' : '0';

@@ -2,8 +2,11 @@ import { describe, expect, it } from '@jest/globals';
 import parsePrometheusTextFormat, { type ParsedFamily } from 'parse-prometheus-text-format';
 import type { ProxyIdentity } from '../../../src/mesh/snapshot.js';
 import {
+  ENVOY_DEFAULT_BUCKETS,
   ISTIO_DURATION_BUCKETS_MS,
   IstioMetrics,
+  bucketIndex,
+  envoyBucket,
   type RequestRecord,
 } from '../../../src/proxy/telemetry/index.js';
 
@@ -329,5 +332,14 @@ describe('IstioMetrics per mesh version', () => {
     // The Istio series themselves carry no mesh-version label.
     expect(find(samples, 'istio_requests_total', {}).every((s) => !('mesh_version' in s.labels))).toBe(true);
     expect(one(samples, 'istio_build', { component: 'proxy' }).labels.tag).toBe('1.21.2');
+  });
+});
+
+describe('envoyBucket', () => {
+  it('agrees with the generic bucket search at, just below and just above every bound', () => {
+    const probes = [-1, 0, Number.MAX_VALUE, Infinity];
+    for (const b of ENVOY_DEFAULT_BUCKETS) probes.push(b, b - 1e-9, b + 1e-9, b * 0.999, b * 1.001);
+    for (const v of probes) expect([v, envoyBucket(v)]).toEqual([v, bucketIndex(ENVOY_DEFAULT_BUCKETS, v)]);
+    expect(envoyBucket(NaN)).toBe(ENVOY_DEFAULT_BUCKETS.length);
   });
 });
