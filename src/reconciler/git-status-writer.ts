@@ -27,6 +27,8 @@ export interface GitStatusWriterOptions {
   timeoutMs?: number;
   author?: { name: string; email: string };
   now?: () => Date;
+  /** Test seam: runs between building a commit and pushing it (to race a concurrent push). */
+  beforePublish?: (attempt: number) => Promise<void>;
 }
 
 /**
@@ -79,6 +81,7 @@ export class GitStatusWriter implements StatusSink {
     if (this.isRemote && !fs.existsSync(join(this.gitdir, 'HEAD'))) {
       await mkdir(this.opts.cacheDir, { recursive: true });
       await git.init({ fs, gitdir: this.gitdir, bare: true, defaultBranch: this.branch });
+      await git.addRemote({ fs, gitdir: this.gitdir, remote: 'origin', url: this.url, force: true });
     }
     let lastError: unknown;
     for (let attempt = 1; attempt <= MAX_PUSH_ATTEMPTS; attempt++) {
@@ -86,6 +89,7 @@ export class GitStatusWriter implements StatusSink {
       const commit = await this.buildCommit(tip, files, message);
       if (!commit) return undefined;
       try {
+        await this.opts.beforePublish?.(attempt);
         await this.publish(tip, commit);
         this.lastCommit = commit;
         return commit;
@@ -134,7 +138,7 @@ export class GitStatusWriter implements StatusSink {
     const have = await git.readCommit({ fs, gitdir: this.gitdir, oid: tip, cache: this.cache }).then(() => true, () => false);
     if (!have) {
       await this.withHttp((http) =>
-        git.fetch({ fs, http, gitdir: this.gitdir, url: this.url, ref: this.branch, singleBranch: true, tags: false, cache: this.cache }),
+        git.fetch({ fs, http, gitdir: this.gitdir, remote: 'origin', url: this.url, ref: this.branch, singleBranch: true, tags: false, cache: this.cache }),
       );
     }
     return tip;

@@ -1,0 +1,169 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, test } from '@jest/globals';
+import { parse as parseYaml } from 'yaml';
+import { signWebhookBody } from '../../src/reconciler/webhook.js';
+import { git } from '../helpers/git-server.js';
+import { startHarness, waitFor, type Harness } from './helpers/operator-harness.js';
+
+const SECRET = 'webhook-secret-for-tests';
+let h: Harness | undefined;
+const dirs: string[] = [];
+afterEach(async () => {
+  await h?.close();
+  h = undefined;
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
+});
+
+async function tmp(): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), 'trellis-clone-'));
+  dirs.push(d);
+  return d;
+}
+
+async function getJson(url: string): Promise<any> {
+  const res = await fetch(url);
+  return res.json();
+}
+
+function postHook(url: string, body: string, headers: Record<string, string>): Promise<Response> {
+  return fetch(`${url}/hooks/git`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
+}
+
+describe('operator GitOps loop over real smart HTTP', () => {
+  test('notices a push by poll; status commits land on trellis-status, cloned and read with the git CLI', async () => {
+    h = await startHarness();
+    const first = await waitFor(() => h!.applied[0], 'first apply');
+    expect(first.revision.commit).toBe(await git(h.repo.workDir, 'rev-parse', 'HEAD'));
+    expect(first.render.clusters.map((c) => c.cluster)).toEqual(['dev', 'prod-us']);
+
+    const sha = await h.repo.commitAndPush({ 'clusters/dev.yaml': 'version: "1.16.1"\n' }, 'dev: upgrade to 1.16.1');
+    const second = await waitFor(() => h!.applied.find((a) => a.revision.commit === sha), 'poll to apply the pushed commit');
+    expect(second.render.clusters.find((c) => c.cluster === 'dev')!.version).toBe('1.16.1');
+    expect(second.revision.message).toBe('dev: upgrade to 1.16.1');
+
+    const status = await getJson(`${h.op.url}/v1/status`);
+    expect(status.source.lastAppliedCommit).toBe(sha);
+    expect(status.clusters.dev).toMatchObject({ observedCommit: sha, desiredVersion: '1.16.1', phase: 'Healthy' });
+    expect(status.clusters.dev.conditions[0]).toMatchObject({ type: 'Ready', status: 'True', reason: 'ReconciliationSucceeded' });
+
+    // The status branch, as a human reads it.
+    await waitFor(async () => {
+      await h!.op.publisher.flush();
+      const refs = await git(h!.repo.workDir, 'ls-remote', 'origin', 'refs/heads/trellis-status');
+      const tip = refs.split('\t')[0];
+      return tip && tip === h!.op.gitStatusWriter!.lastCommit && h!.op.status.get('dev')?.observedCommit === sha ? tip : undefined;
+    }, 'status pushed for the second commit');
+    const clone = await tmp();
+    await git(clone, 'clone', '--quiet', '--branch', 'trellis-status', h.repo.url, 'status');
+    const doc = parseYaml(await readFile(join(clone, 'status', 'status', 'dev.yaml'), 'utf8'));
+    expect(doc).toMatchObject({ apiVersion: 'trellis.dev/v1alpha1', kind: 'ClusterStatus', metadata: { name: 'dev' }, spec: { cluster: 'dev' }, status: { observedCommit: sha, desiredVersion: '1.16.1', phase: 'Healthy' } });
+    const log = (await git(join(clone, 'status'), 'log', '--format=%an|%s')).split('\n');
+    expect(log.every((l) => l.startsWith('trellis-operator|'))).toBe(true);
+    expect(log[0]).toMatch(/^trellis-operator\|dev: 1\.16\.1 healthy/);
+    // Only the operator's status files on that branch, and its history is linear (never rewritten).
+    expect((await git(join(clone, 'status'), 'ls-files')).split('\n').sort()).toEqual(['status/dev.yaml', 'status/prod-us.yaml']);
+    expect(await git(join(clone, 'status'), 'rev-list', '--merges', 'HEAD')).toBe('');
+
+    // Its own status commits never trigger a reconcile: the applied list does not grow.
+    const count = h.applied.length;
+    await h.op.reconcileNow();
+    await h.op.reconcileNow();
+    expect(h.applied.length).toBe(count);
+  });
+
+  test('webhook: unsigned or wrongly signed ⇒ 401 and nothing happens; valid ⇒ immediate reconcile', async () => {
+    // A schedule far in the future: only the startup run and webhooks reconcile.
+    h = await startHarness({ schedule: { cron: '0 0 1 1 *' }, webhookSecret: SECRET });
+    await waitFor(() => h!.applied[0], 'first apply');
+    const sha = await h.repo.commitAndPush({ 'clusters/prod-us.yaml': 'version: "1.16.1"\n' }, 'prod-us: 1.16.1');
+    const body = JSON.stringify({ ref: 'refs/heads/main', after: sha });
+
+    expect((await postHook(h.op.url, body, {})).status).toBe(401);
+    expect((await postHook(h.op.url, body, { 'x-hub-signature-256': signWebhookBody(body, 'wrong-secret') })).status).toBe(401);
+    expect((await postHook(h.op.url, body, { 'x-signature': 'sha256=deadbeef' })).status).toBe(401);
+    expect((await postHook(h.op.url, body + ' ', { 'x-hub-signature-256': signWebhookBody(body, SECRET) })).status).toBe(401);
+    await h.op.loop.idle();
+    expect(h.applied.some((a) => a.revision.commit === sha)).toBe(false);
+
+    // A push to the operator's own status branch is acknowledged and ignored.
+    const own = JSON.stringify({ ref: 'refs/heads/trellis-status' });
+    const ignored = await postHook(h.op.url, own, { 'x-hub-signature-256': signWebhookBody(own, SECRET) });
+    expect(ignored.status).toBe(202);
+    expect(await ignored.json()).toMatchObject({ status: 'ignored' });
+    await h.op.loop.idle();
+    expect(h.applied.some((a) => a.revision.commit === sha)).toBe(false);
+
+    const ok = await postHook(h.op.url, body, { 'x-hub-signature-256': signWebhookBody(body, SECRET), 'x-github-event': 'push' });
+    expect(ok.status).toBe(202);
+    await waitFor(() => h!.applied.find((a) => a.revision.commit === sha), 'webhook-triggered apply', 3_000);
+
+    // The generic X-Signature form works too.
+    const sha2 = await h.repo.commitAndPush({ 'clusters/dev.yaml': 'version: "1.16.1"\n' });
+    const ok2 = await postHook(h.op.url, '{}', { 'x-signature': signWebhookBody('{}', SECRET) });
+    expect(ok2.status).toBe(202);
+    await waitFor(() => h!.applied.find((a) => a.revision.commit === sha2), 'generic-signed webhook apply', 3_000);
+
+    const metrics = await (await fetch(`${h.op.url}/metrics`)).text();
+    expect(metrics).toMatch(/trellis_webhook_requests_total\{result="rejected"\} 4/);
+    expect(metrics).toMatch(/trellis_webhook_requests_total\{result="accepted"\} 2/);
+  });
+
+  test('an invalid commit is refused as a whole (InvalidConfig with file:line); the next valid one recovers', async () => {
+    h = await startHarness();
+    const good = await waitFor(() => h!.applied[0], 'first apply');
+    const bad = await h.repo.commitAndPush({ 'clusters/dev.yaml': 'version: "1.16.1"\n', 'clusters/prod-us.yaml': 'version: [unclosed\n' }, 'broken prod-us');
+    await waitFor(() => h!.op.status.get('prod-us')?.phase === 'InvalidConfig', 'InvalidConfig');
+    const s = await getJson(`${h.op.url}/v1/status`);
+    for (const cluster of ['dev', 'prod-us']) {
+      expect(s.clusters[cluster].phase).toBe('InvalidConfig');
+      expect(s.clusters[cluster].observedCommit).toBe(good.revision.commit);
+      expect(s.clusters[cluster].errors.join('\n')).toMatch(/clusters\/prod-us\.yaml:\d+:\d+: error/);
+      expect(s.clusters[cluster].conditions).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({ type: 'Ready', status: 'False', reason: 'InvalidConfig' }),
+          expect.objectContaining({ type: 'Stalled', status: 'True', reason: 'InvalidConfig' }),
+        ]),
+      );
+    }
+    expect(s.source).toMatchObject({ lastAppliedCommit: good.revision.commit, refused: { commit: bad } });
+    // Nothing of the bad commit was handed on, not even dev's valid part.
+    expect(h.applied.map((a) => a.revision.commit)).toEqual([good.revision.commit]);
+    expect(h.op.reconciler.lastGood!.revision.commit).toBe(good.revision.commit);
+
+    const fixed = await h.repo.commitAndPush({ 'clusters/prod-us.yaml': 'version: "1.16.1"\n' }, 'fix prod-us');
+    await waitFor(() => h!.applied.find((a) => a.revision.commit === fixed), 'recovery apply');
+    const after = h.op.status.get('prod-us')!;
+    expect(after).toMatchObject({ phase: 'Healthy', desiredVersion: '1.16.1', observedCommit: fixed });
+    expect(after.errors).toBeUndefined();
+    expect(after.conditions!.find((c) => c.type === 'Stalled')).toBeUndefined();
+    expect(h.logs.some((l) => l.msg === 'commit refused; last good config stays in force' && l.commit === bad)).toBe(true);
+  });
+
+  test('a concurrent push to the status branch is kept: the operator rebuilds its commit on the new tip', async () => {
+    h = await startHarness();
+    await waitFor(() => h!.applied[0], 'first apply');
+    await waitFor(async () => {
+      await h!.op.publisher.flush();
+      return h!.op.gitStatusWriter!.lastCommit;
+    }, 'first status commit');
+    // Someone else commits to trellis-status (a note), so the operator's local view is stale.
+    const other = await tmp();
+    await git(other, 'clone', '--quiet', '--branch', 'trellis-status', h.repo.url, 'st');
+    await git(join(other, 'st'), 'commit', '--quiet', '--allow-empty', '-m', 'human note on the status branch');
+    await git(join(other, 'st'), 'push', '--quiet', 'origin', 'trellis-status');
+    const humanTip = await git(join(other, 'st'), 'rev-parse', 'HEAD');
+
+    const sha = await h.repo.commitAndPush({ 'clusters/dev.yaml': 'version: "1.16.1"\n' });
+    await waitFor(() => h!.applied.find((a) => a.revision.commit === sha), 'apply');
+    await waitFor(async () => {
+      await h!.op.publisher.flush();
+      const tip = (await git(h!.repo.workDir, 'ls-remote', 'origin', 'refs/heads/trellis-status')).split('\t')[0];
+      return tip !== humanTip && tip === h!.op.gitStatusWriter!.lastCommit;
+    }, 'status commit on top of the human commit');
+    await git(join(other, 'st'), 'pull', '--quiet', '--ff-only', 'origin', 'trellis-status');
+    await git(join(other, 'st'), 'merge-base', '--is-ancestor', humanTip, 'HEAD');
+    expect(await git(join(other, 'st'), 'log', '-1', '--format=%an')).toBe('trellis-operator');
+  });
+});
