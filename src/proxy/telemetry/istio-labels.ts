@@ -109,39 +109,50 @@ function localPeer(proxy: ProxyIdentity, cluster: string): Omit<Peer, 'principal
   };
 }
 
-function sourcePeer(l: SeriesLabels, local: Omit<Peer, 'principal'> | undefined): Peer {
-  const workload = l.sourceWorkload ?? local?.workload;
-  const app = l.sourceApp ?? local?.app;
-  const version = l.sourceVersion ?? local?.version;
-  return {
-    workload: orUnknown(workload),
-    namespace: orUnknown(l.sourceNamespace ?? local?.namespace),
-    principal: orUnknown(l.sourcePrincipal),
-    app: orUnknown(app),
-    version: orUnknown(version),
-    canonicalService: orUnknown(l.sourceCanonicalService ?? (l.sourceWorkload !== undefined ? (app ?? workload) : local?.canonicalService)),
-    canonicalRevision: l.sourceCanonicalRevision ?? (l.sourceWorkload !== undefined ? (version ?? 'latest') : (local?.canonicalRevision ?? 'latest')),
-    cluster: orUnknown(l.sourceCluster ?? local?.cluster),
-  };
+const SAN_NAMESPACE = /\/ns\/([^/]+)/;
+
+/** One side's fields as a caller gives them. */
+interface PeerFields {
+  workload?: string;
+  namespace?: string;
+  principal?: string;
+  app?: string;
+  version?: string;
+  canonicalService?: string;
+  canonicalRevision?: string;
+  cluster?: string;
 }
 
-function destinationPeer(l: SeriesLabels, local: Omit<Peer, 'principal'> | undefined): Peer {
-  const workload = l.destinationWorkload ?? local?.workload;
-  const app = l.destinationApp ?? local?.app;
-  const version = l.destinationVersion ?? local?.version;
+/**
+ * Resolves one side. The local side (`local` given) takes the proxy's identity for what the caller
+ * left out. For a peer, as in istio_stats.cc: the namespace comes from the SPIFFE principal
+ * (`…/ns/<ns>/sa/…`) when there is one, then from the caller; the canonical service falls back to
+ * app then workload; the canonical revision to version then `latest`; the rest to `unknown`.
+ */
+function resolvePeer(f: PeerFields, local: Omit<Peer, 'principal'> | undefined): Peer {
+  const principal = orUnknown(f.principal);
+  if (local !== undefined) {
+    return {
+      workload: orUnknown(f.workload ?? local.workload),
+      namespace: orUnknown(f.namespace ?? local.namespace),
+      principal,
+      app: orUnknown(f.app ?? local.app),
+      version: orUnknown(f.version ?? local.version),
+      canonicalService: orUnknown(f.canonicalService ?? local.canonicalService),
+      canonicalRevision: f.canonicalRevision ?? local.canonicalRevision,
+      cluster: orUnknown(f.cluster ?? local.cluster),
+    };
+  }
+  const sanNamespace = f.principal !== undefined ? SAN_NAMESPACE.exec(f.principal)?.[1] : undefined;
   return {
-    workload: orUnknown(workload),
-    namespace: orUnknown(l.destinationNamespace ?? local?.namespace),
-    principal: orUnknown(l.destinationPrincipal),
-    app: orUnknown(app),
-    version: orUnknown(version),
-    canonicalService: orUnknown(
-      l.destinationCanonicalService ?? (l.destinationWorkload !== undefined ? (app ?? workload) : local?.canonicalService),
-    ),
-    canonicalRevision:
-      l.destinationCanonicalRevision ??
-      (l.destinationWorkload !== undefined ? (version ?? 'latest') : (local?.canonicalRevision ?? 'latest')),
-    cluster: orUnknown(l.destinationCluster ?? local?.cluster),
+    workload: orUnknown(f.workload),
+    namespace: orUnknown(sanNamespace ?? f.namespace),
+    principal,
+    app: orUnknown(f.app),
+    version: orUnknown(f.version),
+    canonicalService: orUnknown(f.canonicalService ?? f.app ?? f.workload),
+    canonicalRevision: f.canonicalRevision || f.version || 'latest',
+    cluster: orUnknown(f.cluster),
   };
 }
 
@@ -155,12 +166,40 @@ export function resolveStaticLabels(
   localCluster: string,
 ): { values: string[]; connectionSecurityPolicy: string } {
   const local = localPeer(proxy, localCluster);
-  const src = sourcePeer(l, l.reporter === 'source' ? local : undefined);
-  const dst = destinationPeer(l, l.reporter === 'destination' ? local : undefined);
-  const fqdn = orUnknown(l.destinationService);
-  const m = SVC_FQDN.exec(fqdn);
-  const serviceName = l.destinationServiceName ?? (m ? m[1] : fqdn);
-  const serviceNamespace = orUnknown(l.destinationServiceNamespace ?? (m ? m[2] : l.destinationNamespace));
+  const src = resolvePeer(
+    {
+      workload: l.sourceWorkload,
+      namespace: l.sourceNamespace,
+      principal: l.sourcePrincipal,
+      app: l.sourceApp,
+      version: l.sourceVersion,
+      canonicalService: l.sourceCanonicalService,
+      canonicalRevision: l.sourceCanonicalRevision,
+      cluster: l.sourceCluster,
+    },
+    l.reporter === 'source' ? local : undefined,
+  );
+  const dst = resolvePeer(
+    {
+      workload: l.destinationWorkload,
+      namespace: l.destinationNamespace,
+      principal: l.destinationPrincipal,
+      app: l.destinationApp,
+      version: l.destinationVersion,
+      canonicalService: l.destinationCanonicalService,
+      canonicalRevision: l.destinationCanonicalRevision,
+      cluster: l.destinationCluster,
+    },
+    l.reporter === 'destination' ? local : undefined,
+  );
+  // A server-side proxy that knows no service host names its own canonical service (Istio does too).
+  const known = l.destinationService !== undefined && l.destinationService !== '' && l.destinationService !== UNKNOWN;
+  const fqdn = known ? l.destinationService : l.reporter === 'destination' ? dst.canonicalService : UNKNOWN;
+  const m = known ? SVC_FQDN.exec(fqdn) : null;
+  const serviceName = orUnknown(l.destinationServiceName ?? (m ? m[1] : fqdn));
+  const serviceNamespace = orUnknown(
+    l.destinationServiceNamespace ?? (m ? m[2] : l.reporter === 'destination' ? dst.namespace : l.destinationNamespace),
+  );
   return {
     values: [
       l.reporter,

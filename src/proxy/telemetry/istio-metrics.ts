@@ -26,8 +26,11 @@ export interface RequestRecord extends SeriesLabels {
   responseFlags: string;
   /** gRPC status for `requestProtocol: 'grpc'` (label grpc_response_status); ignored for http. */
   grpcStatus?: number;
+  /** From the first request byte received to the last response byte sent. */
   durationMs: number;
+  /** Bytes received from the downstream; Istio counts wire bytes (headers included). */
   requestBytes: number;
+  /** Bytes sent to the downstream; Istio counts wire bytes (headers included). */
   responseBytes: number;
 }
 

@@ -183,7 +183,8 @@ describe('IstioMetrics exposition', () => {
     const s = one(samples, 'istio_requests_total', { reporter: 'destination' });
     expect(s.labels).toMatchObject({
       source_workload: 'unknown',
-      source_workload_namespace: 'unknown',
+      // From the SPIFFE principal, as istio_stats.cc does when peer metadata is missing.
+      source_workload_namespace: 'default',
       source_app: 'unknown',
       source_version: 'unknown',
       source_canonical_service: 'unknown',
@@ -201,6 +202,21 @@ describe('IstioMetrics exposition', () => {
       response_code: '503',
       response_flags: 'UO',
       connection_security_policy: 'mutual_tls',
+    });
+  });
+
+  it('names its own canonical service when a server-side proxy knows no service host', () => {
+    const m = new IstioMetrics({ proxy: REVIEWS_V2, meshVersion: 'v1' });
+    const h = m.series({ reporter: 'destination', destinationService: 'unknown', requestProtocol: 'http', connectionSecurityPolicy: 'none' });
+    h.observe(200, '-', 1, 1, 1);
+    const { samples } = parse(m.renderPrometheus());
+    expect(one(samples, 'istio_requests_total', {}).labels).toMatchObject({
+      destination_service: 'reviews-canonical',
+      destination_service_name: 'reviews-canonical',
+      destination_service_namespace: 'default',
+      source_workload_namespace: 'unknown',
+      source_principal: 'unknown',
+      connection_security_policy: 'none',
     });
   });
 
