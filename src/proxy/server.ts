@@ -4,7 +4,7 @@ import { createServer as createNetServer, type Server as NetServer, type Socket,
 import { TLSSocket, createSecureContext } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import type { Duplex } from 'node:stream';
+import { Duplex } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import type { GatewayListener, ProxySnapshot, UpstreamCluster } from '../mesh/snapshot.js';
 import { compileRouteTable, matchRoute, pickDestination, redirectLocation, rewritePath, type CompiledRoute, type RouteRequest, type RouteTable } from './routing/route-table.js';
@@ -284,15 +284,18 @@ class TrellisProxy implements Proxy {
     const front = createNetServer((socket) => {
       socket.once('data', (first: Buffer) => {
         socket.pause();
-        socket.unshift(first);
         const ctx = first[0] === 0x16 ? this.opts.tls?.serverContext() : undefined;
         if (ctx) {
           if (!secure) {
             secure = createHttpsServer({ ...ctx });
             this.configureHttpServer(secure, tlsInfo);
           } else secure.setSecureContext(ctx);
-          secure.emit('connection', socket);
-        } else plain.emit('connection', socket);
+          // TLS reads the socket's handle directly and would miss the sniffed bytes: hand it a JS stream.
+          secure.emit('connection', replayingStream(socket, first));
+          return;
+        }
+        socket.unshift(first);
+        plain.emit('connection', socket);
         socket.resume();
       });
     });
@@ -809,6 +812,35 @@ function readGatewayTls(listeners: GatewayListener[]): Map<string, { cert: strin
     out.set(l.name, creds);
   }
   return out;
+}
+
+/** A Duplex over `socket` that first yields `first` (bytes already read while sniffing). */
+function replayingStream(socket: Socket, first: Buffer): Duplex {
+  const wrapper = new Duplex({
+    read() {
+      socket.resume();
+    },
+    write(chunk: Buffer, _enc, cb) {
+      socket.write(chunk, cb);
+    },
+    final(cb) {
+      socket.end();
+      cb();
+    },
+    destroy(err, cb) {
+      socket.destroy(err ?? undefined);
+      cb(err);
+    },
+  });
+  wrapper.push(first);
+  socket.on('data', (d: Buffer) => {
+    if (!wrapper.push(d)) socket.pause();
+  });
+  socket.once('end', () => wrapper.push(null));
+  socket.once('close', () => wrapper.destroy());
+  socket.on('error', (err) => wrapper.destroy(err));
+  Object.defineProperty(wrapper, 'remoteAddress', { get: () => socket.remoteAddress });
+  return wrapper;
 }
 
 function parseAbsoluteForm(url: string): { authority: string; path: string } | undefined {
