@@ -45,8 +45,11 @@ export interface ServedRepo {
   workDir: string;
   branch: string;
   server: GitHttpServer;
-  /** Writes files, commits them with the git CLI and pushes; returns the new commit id. */
-  commitAndPush(files: Record<string, string>, message?: string, remove?: string[]): Promise<string>;
+  /**
+   * Writes files, commits them with the git CLI and pushes (over smart HTTP, or straight into the
+   * bare repository with `via: 'disk'` while a server fault is active); returns the new commit id.
+   */
+  commitAndPush(files: Record<string, string>, message?: string, remove?: string[], via?: 'http' | 'disk'): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -89,12 +92,12 @@ export async function serveRepo(opts: {
     workDir,
     branch,
     server,
-    async commitAndPush(files, message = 'update config', remove = []) {
+    async commitAndPush(files, message = 'update config', remove = [], via = 'http') {
       await writeFiles(workDir, files);
       for (const path of remove) await git(workDir, 'rm', '--quiet', '-r', path);
       await git(workDir, 'add', '-A');
       await git(workDir, 'commit', '--quiet', '--allow-empty', '-m', message);
-      await git(workDir, 'push', '--quiet', 'origin', branch);
+      await git(workDir, 'push', '--quiet', via === 'disk' ? bareDir : 'origin', branch);
       return git(workDir, 'rev-parse', 'HEAD');
     },
     async close() {

@@ -35,8 +35,10 @@ export interface Harness {
 }
 
 /** A served mini repository and an in-process operator on it (fast timings, JSON logs captured). */
-export async function startHarness(opts: Partial<OperatorOptions> & { versions?: Record<string, string> } = {}): Promise<Harness> {
-  const repo = await serveRepo({ files: miniRepoFiles(opts.versions ?? { dev: '1.15.4', 'prod-us': '1.15.4' }) });
+export async function startHarness(
+  opts: Partial<OperatorOptions> & { versions?: Record<string, string>; serverAuth?: { username: string; password: string } } = {},
+): Promise<Harness> {
+  const repo = await serveRepo({ files: miniRepoFiles(opts.versions ?? { dev: '1.15.4', 'prod-us': '1.15.4' }), auth: opts.serverAuth });
   const stateDir = await mkdtemp(join(tmpdir(), 'trellis-op-'));
   const logs: Array<Record<string, unknown>> = [];
   const sink = new Writable({
@@ -45,7 +47,7 @@ export async function startHarness(opts: Partial<OperatorOptions> & { versions?:
       cb();
     },
   });
-  const { versions: _v, ...rest } = opts;
+  const { versions: _v, serverAuth: _a, ...rest } = opts;
   const op = new Operator({
     repo: repo.url,
     stateDir,

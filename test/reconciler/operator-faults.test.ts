@@ -1,0 +1,90 @@
+import { afterEach, describe, expect, test } from '@jest/globals';
+import type { GitServerFault } from '../../src/reconciler/git-http-server.js';
+import { git, writeFiles } from '../helpers/git-server.js';
+import { startHarness, waitFor, type Harness } from './helpers/operator-harness.js';
+
+let h: Harness | undefined;
+afterEach(async () => {
+  await h?.close();
+  h = undefined;
+});
+
+async function statusJson(h: Harness): Promise<any> {
+  return (await fetch(`${h.op.url}/v1/status`)).json();
+}
+
+const FAULTS: Array<{ fault: GitServerFault; reason: string; message: RegExp }> = [
+  { fault: 'down', reason: 'GitOperationFailed', message: /ECONNREFUSED|connect/i },
+  { fault: '500', reason: 'GitOperationFailed', message: /500/ },
+  { fault: 'hang', reason: 'GitOperationTimeout', message: /timed out after 400 ms/ },
+  { fault: 'wrong-credentials', reason: 'AuthenticationFailed', message: /401/ },
+];
+
+describe('operator under git server faults: keeps the last good config, reports, never crashes, recovers', () => {
+  test.each(FAULTS)('$fault', async ({ fault, reason, message }) => {
+    h = await startHarness({ timeoutMs: 400 });
+    const good = await waitFor(() => h!.applied[0], 'first apply');
+    await h.repo.server.setFault(fault);
+    await waitFor(() => h!.op.status.source.fault?.reason === reason, `fault ${reason} in status`);
+    // Pushed while the server is faulty (straight into the bare repo): noticed after recovery.
+    const next = await h.repo.commitAndPush({ 'clusters/dev.yaml': 'version: "1.16.1"\n' }, 'during fault', [], 'disk');
+
+    const s = await statusJson(h);
+    expect(s.source.fault).toMatchObject({ reason });
+    expect(s.source.fault.message).toMatch(message);
+    expect(s.source.lastAppliedCommit).toBe(good.revision.commit);
+    for (const cluster of ['dev', 'prod-us']) {
+      expect(s.clusters[cluster]).toMatchObject({ phase: 'Healthy', observedCommit: good.revision.commit, desiredVersion: '1.15.4' });
+      expect(s.clusters[cluster].conditions).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({ type: 'FetchFailed', status: 'True', reason }),
+          expect.objectContaining({ type: 'Ready', status: 'False', reason }),
+          expect.objectContaining({ type: 'Reconciling', status: 'True', reason: 'ProgressingWithRetry' }),
+        ]),
+      );
+    }
+    expect(h.op.reconciler.lastGood!.revision.commit).toBe(good.revision.commit);
+    expect((await fetch(`${h.op.url}/healthz`)).status).toBe(200);
+    const failures = h.op.loop.consecutiveFailures;
+    expect(failures).toBeGreaterThanOrEqual(1);
+
+    await h.repo.server.setFault(null);
+    await waitFor(() => h!.applied.find((a) => a.revision.commit === next), 'apply after recovery');
+    await waitFor(() => h!.op.status.source.fault === undefined, 'fault cleared');
+    const after = h.op.status.get('dev')!;
+    expect(after).toMatchObject({ desiredVersion: '1.16.1', observedCommit: next, phase: 'Healthy' });
+    expect(after.conditions!.map((c) => `${c.type}=${c.status}`)).toEqual(['Ready=True']);
+    const metrics = await (await fetch(`${h.op.url}/metrics`)).text();
+    expect(metrics).toContain(`trellis_reconcile_errors_total{reason="${reason}"}`);
+  });
+
+  test('credentials are sent, and never appear in logs, status or metrics, even on failure', async () => {
+    const password = 'p4ss-w0rd-never-logged';
+    h = await startHarness({ serverAuth: { username: 'bot', password }, auth: { type: 'basic', username: 'bot', password }, timeoutMs: 400 });
+    await waitFor(() => h!.applied[0], 'first apply with basic auth');
+    await h.repo.server.setFault('wrong-credentials');
+    await waitFor(() => h!.op.status.source.fault?.reason === 'AuthenticationFailed', 'auth failure reported');
+    await h.repo.server.setFault(null);
+    await waitFor(() => h!.op.status.source.fault === undefined, 'recovered');
+    const everything = JSON.stringify(h.logs) + JSON.stringify(await statusJson(h)) + (await (await fetch(`${h.op.url}/metrics`)).text());
+    expect(everything).not.toContain(password);
+    expect(everything).not.toContain(Buffer.from(`bot:${password}`).toString('base64'));
+  });
+
+  test('force-push (rewritten history) is detected, reported and applied', async () => {
+    h = await startHarness();
+    await waitFor(() => h!.applied[0], 'first apply');
+    const doomed = await h.repo.commitAndPush({ 'clusters/dev.yaml': 'version: "1.16.0"\n' }, 'doomed');
+    await waitFor(() => h!.applied.find((a) => a.revision.commit === doomed), 'apply doomed');
+    await git(h.repo.workDir, 'reset', '--quiet', '--hard', 'HEAD~1');
+    await writeFiles(h.repo.workDir, { 'clusters/dev.yaml': 'version: "1.16.1"\n' });
+    await git(h.repo.workDir, 'commit', '--quiet', '-am', 'rewritten');
+    await git(h.repo.workDir, 'push', '--quiet', '--force', 'origin', 'main');
+    const rewritten = await git(h.repo.workDir, 'rev-parse', 'HEAD');
+    const applied = await waitFor(() => h!.applied.find((a) => a.revision.commit === rewritten), 'apply after force-push');
+    expect(applied.revision.historyRewritten).toBe(true);
+    expect(h.op.status.source.historyRewritten).toMatchObject({ from: doomed, to: rewritten });
+    expect(h.op.status.get('dev')).toMatchObject({ desiredVersion: '1.16.1', observedCommit: rewritten });
+    expect(h.logs.some((l) => l.msg === 'tracked ref history was rewritten (force-push)')).toBe(true);
+  });
+});
