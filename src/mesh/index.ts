@@ -14,3 +14,5 @@ export { checkSchema, objectName } from './schema-check.js';
 export { validateObject, validateObjects, validateObjectSchema, sortDiagnostics } from './validate.js';
 export { validateCrossObject, resolveHost } from './cross-object.js';
 export { RETRY_ON_POLICIES } from './validators/virtual-service.js';
+export { SNAPSHOT_JSON_SCHEMA, validateSnapshot } from './snapshot-schema.js';
+export type { SnapshotCheck } from './snapshot-schema.js';
