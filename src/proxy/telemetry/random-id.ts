@@ -18,11 +18,13 @@ function take(bytes: number): string {
   return hex;
 }
 
-const ALL_ZERO = /^0+$/;
+const ZERO_16 = '0'.repeat(16);
+const ZERO_32 = '0'.repeat(32);
 
 /** `bytes` random bytes as lower-case hex, never all zeros (an invalid id in W3C and B3). */
 export function randomHexId(bytes: 8 | 16): string {
+  const zero = bytes === 8 ? ZERO_16 : ZERO_32;
   let id = take(bytes);
-  while (ALL_ZERO.test(id)) id = take(bytes);
+  while (id === zero) id = take(bytes);
   return id;
 }

@@ -29,10 +29,33 @@ export interface PropagateOptions {
   samplingPercent?: number;
 }
 
-const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$/;
-const HEX16_OR_32 = /^(?:[0-9a-f]{16}|[0-9a-f]{32})$/;
-const HEX16 = /^[0-9a-f]{16}$/;
-const ZERO = /^0+$/;
+// Hand-written validation: a regex with captures allocates a match array and one string per
+// group on every request; these loops allocate only the ids that are kept.
+
+/** True when s[from, to) is lower-case hex. */
+function isLowerHex(s: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i);
+    if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return false;
+  }
+  return true;
+}
+
+/** True when s[from, to) is all `0` (an invalid trace or span id). */
+function isZero(s: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (s.charCodeAt(i) !== 48) return false;
+  return true;
+}
+
+/** A B3 trace id: 16 or 32 lower-hex digits, not all zero. */
+function isB3TraceId(s: string): boolean {
+  return (s.length === 16 || s.length === 32) && isLowerHex(s, 0, s.length) && !isZero(s, 0, s.length);
+}
+
+/** A span id: 16 lower-hex digits, not all zero. */
+function isSpanId(s: string): boolean {
+  return s.length === 16 && isLowerHex(s, 0, 16) && !isZero(s, 0, 16);
+}
 
 function header(headers: IncomingHttpHeaders, name: string): string | undefined {
   const v = headers[name];
@@ -44,50 +67,63 @@ function sampleNew(opts: PropagateOptions | undefined): boolean {
   return p >= 100 ? true : p <= 0 ? false : Math.random() * 100 < p;
 }
 
+// B3 sampling state.
+const DEFER = 0;
+const ACCEPT = 1;
+const DENY = 2;
+const DEBUG = 3;
+
 interface Incoming {
   traceId: string;
-  parentSpanId?: string;
-  sampled?: boolean;
-  debug?: boolean;
+  parentSpanId: string;
+  sampling: number;
   source: TraceSource;
 }
 
 function parseTraceparent(v: string | undefined): Incoming | undefined {
   if (v === undefined) return undefined;
-  const m = TRACEPARENT.exec(v.trim());
-  if (m === null) return undefined;
-  const [, version, traceId, spanId, flags, rest] = m;
-  if (version === 'ff') return undefined;
-  if (version === '00' && rest !== undefined) return undefined;
-  if (ZERO.test(traceId) || ZERO.test(spanId)) return undefined;
-  return { traceId, parentSpanId: spanId, sampled: (parseInt(flags, 16) & 1) === 1, source: 'traceparent' };
+  const s = v.length === 55 ? v : v.trim();
+  const n = s.length;
+  if (n < 55 || s.charCodeAt(2) !== 45 || s.charCodeAt(35) !== 45 || s.charCodeAt(52) !== 45) return undefined;
+  if (!isLowerHex(s, 0, 2) || !isLowerHex(s, 3, 35) || !isLowerHex(s, 36, 52) || !isLowerHex(s, 53, 55)) return undefined;
+  const v0 = s.charCodeAt(0);
+  const v1 = s.charCodeAt(1);
+  if (v0 === 102 && v1 === 102) return undefined; // version ff is invalid
+  // Version 00 has exactly four fields; later versions may append `-…` fields.
+  if (n > 55 && ((v0 === 48 && v1 === 48) || s.charCodeAt(55) !== 45)) return undefined;
+  if (isZero(s, 3, 35) || isZero(s, 36, 52)) return undefined;
+  const f = s.charCodeAt(54);
+  const sampled = ((f <= 57 ? f - 48 : f - 87) & 1) === 1;
+  return { traceId: s.slice(3, 35), parentSpanId: s.slice(36, 52), sampling: sampled ? ACCEPT : DENY, source: 'traceparent' };
 }
 
-function parseB3Sampled(v: string | undefined): { sampled?: boolean; debug?: boolean } {
-  if (v === '1' || v === 'true') return { sampled: true };
-  if (v === '0' || v === 'false') return { sampled: false };
-  if (v === 'd') return { sampled: true, debug: true };
-  return {};
+function parseB3Sampling(v: string | undefined): number {
+  if (v === '1' || v === 'true') return ACCEPT;
+  if (v === '0' || v === 'false') return DENY;
+  if (v === 'd') return DEBUG;
+  return DEFER;
 }
 
 function parseB3Single(v: string | undefined): Incoming | undefined {
   if (v === undefined) return undefined;
   const parts = v.trim().split('-');
-  if (parts.length < 2) return undefined; // a bare sampling state carries no trace to continue
+  if (parts.length < 2 || parts.length > 4) return undefined; // a bare sampling state carries no trace
   const [traceId, spanId, sampling, parent] = parts;
-  if (!HEX16_OR_32.test(traceId) || !HEX16.test(spanId) || ZERO.test(traceId) || ZERO.test(spanId)) return undefined;
-  if (parent !== undefined && !HEX16.test(parent)) return undefined;
-  return { traceId, parentSpanId: spanId, ...parseB3Sampled(sampling), source: 'b3-single' };
+  if (!isB3TraceId(traceId) || !isSpanId(spanId)) return undefined;
+  if (parent !== undefined && !isSpanId(parent)) return undefined;
+  return { traceId, parentSpanId: spanId, sampling: parseB3Sampling(sampling), source: 'b3-single' };
 }
 
 function parseB3Multi(headers: IncomingHttpHeaders): Incoming | undefined {
-  const traceId = header(headers, 'x-b3-traceid')?.toLowerCase();
-  const spanId = header(headers, 'x-b3-spanid')?.toLowerCase();
+  let traceId = header(headers, 'x-b3-traceid');
+  let spanId = header(headers, 'x-b3-spanid');
   if (traceId === undefined || spanId === undefined) return undefined;
-  if (!HEX16_OR_32.test(traceId) || !HEX16.test(spanId) || ZERO.test(traceId) || ZERO.test(spanId)) return undefined;
-  const s = parseB3Sampled(header(headers, 'x-b3-sampled'));
-  if (header(headers, 'x-b3-flags') === '1') s.debug = true;
-  return { traceId, parentSpanId: spanId, ...s, source: 'b3' };
+  // Lenient with upper-case ids (some clients send them); propagated in lower case.
+  if (!isB3TraceId(traceId)) traceId = traceId.toLowerCase();
+  if (!isSpanId(spanId)) spanId = spanId.toLowerCase();
+  if (!isB3TraceId(traceId) || !isSpanId(spanId)) return undefined;
+  const sampling = header(headers, 'x-b3-flags') === '1' ? DEBUG : parseB3Sampling(header(headers, 'x-b3-sampled'));
+  return { traceId, parentSpanId: spanId, sampling, source: 'b3' };
 }
 
 /**
@@ -105,15 +141,15 @@ export function propagateTrace(headers: IncomingHttpHeaders, opts?: PropagateOpt
   const spanId = randomHexId(8);
   const ctx: TraceContext =
     incoming === undefined
-      ? { traceId: randomHexId(16), spanId, sampled: sampleNew(opts), source: 'new' }
+      ? { traceId: randomHexId(16), spanId, parentSpanId: undefined, sampled: sampleNew(opts), source: 'new' }
       : {
           traceId: incoming.traceId,
           spanId,
           parentSpanId: incoming.parentSpanId,
-          sampled: incoming.sampled ?? sampleNew(opts),
+          sampled: incoming.sampling === DEFER ? sampleNew(opts) : incoming.sampling !== DENY,
           source: incoming.source,
         };
-  writeHeaders(headers, ctx, incoming?.debug === true);
+  writeHeaders(headers, ctx, incoming !== undefined && incoming.sampling === DEBUG);
   return ctx;
 }
 

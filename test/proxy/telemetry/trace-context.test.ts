@@ -107,6 +107,29 @@ describe('propagateTrace', () => {
     expect(ctx).toMatchObject({ traceId: TRACE, parentSpanId: SPAN, source: 'b3', sampled: true });
   });
 
+  it('accepts upper-case B3 ids and propagates them in lower case', () => {
+    const h: IncomingHttpHeaders = { 'x-b3-traceid': TRACE.toUpperCase(), 'x-b3-spanid': SPAN.toUpperCase(), 'x-b3-flags': '1' };
+    const ctx = propagateTrace(h, { samplingPercent: 0 });
+    expect(ctx).toMatchObject({ traceId: TRACE, parentSpanId: SPAN, sampled: true, source: 'b3' });
+  });
+
+  it('defers to the sampling percentage when B3 carries no decision', () => {
+    const ctx = propagateTrace({ 'x-b3-traceid': TRACE, 'x-b3-spanid': SPAN }, { samplingPercent: 0 });
+    expect(ctx).toMatchObject({ traceId: TRACE, sampled: false });
+  });
+
+  it.each([
+    ['a bare sampling state', '0'],
+    ['a short span id', `${TRACE}-00f067aa`],
+    ['an all-zero trace id', `${'0'.repeat(32)}-${SPAN}-1`],
+    ['a bad parent span id', `${TRACE}-${SPAN}-1-xyz`],
+  ])('starts a new trace from a single b3 header with %s', (_name, value) => {
+    const h: IncomingHttpHeaders = { b3: value };
+    const ctx = propagateTrace(h, { samplingPercent: 100 });
+    expect(ctx.source).toBe('new');
+    expect(h.b3).toBe(`${ctx.traceId}-${ctx.spanId}-1`);
+  });
+
   it('makes a fresh span id for every hop', () => {
     const seen = new Set<string>();
     for (let i = 0; i < 1000; i++) seen.add(propagateTrace({ traceparent: `00-${TRACE}-${SPAN}-01` }).spanId);
