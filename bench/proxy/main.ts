@@ -1,0 +1,185 @@
+/**
+ * Data-plane bench: direct vs the Trellis proxy (simple route, realistic route) vs node http-proxy
+ * vs nginx (when installed), side by side in one run, with autocannon (or wrk when installed) in a
+ * child process. Prints req/s and ratios at 50 connections, p99 added latency at 10 connections,
+ * the proxy's peak RSS, and a hot-reconfiguration run (snapshot rewrites under load).
+ *
+ *   node --import tsx bench/proxy/main.ts [--quick]
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { SNAPSHOT_FORMAT, type ProxySnapshot, type Route, type RetryPolicy } from '../../src/mesh/snapshot.js';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ROOT = join(HERE, '..', '..');
+const quick = process.argv.includes('--quick');
+const DURATION = quick ? 4 : 10;
+const children: ChildProcess[] = [];
+
+function cleanup(): void {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+}
+process.on('exit', cleanup);
+process.on('SIGINT', () => process.exit(130));
+
+async function serve(kind: string, arg?: string): Promise<{ port: number; pid: number }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(HERE, 'serve.ts'), kind, ...(arg ? [arg] : [])], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(child);
+  const line = await new Promise<string>((resolve, reject) => {
+    const rl = createInterface({ input: child.stdout! });
+    rl.once('line', resolve);
+    child.once('exit', (code) => reject(new Error(`${kind} exited with ${code}`)));
+  });
+  return { port: JSON.parse(line).port, pid: child.pid! };
+}
+
+interface LoadResult {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  non2xx: number;
+  total: number;
+}
+
+function haveWrk(): boolean {
+  return spawnSync('wrk', ['--version']).error === undefined;
+}
+
+/** Runs the load generator in a child process so it never shares the proxy's event loop. */
+function load(port: number, connections: number, seconds: number, headers: Record<string, string> = {}): Promise<LoadResult> {
+  const args = [join(ROOT, 'node_modules', 'autocannon', 'autocannon.js'), '-j', '-c', String(connections), '-d', String(seconds), '-H', 'host=svc'];
+  for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}=${v}`);
+  args.push(`http://127.0.0.1:${port}/`);
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'ignore'] });
+    children.push(child);
+    let out = '';
+    child.stdout!.on('data', (d) => (out += d));
+    child.once('exit', () => {
+      try {
+        const j = JSON.parse(out);
+        resolve({ rps: j.requests.average, p50: j.latency.p50, p99: j.latency.p99, errors: j.errors + j.timeouts, non2xx: j.non2xx, total: j.requests.total });
+      } catch (err) {
+        reject(err);
+      }
+    });
+  });
+}
+
+function rssMb(pid: number): { rss: number; peak: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (key: string): number => Number(/\d+/.exec(status.split('\n').find((l) => l.startsWith(key)) ?? '0')![0]);
+  return { rss: kb('VmRSS:') / 1024, peak: kb('VmHWM:') / 1024 };
+}
+
+const NO_RETRY: RetryPolicy = { attempts: 0, retryOn: [], retriableStatusCodes: [], backoffBaseMs: 25 };
+const POOL = { maxConnections: 4294967295, connectTimeoutMs: 10000, http1MaxPendingRequests: 4294967295, http2MaxRequests: 4294967295, maxRequestsPerConnection: 0, maxRetries: 4294967295, idleTimeoutMs: 3600000 };
+
+function makeSnapshot(upstreamPort: number, realistic: boolean, n = 0): ProxySnapshot {
+  const clusters = realistic ? ['v1', 'v2', 'v3'] : ['v1'];
+  const retry: RetryPolicy = realistic ? { attempts: 2, retryOn: ['5xx', 'connect-failure'], retriableStatusCodes: [], backoffBaseMs: 25 } : NO_RETRY;
+  const routes: Route[] = realistic
+    ? [
+        { name: 'canary', match: [{ headers: { 'end-user': { exact: 'jason' } } }], action: { kind: 'route', destinations: [{ cluster: 'v2', weight: 1 }] }, retry, mirrors: [] },
+        { name: 'split', match: [{ uri: { prefix: '/' } }], action: { kind: 'route', destinations: [{ cluster: 'v1', weight: 60 + (n % 20) }, { cluster: 'v2', weight: 30 }, { cluster: 'v3', weight: 10 }] }, retry, mirrors: [] },
+      ]
+    : [{ name: 'default', match: [], action: { kind: 'route', destinations: [{ cluster: 'v1', weight: 100 }] }, retry: NO_RETRY, mirrors: [] }];
+  return {
+    format: SNAPSHOT_FORMAT,
+    version: `bench-${realistic ? 'r' : 's'}-${n}`,
+    meshVersion: 'bench',
+    proxy: { id: 'bench/default/bench/0', cluster: 'bench', namespace: 'default', workload: 'bench', labels: {}, serviceAccount: 'default', mode: 'sidecar' },
+    mesh: { trustDomain: 'cluster.local', rootNamespace: 'istio-system', enableAutoMtls: false, outboundTrafficPolicy: 'REGISTRY_ONLY', connectTimeoutMs: 10000, defaultRetry: NO_RETRY, extensionProviders: [] },
+    routeConfigs: [{ name: 'outbound', virtualHosts: [{ name: 'svc', domains: ['svc', 'svc:80'], routes }] }],
+    clusters: clusters.map((name) => ({ name, service: `${name}.default.svc.cluster.local`, port: 80, lb: { simple: 'LEAST_REQUEST' }, connectionPool: POOL })),
+    endpoints: clusters.map((cluster) => ({ cluster, endpoints: [{ address: '127.0.0.1', port: upstreamPort, labels: { version: cluster }, tlsMode: 'disabled', weight: 1 }] })),
+    listeners: [],
+    inbound: { mtlsMode: 'PERMISSIVE', portLevelMtls: {}, authorization: [], jwtRules: [] },
+    telemetry: { accessLog: false, accessLogEncoding: 'JSON', metrics: !realistic, tracingSamplingPercent: 0 },
+  };
+}
+
+function writeAtomic(file: string, s: ProxySnapshot): void {
+  writeFileSync(`${file}.tmp`, JSON.stringify(s));
+  renameSync(`${file}.tmp`, file);
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'trellis-bench-'));
+  try {
+    const upstream = await serve('upstream');
+    const simpleFile = join(dir, 'simple.json');
+    const realisticFile = join(dir, 'realistic.json');
+    writeAtomic(simpleFile, makeSnapshot(upstream.port, false));
+    writeAtomic(realisticFile, makeSnapshot(upstream.port, true));
+    const trellisSimple = await serve('trellis', simpleFile);
+    const trellisRealistic = await serve('trellis', realisticFile);
+    const httpProxy = await serve('http-proxy', String(upstream.port));
+    const targets: Array<{ name: string; port: number; pid?: number }> = [
+      { name: 'direct', port: upstream.port },
+      { name: 'trellis simple route', port: trellisSimple.port, pid: trellisSimple.pid },
+      { name: 'trellis realistic route', port: trellisRealistic.port, pid: trellisRealistic.pid },
+      { name: 'http-proxy (node)', port: httpProxy.port, pid: httpProxy.pid },
+    ];
+    const nginx = spawnSync('nginx', ['-v']).error === undefined;
+    if (haveWrk()) console.error('note: wrk is installed but this bench drives autocannon for all targets, for comparable numbers');
+    const rows: Array<{ name: string; rps: number; p99c10: number; rss?: number; errors: number }> = [];
+    for (const t of targets) {
+      await load(t.port, 10, 1); // warm-up
+      const tput = await load(t.port, 50, DURATION);
+      const lat = await load(t.port, 10, Math.max(3, DURATION / 2));
+      const mem = t.pid ? rssMb(t.pid) : undefined;
+      rows.push({ name: t.name, rps: tput.rps, p99c10: lat.p99, rss: mem?.peak, errors: tput.errors + tput.non2xx + lat.errors + lat.non2xx });
+    }
+    // Hot reconfiguration under load: rewrite the realistic snapshot 100 times during a c50 run.
+    const reconfig = load(trellisRealistic.port, 50, DURATION);
+    const started = Date.now();
+    let changes = 0;
+    while (changes < 100) {
+      await new Promise((r) => setTimeout(r, (DURATION * 1000 * 0.8) / 100));
+      writeAtomic(realisticFile, makeSnapshot(upstream.port, true, ++changes));
+    }
+    const hot = await reconfig;
+    const hotSeconds = (Date.now() - started) / 1000;
+
+    const direct = rows[0];
+    const hp = rows.find((r) => r.name.startsWith('http-proxy'))!;
+    const pad = (s: string, n: number): string => s.padEnd(n);
+    console.log(`\nTrellis proxy bench (${quick ? 'quick' : 'full'}; autocannon c50 ${DURATION}s for req/s, c10 for p99; 2-byte body, keep-alive; nginx ${nginx ? 'present' : 'not installed'})\n`);
+    console.log(`${pad('target', 26)}${pad('req/s', 10)}${pad('% direct', 10)}${pad('x http-proxy', 14)}${pad('p99 c10 ms', 12)}${pad('added p99', 11)}${pad('peak RSS MB', 13)}errors`);
+    for (const r of rows) {
+      console.log(
+        `${pad(r.name, 26)}${pad(r.rps.toFixed(0), 10)}${pad(((r.rps / direct.rps) * 100).toFixed(1), 10)}${pad((r.rps / hp.rps).toFixed(2), 14)}${pad(r.p99c10.toFixed(2), 12)}${pad((r.p99c10 - direct.p99c10).toFixed(2), 11)}${pad(r.rss ? r.rss.toFixed(1) : '-', 13)}${r.errors}`,
+      );
+    }
+    console.log(`\nhot reconfiguration: ${changes} snapshot rewrites in ${hotSeconds.toFixed(1)} s under c50: ${hot.total} requests, ${hot.errors} errors, ${hot.non2xx} non-2xx`);
+    const realistic = rows[2];
+    console.log(
+      JSON.stringify({
+        bench: 'proxy',
+        quick,
+        directRps: Math.round(direct.rps),
+        trellisSimpleRps: Math.round(rows[1].rps),
+        trellisRealisticRps: Math.round(realistic.rps),
+        httpProxyRps: Math.round(hp.rps),
+        realisticVsHttpProxy: Number((realistic.rps / hp.rps).toFixed(2)),
+        realisticPctOfDirect: Number(((realistic.rps / direct.rps) * 100).toFixed(1)),
+        addedP99MsC10: Number((realistic.p99c10 - direct.p99c10).toFixed(2)),
+        peakRssMb: Number((realistic.rss ?? 0).toFixed(1)),
+        nginx: nginx ? 'present' : 'absent',
+        hotReconfig: { changes, requests: hot.total, errors: hot.errors, non2xx: hot.non2xx },
+      }),
+    );
+  } finally {
+    cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
+process.exit(0);
