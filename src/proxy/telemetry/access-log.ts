@@ -60,9 +60,17 @@ const NOOP_LOGGER: AccessLogger = Object.freeze({
   flush(): void {},
 });
 
+let stdout: pino.DestinationStream | undefined;
+
+/** One asynchronous stdout destination shared by every logger (loggers are re-made on reconfiguration). */
+function stdoutDestination(): pino.DestinationStream {
+  stdout ??= pino.destination({ dest: 1, sync: false });
+  return stdout;
+}
+
 export function createAccessLogger(opts: AccessLoggerOptions): AccessLogger {
   if (!opts.enabled) return NOOP_LOGGER;
-  const destination = opts.destination ?? pino.destination({ dest: 1, sync: false });
+  const destination = opts.destination ?? stdoutDestination();
   // No pid/hostname/time bindings: start_time is the time that matters, and bindings cost per line.
   const logger = pino({ base: null, timestamp: false, name: undefined }, destination);
   const flush = (): void => {

@@ -1,5 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { PROJECT_ROOT } from '../../helpers/shared.js';
 import { createAccessLogger, type AccessLogEntry } from '../../../src/proxy/telemetry/index.js';
 
 /** A pino destination that keeps every written line. */
@@ -125,5 +128,26 @@ describe('access logger', () => {
     expect(cap.lines()).toHaveLength(0);
     // Disabled loggers share one frozen instance: no per-listener allocation.
     expect(createAccessLogger({ enabled: false, encoding: 'TEXT' })).toBe(logger);
+  });
+
+  it('writes to stdout by default, every line arriving before the process exits', () => {
+    const module = join(PROJECT_ROOT, 'src/proxy/telemetry/index.ts');
+    const script = `
+      import { createAccessLogger } from ${JSON.stringify(module)};
+      const log = createAccessLogger({ enabled: true, encoding: 'JSON' });
+      const e = ${JSON.stringify(entry())};
+      for (let i = 0; i < 2000; i++) log.log({ ...e, request_id: 'r' + i });
+      log.flush();
+      process.exit(0);`;
+    const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: PROJECT_ROOT,
+      encoding: 'utf8',
+      timeout: 15000,
+    });
+    expect(child.stderr).toBe('');
+    expect(child.status).toBe(0);
+    const lines = child.stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines).toHaveLength(2000);
+    expect(lines.map((l) => l.request_id)).toEqual(Array.from({ length: 2000 }, (_, i) => `r${i}`));
   });
 });
