@@ -23,7 +23,8 @@ const DEFAULT_ROOT_NAMESPACE = 'istio-system';
 const VERSION_FOLDER = /(?:^|[\\/])versions[\\/]([^\\/]+)[\\/]/;
 
 export function namespaceOf(obj: MeshObject): string {
-  return obj.metadata?.namespace || DEFAULT_NAMESPACE;
+  const namespace = obj.metadata?.namespace;
+  return typeof namespace === 'string' && namespace !== '' ? namespace : DEFAULT_NAMESPACE;
 }
 
 /** Istio's short-name resolution: a name without dots is a Service in the given namespace. */
@@ -116,8 +117,9 @@ export function validateCrossObject(objs: readonly MeshObject[]): Diagnostic[] {
   for (const dr of kind('DestinationRule')) addKnown((dr.spec as Json)?.host, namespaceOf(dr));
   for (const se of kind('ServiceEntry')) arr((se.spec as Json)?.hosts).forEach((h) => addKnown(h, namespaceOf(se)));
   for (const vs of kind('VirtualService')) arr((vs.spec as Json)?.hosts).forEach((h) => addKnown(h, namespaceOf(vs)));
-  for (const svc of kind('Service')) addKnown(svc.metadata.name, namespaceOf(svc));
-  const isKnown = (fqdn: string): boolean => known.has(fqdn) || [...known].some((h) => h.startsWith('*') && hostCovers(h, fqdn));
+  for (const svc of kind('Service')) addKnown(svc.metadata?.name, namespaceOf(svc));
+  const knownWildcards = [...known].filter((h) => h.startsWith('*'));
+  const isKnown = (fqdn: string): boolean => known.has(fqdn) || knownWildcards.some((h) => hostCovers(h, fqdn));
 
   // ---- DestinationRules by host; duplicates ----
   const rulesByHost = new Map<string, MeshObject[]>();
@@ -135,24 +137,31 @@ export function validateCrossObject(objs: readonly MeshObject[]): Diagnostic[] {
     list.push(dr);
     rulesByHost.set(fqdn, list);
   }
+  const wildcardRuleHosts = [...rulesByHost.keys()].filter((h) => h.startsWith('*'));
+  const subsetCache = new Map<string, { rules: number; subsets: Set<string> }>();
   const subsetsFor = (fqdn: string): { rules: number; subsets: Set<string> } => {
+    const cached = subsetCache.get(fqdn);
+    if (cached) return cached;
     const subsets = new Set<string>();
     let rules = 0;
-    for (const [host, drs] of rulesByHost) {
-      if (host !== fqdn && !(host.startsWith('*') && hostCovers(host, fqdn))) continue;
-      for (const dr of drs) {
+    const hosts = [fqdn, ...wildcardRuleHosts.filter((h) => h !== fqdn && hostCovers(h, fqdn))];
+    for (const host of hosts) {
+      for (const dr of rulesByHost.get(host) ?? []) {
         rules++;
         arr((dr.spec as Json).subsets).forEach((s) => {
           if (isObj(s) && typeof s.name === 'string') subsets.add(s.name);
         });
       }
     }
-    return { rules, subsets };
+    const result = { rules, subsets };
+    subsetCache.set(fqdn, result);
+    return result;
   };
 
   // ---- VirtualServices: destinations, subsets, delegates, gateways ----
   const virtualServices = kind('VirtualService');
-  const gatewayNames = new Set(kind('Gateway').map((gw) => `${namespaceOf(gw)}/${gw.metadata.name}`));
+  const virtualServicesByName = new Map(virtualServices.map((o) => [`${namespaceOf(o)}/${o.metadata?.name}`, o]));
+  const gatewayNames = new Set(kind('Gateway').map((gw) => `${namespaceOf(gw)}/${gw.metadata?.name}`));
   for (const vs of virtualServices) {
     const spec = vs.spec as Json;
     if (!isObj(spec)) continue;
@@ -178,7 +187,7 @@ export function validateCrossObject(objs: readonly MeshObject[]): Diagnostic[] {
     arr(spec.http).forEach((route, i) => {
       if (!isObj(route) || !isObj(route.delegate) || typeof route.delegate.name !== 'string') return;
       const target = `${typeof route.delegate.namespace === 'string' ? route.delegate.namespace : namespace}/${route.delegate.name}`;
-      const delegate = virtualServices.find((o) => `${namespaceOf(o)}/${o.metadata.name}` === target);
+      const delegate = virtualServicesByName.get(target);
       if (!delegate) report.warn(`spec.http[${i}].delegate`, `delegate VirtualService ${target} is not in this configuration`);
       else if (arr((delegate.spec as Json)?.hosts).length > 0) {
         report.error(`spec.http[${i}].delegate`, `delegate VirtualService ${target} must have no hosts (at ${where(delegate)})`);
@@ -200,7 +209,7 @@ export function validateCrossObject(objs: readonly MeshObject[]): Diagnostic[] {
 
   // ---- PeerAuthentication: selector policies in the root namespace are ignored ----
   for (const pa of kind('PeerAuthentication')) {
-    if (pa.metadata.namespace === rootNamespace && isObj(pa.spec) && isObj((pa.spec as Json).selector)) {
+    if (pa.metadata?.namespace === rootNamespace && isObj(pa.spec) && isObj((pa.spec as Json).selector)) {
       reportFor(pa).warn('spec.selector', `PeerAuthentication with a selector in the root namespace ${rootNamespace} is ignored by Istio`);
     }
   }
