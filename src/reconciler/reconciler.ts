@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { ClusterStatusStatus } from '../mesh/api/trellis.js';
 import { formatDiagnostic } from '../mesh/object.js';
+import { loadRepositoryFromDir } from '../render/repository.js';
 import type { RepositoryRender } from '../render/types.js';
 import { ConditionTypes, Reasons, removeCondition, setCondition } from './conditions.js';
 import { StalledError, TransientError, WaitingError, errorMessage, isReconcileError, type ReconcileError } from './errors.js';
@@ -68,12 +69,6 @@ interface StepContext {
 
 type Step = (ctx: StepContext) => Promise<void>;
 
-async function defaultLoad(dir: string): Promise<RepositoryRender> {
-  // Resolved at run time: src/render/repository.ts is written alongside this module.
-  const modulePath = '../render/repository.js';
-  const mod = (await import(modulePath)) as { loadRepositoryFromDir: LoadRepository };
-  return mod.loadRepositoryFromDir(dir);
-}
 
 /**
  * One reconcile = ordered steps (detect change → checkout → validate and render → hand over),
@@ -92,7 +87,7 @@ export class Reconciler {
   private phaseBeforeInvalid = new Map<string, ClusterStatusStatus['phase']>();
 
   constructor(private readonly opts: ReconcilerOptions) {
-    this.load = opts.load ?? defaultLoad;
+    this.load = opts.load ?? loadRepositoryFromDir;
     this.now = opts.now ?? (() => new Date());
   }
 

@@ -1,0 +1,113 @@
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { pino } from 'pino';
+import { loadGitAuth } from '../../reconciler/credentials.js';
+import type { TrackedRef } from '../../reconciler/git-source.js';
+import { Operator } from '../../reconciler/operator.js';
+import { parseDuration, type Schedule } from '../../reconciler/schedule.js';
+
+interface OperatorCliOptions {
+  repo: string;
+  branch?: string;
+  tag?: string;
+  commit?: string;
+  interval: string;
+  cron?: string;
+  webhookSecretFile?: string;
+  gitCredentialsFile?: string;
+  stateDir: string;
+  host: string;
+  port: string;
+  kubeconfig?: string;
+  kubeNamespace?: string;
+  statusBranch: string;
+  gitStatus: boolean;
+  leaderElection: 'auto' | 'file' | 'lease' | 'none';
+  timeout: string;
+  logLevel: string;
+}
+
+/** Resolves --branch/--tag/--commit (exactly one, default branch main). */
+export function trackedRefFromFlags(o: { branch?: string; tag?: string; commit?: string }): TrackedRef {
+  const given = [o.branch && 'branch', o.tag && 'tag', o.commit && 'commit'].filter(Boolean);
+  if (given.length > 1) throw new Error(`--branch, --tag and --commit are exclusive (got ${given.map((g) => `--${g}`).join(', ')})`);
+  if (o.commit) {
+    if (!/^[0-9a-f]{40}$/i.test(o.commit)) throw new Error(`--commit: expected a full 40-hex commit id, got ${JSON.stringify(o.commit)}`);
+    return { commit: o.commit.toLowerCase() };
+  }
+  if (o.tag) return { tag: o.tag };
+  return { branch: o.branch ?? 'main' };
+}
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`--port: expected a port number 0-65535, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+/** `trellis operator`: the GitOps control loop, JSON logs, clean shutdown on SIGTERM. */
+export function register(program: Command): void {
+  program
+    .command('operator')
+    .description('run the Trellis operator: follow the config repository, validate, render, hand over, write status')
+    .requiredOption('--repo <url|path>', 'config repository: smart-HTTP(S) URL or local repository path')
+    .option('--branch <name>', 'track a branch (default main)')
+    .option('--tag <name>', 'track a tag')
+    .option('--commit <sha>', 'pin one commit')
+    .option('--interval <duration>', 'poll interval (30s, 1m, …)', '30s')
+    .option('--cron <expr>', 'poll on a cron schedule instead of an interval')
+    .option('--webhook-secret-file <file>', 'HMAC secret for POST /hooks/git (without it the webhook is off)')
+    .option('--git-credentials-file <file>', 'YAML/JSON {username, password} or {token}; else TRELLIS_GIT_* env vars')
+    .option('--state-dir <dir>', 'clone cache, snapshots, lock file', '.trellis/operator')
+    .option('--host <addr>', 'HTTP bind address', '0.0.0.0')
+    .option('--port <n>', 'HTTP port for /v1/status, /metrics, /healthz, /readyz, /hooks/git', '8080')
+    .option('--kubeconfig <file>', 'write ClusterStatus resources and use a Lease (a path, or in-cluster)')
+    .option('--kube-namespace <ns>', 'namespace of ClusterStatus objects and the Lease (default: context namespace or trellis-system)')
+    .option('--status-branch <name>', 'branch the operator commits status/<cluster>.yaml to', 'trellis-status')
+    .option('--no-git-status', 'do not write status to git')
+    .option('--leader-election <mode>', 'auto | file | lease | none', 'auto')
+    .option('--timeout <duration>', 'deadline of one git network operation', '60s')
+    .option('--log-level <level>', 'pino log level', 'info')
+    .action(async (o: OperatorCliOptions) => {
+      const logger = pino({ name: 'trellis-operator', level: o.logLevel });
+      const ref = trackedRefFromFlags(o);
+      const schedule: Schedule = o.cron ? { cron: o.cron } : { intervalMs: parseDuration(o.interval) };
+      const webhookSecret = o.webhookSecretFile ? (await readFile(o.webhookSecretFile, 'utf8')).trim() : undefined;
+      if (o.webhookSecretFile && !webhookSecret) throw new Error(`--webhook-secret-file ${o.webhookSecretFile} is empty`);
+      const auth = await loadGitAuth({ file: o.gitCredentialsFile });
+      if (!['auto', 'file', 'lease', 'none'].includes(o.leaderElection)) throw new Error(`--leader-election: expected auto, file, lease or none, got ${o.leaderElection}`);
+      const operator = new Operator({
+        repo: o.repo,
+        ref,
+        schedule,
+        stateDir: resolve(o.stateDir),
+        host: o.host,
+        port: port(o.port),
+        webhookSecret,
+        auth,
+        timeoutMs: parseDuration(o.timeout),
+        statusBranch: o.gitStatus ? o.statusBranch : false,
+        kubeconfig: o.kubeconfig,
+        kubeNamespace: o.kubeNamespace,
+        leaderElection: o.leaderElection,
+        logger,
+      });
+      await operator.start();
+      await new Promise<void>((done) => {
+        let stopping = false;
+        const shutdown = (signal: string): void => {
+          if (stopping) return;
+          stopping = true;
+          logger.info({ signal }, 'shutting down');
+          operator.stop().then(done, (err: unknown) => {
+            logger.error({ err: err instanceof Error ? err.message : String(err) }, 'shutdown failed');
+            done();
+          });
+        };
+        process.once('SIGTERM', () => shutdown('SIGTERM'));
+        process.once('SIGINT', () => shutdown('SIGINT'));
+      });
+      logger.flush?.();
+    });
+}
