@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { register as registerProxy } from './proxy.js';
 import { register as registerRender } from './render.js';
 import { register as registerRollout } from './rollout.js';
 
@@ -8,6 +9,7 @@ import { register as registerRollout } from './rollout.js';
  */
 export function registerCommands(program: Command): void {
   void program;
+  registerProxy(program);
   registerRender(program);
   registerRollout(program);
 }
