@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { connect as http2connect } from 'node:http2';
 import type { ClientHttp2Session, ClientHttp2Stream } from 'node:http2';
-import pino from 'pino';
 import type { Logger } from 'pino';
+import { SILENT_LOGGER } from './silent-logger.js';
 import type { ProxyIdentity, ProxySnapshot } from '../mesh/snapshot.js';
 import {
   CONTENT_TYPE,
@@ -122,7 +122,7 @@ function heldFrom(snapshot: ProxySnapshot | null): HeldState | null {
 }
 
 export function startDiscoveryClient(opts: DiscoveryClientOptions): DiscoveryClient {
-  const log = (opts.logger ?? pino({ level: 'silent' })).child({ component: 'discovery-client', proxy: opts.identity.id });
+  const log = (opts.logger ?? SILENT_LOGGER).child({ component: 'discovery-client', proxy: opts.identity.id });
   const heartbeatMs = opts.heartbeatMs ?? 10_000;
   const initialMs = opts.backoff?.initialMs ?? 200;
   const maxMs = opts.backoff?.maxMs ?? 5_000;
@@ -288,11 +288,8 @@ export function startDiscoveryClient(opts: DiscoveryClientOptions): DiscoveryCli
       stopped = true;
       if (reconnectTimer) clearTimeout(reconnectTimer);
       reconnectTimer = null;
-      const s = session;
-      if (stream && !stream.destroyed) stream.end();
       disconnect('stopped');
       await work;
-      if (s && !s.closed) await new Promise<void>((resolve) => s.close(() => resolve()));
     },
     sendHeartbeat,
     get connected() {

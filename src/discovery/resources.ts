@@ -21,12 +21,17 @@ import type {
  */
 export type ResourceName = string;
 
+/**
+ * The `meta` resource: every top-level snapshot field that is not a resource of its own (format,
+ * meshVersion, proxy, and any field added to the contract later), plus `$order`.
+ */
 export interface SnapshotMeta {
   format: typeof SNAPSHOT_FORMAT;
   meshVersion: string;
   proxy: ProxyIdentity;
   /** Resource names of each list, in the snapshot's order. */
-  order: { routeConfigs: string[]; clusters: string[]; endpoints: string[]; listeners: string[] };
+  $order: { routeConfigs: string[]; clusters: string[]; endpoints: string[]; listeners: string[] };
+  [field: string]: unknown;
 }
 
 export interface SplitSnapshot {
@@ -41,50 +46,106 @@ export interface SplitSnapshot {
 
 /**
  * JSON with object keys sorted at every depth; otherwise the same as JSON.stringify (undefined
- * object members are dropped, undefined array items become null). Equal content ⇒ equal string.
+ * and function members are dropped, undefined array items become null, toJSON is honoured).
+ * Equal content ⇒ equal string.
  */
 export function canonicalJson(value: unknown): string {
-  return JSON.stringify(sortKeys(value));
+  return serialize(value) ?? 'null';
 }
 
-function sortKeys(value: unknown): unknown {
-  if (value === null || typeof value !== 'object') return value;
-  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') {
-    return sortKeys((value as { toJSON(): unknown }).toJSON());
+function serialize(value: unknown): string | undefined {
+  if (value === null) return 'null';
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return JSON.stringify(value);
+    case 'number':
+      return Number.isFinite(value) ? String(value) : 'null';
+    case 'undefined':
+    case 'function':
+    case 'symbol':
+      return undefined;
+    case 'bigint':
+      throw new TypeError('canonicalJson: BigInt is not JSON');
   }
-  if (Array.isArray(value)) return value.map((item) => (item === undefined ? null : sortKeys(item)));
-  const out: Record<string, unknown> = {};
-  for (const key of Object.keys(value).sort()) {
-    const member = (value as Record<string, unknown>)[key];
-    if (member === undefined || typeof member === 'function') continue;
-    out[key] = sortKeys(member);
+  const obj = value as Record<string, unknown>;
+  if (typeof obj.toJSON === 'function') return serialize((obj as { toJSON(): unknown }).toJSON());
+  if (Array.isArray(obj)) {
+    let out = '[';
+    for (let i = 0; i < obj.length; i++) {
+      if (i > 0) out += ',';
+      out += serialize(obj[i]) ?? 'null';
+    }
+    return `${out}]`;
   }
-  return out;
+  const keys = Object.keys(obj).sort();
+  let out = '{';
+  let first = true;
+  for (const key of keys) {
+    const member = serialize(obj[key]);
+    if (member === undefined) continue;
+    out += `${first ? '' : ','}${JSON.stringify(key)}:${member}`;
+    first = false;
+  }
+  return `${out}}`;
 }
 
 export function sha256Hex16(text: string): string {
   return createHash('sha256').update(text).digest('hex').slice(0, 16);
 }
 
-/** The snapshot version: sha256 hex of the canonical JSON of the snapshot without `version`, first 16 chars. */
-export function snapshotContentHash(snapshot: Omit<ProxySnapshot, 'version'> & { version?: string }): string {
-  const { version: _ignored, ...rest } = snapshot;
-  void _ignored;
-  return sha256Hex16(canonicalJson(rest));
-}
-
-// Resources shared between proxies (the renderer may reuse objects) are hashed once.
+// Resources are immutable once rendered (or received): their canonical JSON and hash are computed
+// once per object, which makes renderer-shared objects and unchanged held resources free.
+const jsonCache = new WeakMap<object, string>();
 const hashCache = new WeakMap<object, string>();
 
-export function resourceHash(value: unknown): string {
-  if (value !== null && typeof value === 'object') {
-    const cached = hashCache.get(value);
-    if (cached !== undefined) return cached;
-    const hash = sha256Hex16(canonicalJson(value));
-    hashCache.set(value, hash);
-    return hash;
+/** Canonical JSON of one resource, cached per object (callers must not mutate resources). */
+export function resourceJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return canonicalJson(value);
+  let json = jsonCache.get(value);
+  if (json === undefined) {
+    json = canonicalJson(value);
+    jsonCache.set(value, json);
   }
-  return sha256Hex16(canonicalJson(value));
+  return json;
+}
+
+export function resourceHash(value: unknown): string {
+  if (value === null || typeof value !== 'object') return sha256Hex16(canonicalJson(value));
+  let hash = hashCache.get(value);
+  if (hash === undefined) {
+    hash = sha256Hex16(resourceJson(value));
+    hashCache.set(value, hash);
+  }
+  return hash;
+}
+
+const LIST_FIELDS = new Set(['routeConfigs', 'clusters', 'endpoints', 'listeners']);
+const SINGLE_RESOURCE_FIELDS = new Set(['inbound', 'mesh', 'telemetry']);
+
+/**
+ * The snapshot version: sha256 hex of the canonical JSON of the snapshot without `version`, first
+ * 16 chars. Built from the per-resource canonical JSON (same bytes as canonicalJson of the whole).
+ */
+export function snapshotContentHash(snapshot: Omit<ProxySnapshot, 'version'> & { version?: string }): string {
+  const record = snapshot as unknown as Record<string, unknown>;
+  const hash = createHash('sha256');
+  let first = true;
+  hash.update('{');
+  for (const key of Object.keys(record).sort()) {
+    if (key === 'version') continue;
+    const value = record[key];
+    let json: string | undefined;
+    if (LIST_FIELDS.has(key) && Array.isArray(value)) json = `[${value.map((item) => (item === undefined ? 'null' : resourceJson(item))).join(',')}]`;
+    else if (SINGLE_RESOURCE_FIELDS.has(key) && value !== undefined) json = resourceJson(value);
+    else json = serialize(value);
+    if (json === undefined) continue;
+    hash.update(`${first ? '' : ','}${JSON.stringify(key)}:`);
+    hash.update(json);
+    first = false;
+  }
+  hash.update('}');
+  return hash.digest('hex').slice(0, 16);
 }
 
 // ---------------------------------------------------------------- split and assemble
@@ -117,8 +178,11 @@ export function splitSnapshot(snapshot: ProxySnapshot): SplitSnapshot {
     format: snapshot.format,
     meshVersion: snapshot.meshVersion,
     proxy: snapshot.proxy,
-    order: { routeConfigs: routeNames, clusters: clusterNames, endpoints: endpointNames, listeners: listenerNames },
+    $order: { routeConfigs: routeNames, clusters: clusterNames, endpoints: endpointNames, listeners: listenerNames },
   };
+  for (const [key, value] of Object.entries(snapshot)) {
+    if (key !== 'version' && !LIST_FIELDS.has(key) && !SINGLE_RESOURCE_FIELDS.has(key)) meta[key] = value;
+  }
   resources.set('meta', meta);
   const hashes = new Map<ResourceName, string>();
   for (const [name, value] of resources) hashes.set(name, resourceHash(value));
@@ -140,17 +204,19 @@ function required<T>(resources: ReadonlyMap<ResourceName, unknown>, name: string
 /** Rebuilds a full snapshot from named resources; throws SnapshotAssemblyError when one is missing. */
 export function assembleSnapshot(version: string, resources: ReadonlyMap<ResourceName, unknown>): ProxySnapshot {
   const meta = required<SnapshotMeta>(resources, 'meta');
-  if (!meta || typeof meta !== 'object' || !meta.order) throw new SnapshotAssemblyError('resource meta is malformed');
+  if (!meta || typeof meta !== 'object' || !meta.$order) throw new SnapshotAssemblyError('resource meta is malformed');
+  const { $order: order, ...fields } = meta;
   return {
+    ...fields,
     format: meta.format,
     version,
     meshVersion: meta.meshVersion,
     proxy: meta.proxy,
     mesh: required<MeshSettings>(resources, 'mesh'),
-    routeConfigs: meta.order.routeConfigs.map((n) => required<RouteConfig>(resources, n)),
-    clusters: meta.order.clusters.map((n) => required<UpstreamCluster>(resources, n)),
-    endpoints: meta.order.endpoints.map((n) => required<ClusterLoadAssignment>(resources, n)),
-    listeners: meta.order.listeners.map((n) => required<GatewayListener>(resources, n)),
+    routeConfigs: order.routeConfigs.map((n) => required<RouteConfig>(resources, n)),
+    clusters: order.clusters.map((n) => required<UpstreamCluster>(resources, n)),
+    endpoints: order.endpoints.map((n) => required<ClusterLoadAssignment>(resources, n)),
+    listeners: order.listeners.map((n) => required<GatewayListener>(resources, n)),
     inbound: required<InboundPolicy>(resources, 'inbound'),
     telemetry: required<TelemetrySettings>(resources, 'telemetry'),
   };

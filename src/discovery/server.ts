@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events';
 import type { TLSSocket } from 'node:tls';
 import type { Registry } from 'prom-client';
-import pino from 'pino';
 import type { Logger } from 'pino';
+import { SILENT_LOGGER } from './silent-logger.js';
 import type { ProxyIdentity, ProxySnapshot } from '../mesh/snapshot.js';
 import type { WorkloadEndpoint } from '../render/types.js';
 import type { Authenticator } from './auth.js';
@@ -26,7 +26,7 @@ import type { CertificateInfo, ErrorMessage, HeartbeatStat, HelloMessage, ProxyM
 import { PushQueue } from './push-queue.js';
 import { classifyReply, computeDrift } from './reply.js';
 import type { DriftState, ReplyRecord } from './reply.js';
-import { diffResources, snapshotContentHash, splitSnapshot } from './resources.js';
+import { diffResources, resourceJson, snapshotContentHash, splitSnapshot } from './resources.js';
 import type { SplitSnapshot } from './resources.js';
 import { createDualProtocolServer } from './transport.js';
 import type { AnyRequest, AnyResponse, DualProtocolServer, ServerTlsOptions } from './transport.js';
@@ -173,19 +173,6 @@ function iso(t: number | null): string | null {
   return t === null ? null : new Date(t).toISOString();
 }
 
-// Serialised resources are reused across proxies that share the same resource object.
-const jsonCache = new WeakMap<object, string>();
-function resourceJson(value: unknown): string {
-  if (value !== null && typeof value === 'object') {
-    const cached = jsonCache.get(value);
-    if (cached !== undefined) return cached;
-    const json = JSON.stringify(value);
-    jsonCache.set(value, json);
-    return json;
-  }
-  return JSON.stringify(value);
-}
-
 function encodeSnapshotMessage(version: string, base: string | null, changed: Record<string, unknown>, removed: string[]): string {
   const parts: string[] = [];
   for (const name of Object.keys(changed)) parts.push(`${JSON.stringify(name)}:${resourceJson(changed[name])}`);
@@ -196,7 +183,7 @@ function encodeSnapshotMessage(version: string, base: string | null, changed: Re
 }
 
 export function createDiscoveryServer(opts: DiscoveryServerOptions): DiscoveryServer {
-  const log = (opts.logger ?? pino({ level: 'silent' })).child({ component: 'discovery' });
+  const log = (opts.logger ?? SILENT_LOGGER).child({ component: 'discovery' });
   const staleAfterMs = opts.staleAfterMs ?? 10_000;
   const endpointGraceMs = opts.endpointGraceMs ?? 30_000;
   const forgetAfterMs = opts.forgetAfterMs ?? 3_600_000;
