@@ -13,6 +13,8 @@ export interface OperatorHttpHandlers {
   ready(): { ready: boolean; reason?: string };
   registry: Registry;
   webhook: Omit<WebhookHandlerOptions, 'onRejected'> & { onRejected?: WebhookHandlerOptions['onRejected'] };
+  /** More routes (the control plane's /v1/rollout and discovery's /debug/*): true when it answered. */
+  extra?: (req: IncomingMessage, res: ServerResponse) => boolean;
 }
 
 /** `/v1/status`, `/metrics`, `/healthz`, `/readyz`, `/hooks/git`. */
@@ -49,6 +51,13 @@ export async function startOperatorServer(handlers: OperatorHttpHandlers, opts: 
 async function route(req: IncomingMessage, res: ServerResponse, h: OperatorHttpHandlers): Promise<void> {
   const path = new URL(req.url ?? '/', 'http://operator.invalid').pathname;
   if (path === '/hooks/git') return handleGitWebhook(req, res, h.webhook);
+  if (h.extra?.(req, res)) return;
+  const core = ['/healthz', '/readyz', '/v1/status', '/metrics'];
+  if (!core.includes(path)) {
+    if (h.extra && (await h.extra(req, res))) return;
+    req.resume();
+    return json(res, 404, { error: `no route for ${path}` });
+  }
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     req.resume();
     return json(res, 405, { error: 'method not allowed' });

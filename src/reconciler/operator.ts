@@ -8,7 +8,7 @@ import { defaultNamespace, loadKubeConfig } from './kube-client.js';
 import { DEFAULT_STATUS_NAMESPACE, KubeStatusWriter } from './kube-status-writer.js';
 import { AlwaysLeader, DEFAULT_LEADER_TIMING, FileLockElector, KubeLeaseElector, defaultIdentity, type LeaderElector, type LeaderTiming } from './leader.js';
 import { OperatorMetrics } from './metrics.js';
-import { startOperatorServer } from './operator-server.js';
+import { startOperatorServer, type OperatorHttpHandlers } from './operator-server.js';
 import { Reconciler, type ApplyListener, type LoadRepository, type ReconcileResult } from './reconciler.js';
 import { ReconcileLoop, type BackoffOptions, type Schedule } from './schedule.js';
 import { StatusPublisher } from './status-publisher.js';
@@ -46,6 +46,8 @@ export interface OperatorOptions {
   backoff?: BackoffOptions;
   webhookDebounceMs?: number;
   statusCoalesceMs?: number;
+  /** More HTTP routes on the operator's port (see OperatorHttpHandlers.extra). */
+  httpExtra?: OperatorHttpHandlers['extra'];
 }
 
 /**
@@ -142,6 +144,7 @@ export class Operator {
         status: () => this.fleetStatus(),
         ready: () => this.readiness(),
         registry: this.metrics.registry,
+        extra: this.opts.httpExtra,
         webhook: {
           secret: this.opts.webhookSecret,
           trackedRef: 'commit' in this.source.ref ? undefined : this.source.fullRef,

@@ -63,7 +63,7 @@ describe('trellis operator (CLI, child process) on the sample config repository'
   test('applies the sample repo: /v1/status, /readyz, /metrics, ClusterStatus resources and kubectl', async () => {
     const head = await git(repo.workDir, 'rev-parse', 'HEAD');
     const status = await waitFor(async () => {
-      const s = await (await fetch(`${base}/v1/status`)).json();
+      const s = (await (await fetch(`${base}/v1/status`)).json()) as any;
       return s.source.lastAppliedCommit === head ? s : undefined;
     }, 'sample repo applied', 15_000);
     expect(Object.keys(status.clusters).sort()).toEqual(['dev', 'prod-eu', 'prod-us', 'staging']);
@@ -103,7 +103,7 @@ describe('trellis operator (CLI, child process) on the sample config repository'
     const res = await fetch(`${base}/hooks/git`, { method: 'POST', body, headers: { 'x-hub-signature-256': signWebhookBody(body, SECRET) } });
     expect(res.status).toBe(202);
     const s = await waitFor(async () => {
-      const j = await (await fetch(`${base}/v1/status`)).json();
+      const j = (await (await fetch(`${base}/v1/status`)).json()) as any;
       return j.source.refused?.commit === bad ? j : undefined;
     }, 'broken commit refused', 15_000);
     expect(s.clusters.dev.phase).toBe('InvalidConfig');
