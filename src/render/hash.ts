@@ -25,17 +25,25 @@ export function canonicalJson(value: unknown, memo?: WeakMap<object, string>): s
     text = `[${parts.join(',')}]`;
   } else {
     const record = value as Record<string, unknown>;
-    const keys = Object.keys(record).sort();
+    const keys = Object.keys(record);
+    if (keys.length > 1) keys.sort();
     const parts: string[] = [];
-    for (const key of keys) {
-      const member = record[key];
+    for (let i = 0; i < keys.length; i++) {
+      const member = record[keys[i]];
       if (member === undefined || typeof member === 'function' || typeof member === 'symbol') continue;
-      parts.push(`${JSON.stringify(key)}:${canonicalJson(member, memo)}`);
+      parts.push(`"${escapeKey(keys[i])}":${canonicalJson(member, memo)}`);
     }
     text = `{${parts.join(',')}}`;
   }
   if (memo) memo.set(value, text);
   return text;
+}
+
+const PLAIN_KEY = /^[^"\\\u0000-\u001f\u007f-\uffff]*$/;
+
+/** The inside of JSON.stringify(key), without the quotes (most keys need no escaping). */
+function escapeKey(key: string): string {
+  return PLAIN_KEY.test(key) ? key : JSON.stringify(key).slice(1, -1);
 }
 
 /** Length of every content hash Trellis prints or stores (hex characters of a sha256). */

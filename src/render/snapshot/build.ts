@@ -1,8 +1,9 @@
 import { SNAPSHOT_FORMAT, type MeshSettings, type ProxyIdentity, type ProxySnapshot } from '../../mesh/snapshot.js';
 import type { SnapshotInput } from '../types.js';
-import { canonicalJson, contentHash, hashText } from '../hash.js';
+import { createHash, type Hash } from 'node:crypto';
+import { CONTENT_HASH_LENGTH, canonicalJson, hashText } from '../hash.js';
 import { compact } from './common.js';
-import { buildClusterIndex, type ClusterIndex } from './cluster-index.js';
+import { buildClusterIndex, labelsKey, type ClusterIndex } from './cluster-index.js';
 import { buildGatewayConfig } from './gateway.js';
 import { buildInboundPolicy } from './inbound.js';
 import { buildSidecarOutbound } from './outbound.js';
@@ -54,8 +55,8 @@ export function buildProxySnapshotFromIndex(index: ClusterIndex, proxy: ProxyIde
       clusters: gateway.clusters,
       endpoints: gateway.endpoints,
       listeners: gateway.listeners,
-      inbound: buildInboundPolicy(index, proxy),
-      telemetry: buildTelemetrySettings(index, proxy),
+      inbound: perWorkload(index, 'inbound', proxy, buildInboundPolicy),
+      telemetry: perWorkload(index, 'telemetry', proxy, buildTelemetrySettings),
     };
   } else {
     const outbound = buildSidecarOutbound(index, proxy);
@@ -66,11 +67,11 @@ export function buildProxySnapshotFromIndex(index: ClusterIndex, proxy: ProxyIde
       clusters: outbound.clusters,
       endpoints: outbound.endpoints,
       listeners: EMPTY_LISTENERS,
-      inbound: buildInboundPolicy(index, proxy),
-      telemetry: buildTelemetrySettings(index, proxy),
+      inbound: perWorkload(index, 'inbound', proxy, buildInboundPolicy),
+      telemetry: perWorkload(index, 'telemetry', proxy, buildTelemetrySettings),
     };
   }
-  const version = contentHash(body, index.cache.json);
+  const version = snapshotVersion(index, body);
   return {
     format: body.format,
     version,
@@ -84,6 +85,54 @@ export function buildProxySnapshotFromIndex(index: ClusterIndex, proxy: ProxyIde
     inbound: body.inbound,
     telemetry: body.telemetry,
   };
+}
+
+/** Inbound policy and telemetry depend only on namespace and labels: proxies that share both share the objects. */
+function perWorkload<T>(index: ClusterIndex, kind: string, proxy: ProxyIdentity, build: (index: ClusterIndex, proxy: ProxyIdentity) => T): T {
+  const key = `${kind}|${proxy.namespace}|${labelsKey(proxy.labels)}`;
+  let value = index.memo.get(key) as T | undefined;
+  if (value === undefined) {
+    value = build(index, proxy);
+    index.memo.set(key, value);
+  }
+  return value;
+}
+
+/**
+ * sha256 of the canonical JSON of the snapshot without `version` (= contentHash(body)), computed
+ * without building that text: the hash state after the shared clusters and endpoints is kept per
+ * pair and copied, and every other member is fed from its memoised canonical text. The member
+ * order is canonical (sorted) key order; the tests check the result equals contentHash.
+ */
+function snapshotVersion(index: ClusterIndex, body: Omit<ProxySnapshot, 'version'>): string {
+  const memo = index.cache.json;
+  const prefixes = (index.memo.get('version-prefix') as WeakMap<object, WeakMap<object, Hash>> | undefined) ?? new WeakMap();
+  index.memo.set('version-prefix', prefixes);
+  let byEndpoints = prefixes.get(body.clusters);
+  if (!byEndpoints) {
+    byEndpoints = new WeakMap();
+    prefixes.set(body.clusters, byEndpoints);
+  }
+  let prefix = byEndpoints.get(body.endpoints);
+  if (!prefix) {
+    prefix = createHash('sha256')
+      .update(`{"clusters":`)
+      .update(canonicalJson(body.clusters, memo))
+      .update(`,"endpoints":`)
+      .update(canonicalJson(body.endpoints, memo))
+      .update(`,"format":${JSON.stringify(body.format)}`);
+    byEndpoints.set(body.endpoints, prefix);
+  }
+  const hash = prefix.copy();
+  hash.update(`,"inbound":${canonicalJson(body.inbound, memo)}`);
+  hash.update(`,"listeners":${canonicalJson(body.listeners, memo)}`);
+  hash.update(`,"mesh":${canonicalJson(body.mesh, memo)}`);
+  hash.update(`,"meshVersion":${JSON.stringify(body.meshVersion)}`);
+  hash.update(`,"proxy":${canonicalJson(body.proxy)}`);
+  hash.update(`,"routeConfigs":`);
+  hash.update(canonicalJson(body.routeConfigs, memo));
+  hash.update(`,"telemetry":${canonicalJson(body.telemetry, memo)}}`);
+  return hash.digest('hex').slice(0, CONTENT_HASH_LENGTH);
 }
 
 const EMPTY_LISTENERS: ProxySnapshot['listeners'] = Object.freeze([]) as unknown as ProxySnapshot['listeners'];

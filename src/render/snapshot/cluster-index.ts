@@ -13,8 +13,8 @@ import type {
 } from '../../mesh/api/index.js';
 import type { ClusterLoadAssignment, MeshSettings, Route, UpstreamCluster } from '../../mesh/snapshot.js';
 import type { ClusterRender, WorkloadEndpoint } from '../types.js';
-import { canonicalJson, contentHash } from '../hash.js';
-import { FALLBACK_SERVICE_PORT, byString, deepFreeze, namespaceOf, objectKey, resolveHost } from './common.js';
+import { canonicalJson, contentHash, hashText } from '../hash.js';
+import { FALLBACK_SERVICE_PORT, byString, deepFreeze, freezeShared, namespaceOf, objectKey, resolveHost } from './common.js';
 import { buildMeshSettings } from './mesh-settings.js';
 import { addConfigHost, addServiceEntries, buildEndpointServices, type ServiceInfo } from './services.js';
 import {
@@ -122,11 +122,14 @@ export function cachedResource<T>(cache: RenderCache, map: 'clusters' | 'assignm
   return value;
 }
 
-/** Content hash of a config object, memoised by identity (objects from one load are never mutated). */
+/**
+ * Cache key of a config object's content, memoised by identity (objects from one load are never
+ * mutated). Plain JSON text, not canonical: a key-order difference only costs a re-translation.
+ */
 export function objectHash(cache: RenderCache, obj: MeshObject): string {
   let hash = cache.objectHashes.get(obj);
   if (hash === undefined) {
-    hash = contentHash({ kind: obj.kind, namespace: namespaceOf(obj), name: obj.metadata.name, annotations: obj.metadata.annotations, spec: obj.spec });
+    hash = hashText(JSON.stringify([obj.kind, namespaceOf(obj), obj.metadata.name, obj.metadata.annotations ?? null, obj.spec]));
     cache.objectHashes.set(obj, hash);
   }
   return hash;
@@ -183,7 +186,7 @@ function prepareVirtualService(
   const rules: PreparedRule[] = [];
   (vs.spec.http ?? []).forEach((rule, i) => {
     const prepared = translateHttpRoute(rule, i, vs.metadata.name, ctx);
-    if (prepared) rules.push(deepFreeze(prepared));
+    if (prepared) rules.push(freezeShared({ ...prepared, route: freezeShared(prepared.route) }));
   });
   const gateways = vs.spec.gateways && vs.spec.gateways.length > 0 ? vs.spec.gateways : [MESH_GATEWAY];
   const value: IndexedVirtualService = {
@@ -209,7 +212,7 @@ function endpointServicesFor(
   if (cached && cached.endpoints === endpoints && cached.trustDomain === trustDomain) return cached;
   const services = buildEndpointServices(endpoints, trustDomain);
   const hashes = new Map<string, string>();
-  for (const [host, service] of services) hashes.set(host, contentHash(service.endpoints));
+  for (const [host, service] of services) hashes.set(host, hashText(JSON.stringify(service.endpoints)));
   cache.endpointServices = { endpoints, trustDomain, services, hashes };
   return cache.endpointServices;
 }
@@ -236,7 +239,7 @@ export function buildClusterIndex(cluster: ClusterRender, endpoints: readonly Wo
     for (const host of se.spec.hosts ?? []) {
       const resolved = resolveHost(host, namespaceOf(se));
       const service = services.get(resolved);
-      if (service) endpointHashes.set(resolved, contentHash(service.endpoints));
+      if (service) endpointHashes.set(resolved, hashText(JSON.stringify(service.endpoints)));
     }
   }
 

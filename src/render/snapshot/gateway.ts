@@ -1,7 +1,7 @@
 import type { MeshObject } from '../../mesh/object.js';
 import type { GatewaySpec, Server } from '../../mesh/api/index.js';
 import type { GatewayListener, ProxyIdentity, RouteConfig, VirtualHost } from '../../mesh/snapshot.js';
-import { byString, compact, deepFreeze, exportedTo, intersectHosts, labelsMatch, namespaceOf, objectKey } from './common.js';
+import { byString, compact, freezeShared, exportedTo, intersectHosts, labelsMatch, namespaceOf, objectKey } from './common.js';
 import { labelsKey, type ClusterIndex, type IndexedVirtualService } from './cluster-index.js';
 import { buildClustersAndEndpoints, type OutboundConfig } from './outbound.js';
 import type { ClusterRef, WorkloadContext } from './translate-route.js';
@@ -131,7 +131,7 @@ export function buildGatewayConfig(index: ClusterIndex, proxy: ProxyIdentity): G
   const routeConfigs = ports.map((port) => buildGatewayRouteConfig(index, proxy, port, byPort.get(port)!, referenced));
   const services = index.serviceList.filter((s) => exportedTo(s.exportTo, s.namespace, proxy.namespace));
   const { clusters, endpoints } = buildClustersAndEndpoints(index, proxy.namespace, services, referenced);
-  const result: GatewayConfig = deepFreeze({ routeConfigs, listeners, clusters, endpoints });
+  const result: GatewayConfig = freezeShared({ routeConfigs, listeners, clusters, endpoints });
   index.memo.set(memoKey, result);
   return result;
 }

@@ -4,7 +4,7 @@ import type { ClusterLoadAssignment, ProxyIdentity, Route, RouteConfig, Upstream
 import {
   FALLBACK_SERVICE_PORT,
   byString,
-  deepFreeze,
+  freezeShared,
   exportedTo,
   hasLabels,
   hostMatchesPattern,
@@ -70,14 +70,14 @@ export function routablePorts(service: ServiceInfo): number[] {
 function defaultRoutes(index: ClusterIndex, service: ServiceInfo): Route[] {
   const ports = routablePorts(service);
   return cachedResource(index.cache, 'defaultRoutes', `${index.meshHash}|${service.host}|${ports.join(',')}`, () =>
-    deepFreeze(
-      ports.map((port) => ({
+    freezeShared(
+      ports.map((port) => freezeShared({
         name: 'default',
         match: ports.length > 1 ? [{ port }] : [],
         action: { kind: 'route' as const, destinations: [{ cluster: clusterName(port, undefined, service.host), weight: 100 }] },
         retry: index.mesh.defaultRetry,
         mirrors: [],
-      })),
+      }) as Route),
     ),
   );
 }
@@ -178,13 +178,13 @@ export function buildSidecarOutbound(index: ClusterIndex, proxy: ProxyIdentity):
     const service = index.services.get(host);
     const rules = hostRules.get(host);
     const routes = rules ? buildVirtualServiceRoutes(rules, workload, referenced) : service ? defaultRoutes(index, service) : [];
-    virtualHosts.push({ name: host, domains: serviceDomains(host, service, proxy.namespace), routes });
+    virtualHosts.push(freezeShared({ name: host, domains: serviceDomains(host, service, proxy.namespace), routes }));
   }
   const { clusters, endpoints } = buildClustersAndEndpoints(index, proxy.namespace, services, referenced);
   const result: OutboundConfig = {
-    routeConfig: deepFreeze({ name: 'outbound', virtualHosts }),
-    clusters: deepFreeze(clusters),
-    endpoints: deepFreeze(endpoints),
+    routeConfig: freezeShared({ name: 'outbound', virtualHosts: freezeShared(virtualHosts) }),
+    clusters: freezeShared(clusters),
+    endpoints: freezeShared(endpoints),
     outboundTrafficPolicy: sidecar?.spec.outboundTrafficPolicy?.mode,
   };
   index.memo.set(memoKey, result);

@@ -1,5 +1,5 @@
 import type { ClusterLoadAssignment, UpstreamCluster } from '../../mesh/snapshot.js';
-import { compact, deepFreeze, exportedTo, hostMatchesPattern } from './common.js';
+import { compact, freezeShared, exportedTo, hostMatchesPattern } from './common.js';
 import { cachedResource, type ClusterIndex, type IndexedDestinationRule } from './cluster-index.js';
 import type { ClusterRef } from './translate-route.js';
 import {
@@ -44,7 +44,7 @@ export function buildUpstreamCluster(index: ClusterIndex, ref: ClusterRef, dr: I
 function translateUpstreamCluster(index: ClusterIndex, ref: ClusterRef, dr: IndexedDestinationRule | undefined, spiffeIds: string[]): UpstreamCluster {
   const subsetPolicy = ref.subset ? dr?.spec.subsets?.find((s) => s.name === ref.subset)?.trafficPolicy : undefined;
   const policy = mergeTrafficPolicy(dr?.spec.trafficPolicy, subsetPolicy, ref.port);
-  const cluster: UpstreamCluster = deepFreeze(
+  const cluster: UpstreamCluster = freezeShared(
     compact({
       name: ref.name,
       service: ref.host,
@@ -76,6 +76,6 @@ export function buildLoadAssignment(index: ClusterIndex, ref: ClusterRef, dr: In
       : service.endpoints
           .filter((e) => e.servicePort === ref.port && Object.entries(selector).every(([k, v]) => e.endpoint.labels[k] === v))
           .map((e) => e.endpoint);
-  return deepFreeze({ cluster: ref.name, endpoints });
+  return freezeShared({ cluster: ref.name, endpoints });
   });
 }
