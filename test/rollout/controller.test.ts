@@ -34,7 +34,7 @@ function desired(version: string, extra: Partial<DesiredFleet> = {}): DesiredFle
 function controller(verifiedElsewhere: Record<string, string[]> = {}): RolloutController {
   return new RolloutController({
     store: new RolloutStateStore(dir),
-    clusters: ['dev', 'prod'],
+    clusters: () => ['dev', 'prod'],
     observe: { proxiesOf: () => proxies, statsOf: () => stats },
     verifiedElsewhere: (c) => verifiedElsewhere[c] ?? [],
   });

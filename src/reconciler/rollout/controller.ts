@@ -46,7 +46,8 @@ export class RolloutController {
   constructor(
     private readonly opts: {
       store: RolloutStateStore;
-      clusters: readonly string[];
+      /** The clusters this operator manages (read at every call: the Fleet may change). */
+      clusters: () => readonly string[];
       observe: FleetObservation;
       verifiedElsewhere: VerifiedVersionsOf;
     },
@@ -69,7 +70,7 @@ export class RolloutController {
     this.desired = desired;
     this.policy = resolveRolloutPolicy(desired.fleet);
     let created = false;
-    for (const cluster of this.opts.clusters) {
+    for (const cluster of this.opts.clusters()) {
       const version = desired.versions[cluster];
       if (version && !this.file.clusters[cluster]) {
         this.file.clusters[cluster] = initialRolloutState(cluster, version);
@@ -99,7 +100,7 @@ export class RolloutController {
     const policy = this.policy;
     if (!desired || !policy) return [];
     const out: ClusterTransition[] = [];
-    for (const cluster of this.opts.clusters) {
+    for (const cluster of this.opts.clusters()) {
       const prev = this.file.clusters[cluster];
       const version = desired.versions[cluster];
       if (!prev || !version) continue;

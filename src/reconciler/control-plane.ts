@@ -1,0 +1,258 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { createDiscoveryServer, type DiscoveryServer, type ProxyStatus, type ServerTlsOptions } from '../discovery/index.js';
+import type { ClusterStatusStatus } from '../mesh/api/index.js';
+import type { ProxyIdentity, ProxySnapshot } from '../mesh/snapshot.js';
+import { buildClusterIndex, buildProxySnapshotFromIndex, type ClusterIndex } from '../render/snapshot/index.js';
+import type { ClusterRender, RepositoryRender, WorkloadEndpoint } from '../render/types.js';
+import { errorMessage } from './errors.js';
+import { Operator, type OperatorOptions } from './operator.js';
+import type { AppliedRevision } from './reconciler.js';
+import {
+  RolloutController,
+  RolloutStateStore,
+  buildClusterView,
+  groupByStage,
+  type ClusterRolloutState,
+  type ClusterTransition,
+  type DesiredFleet,
+  type RolloutStatusView,
+  type StatsByVersion,
+} from './rollout/index.js';
+import { VersionRenders } from './version-renders.js';
+
+export interface ControlPlaneOptions extends Omit<OperatorOptions, 'appliedIsCurrent'> {
+  /** Clusters this instance manages (one operator per cluster, or one for all); default every Fleet cluster. */
+  clusters?: string[];
+  discovery?: { host?: string; port?: number; tls?: ServerTlsOptions; debounceMs?: number; staleAfterMs?: number; endpointGraceMs?: number };
+  /** How often the rollout engine looks at the fleet (default 500 ms). */
+  rolloutTickMs?: number;
+  /** Versions verified by clusters this instance does not manage (from the status branch); see StatusBranchReader. */
+  verifiedElsewhere?: (cluster: string) => readonly string[];
+  /** Called after every rollout transition was persisted and published (promotion, revert, tests). */
+  onTransition?: (t: ClusterTransition, desired: DesiredFleet) => void | Promise<void>;
+}
+
+/**
+ * Trellis's istiod plus its GitOps loop: the Operator (git source, validation, status writers)
+ * feeds every valid commit to the rollout controller and the discovery server; the discovery
+ * server renders each proxy's snapshot at the mesh version the rollout assigns it.
+ */
+export class ControlPlane {
+  readonly operator: Operator;
+  readonly discovery: DiscoveryServer;
+  readonly rollout: RolloutController;
+  readonly logger: Logger;
+  private readonly renders = new VersionRenders();
+  private readonly indexes = new Map<string, { cluster: ClusterRender; endpoints: WorkloadEndpoint[]; index: ClusterIndex }>();
+  private readonly endpointsByCluster = new WeakMap<WorkloadEndpoint[], Map<string, WorkloadEndpoint[]>>();
+  private desired?: DesiredFleet;
+  private timer?: NodeJS.Timeout;
+  private ticking?: Promise<void>;
+  private discoveryAddress?: { url: string; port: number };
+
+  constructor(private readonly opts: ControlPlaneOptions) {
+    this.operator = new Operator({ ...opts, appliedIsCurrent: false, httpExtra: (req, res) => this.handleHttp(req, res) });
+    this.logger = this.operator.logger;
+    this.discovery = createDiscoveryServer({
+      render: (proxy, endpoints) => this.renderProxy(proxy, endpoints),
+      tls: opts.discovery?.tls,
+      debounceMs: opts.discovery?.debounceMs,
+      staleAfterMs: opts.discovery?.staleAfterMs,
+      endpointGraceMs: opts.discovery?.endpointGraceMs,
+      registry: this.operator.metrics.registry,
+      logger: this.logger,
+    });
+    this.rollout = new RolloutController({
+      store: new RolloutStateStore(join(opts.stateDir, 'rollout')),
+      clusters: () => this.managedClusters(),
+      observe: { proxiesOf: (c) => this.proxiesOf(c).map((p) => p.id), statsOf: (c) => this.statsOf(c) },
+      verifiedElsewhere: opts.verifiedElsewhere ?? (() => []),
+    });
+    this.operator.onApply((render, revision) => this.apply(render, revision));
+  }
+
+  get discoveryUrl(): string {
+    if (!this.discoveryAddress) throw new Error('control plane not started');
+    return this.discoveryAddress.url;
+  }
+
+  async start(): Promise<void> {
+    await this.rollout.load();
+    this.discoveryAddress = await this.discovery.listen(this.opts.discovery?.port ?? 0, this.opts.discovery?.host ?? '127.0.0.1');
+    await this.operator.start();
+    const every = this.opts.rolloutTickMs ?? 500;
+    this.timer = setInterval(() => void this.tick(), every);
+    this.timer.unref();
+    this.logger.info({ discovery: this.discoveryAddress.url, api: this.operator.url }, 'control plane started');
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.ticking;
+    await this.operator.stop();
+    await this.discovery.close();
+  }
+
+  managedClusters(): string[] {
+    const all = this.desired?.fleet.clusters.map((c) => c.name) ?? [];
+    return this.opts.clusters ? all.filter((c) => this.opts.clusters!.includes(c)) : all;
+  }
+
+  /** A newly applied (valid) commit: new renders, new desired versions, then one tick and a push. */
+  private async apply(render: RepositoryRender, revision: AppliedRevision): Promise<void> {
+    this.renders.setCommit(revision.commit, revision.snapshotDir, render);
+    this.indexes.clear();
+    this.desired = {
+      fleet: render.fleet.spec,
+      annotations: render.fleet.metadata.annotations ?? {},
+      versions: Object.fromEntries(render.clusters.map((c) => [c.cluster, c.version])),
+      commit: revision.commit,
+    };
+    await this.rollout.setDesired(this.desired);
+    await this.tick();
+    this.discovery.configChanged(`commit ${revision.commit.slice(0, 12)}`);
+  }
+
+  /** One rollout step for every managed cluster; publishes status and re-pushes proxies whose version moved. */
+  tick(): Promise<void> {
+    if (this.ticking) return this.ticking;
+    this.ticking = this.runTick()
+      .catch((err: unknown) => this.logger.error({ err: errorMessage(err) }, 'rollout tick failed'))
+      .finally(() => {
+        this.ticking = undefined;
+      });
+    return this.ticking;
+  }
+
+  private async runTick(): Promise<void> {
+    const desired = this.desired;
+    if (!desired) return;
+    const transitions = await this.rollout.tick(Date.now());
+    for (const t of transitions) {
+      this.logger.info({ cluster: t.cluster, phase: t.state.phase, events: t.events.map((e) => e.type), message: t.state.message }, 'rollout transition');
+      if (t.assignmentChanged) this.discovery.configChanged(`rollout ${t.cluster}: ${t.state.message}`);
+    }
+    this.publishStatus();
+    for (const t of transitions) await this.opts.onTransition?.(t, desired);
+  }
+
+  /** Writes each managed cluster's rollout and proxy state into the status store (unchanged ones are dropped there). */
+  private publishStatus(): void {
+    const desired = this.desired;
+    const policy = this.rollout.resolvedPolicy;
+    if (!desired || !policy) return;
+    const states = this.rollout.states;
+    this.operator.status.updateMany(
+      this.managedClusters().filter((c) => states[c]),
+      (s, cluster) => statusFromRollout(s, states[cluster], desired.versions[cluster], policy.canarySteps, this.proxiesOf(cluster)),
+    );
+  }
+
+  private proxiesOf(cluster: string): ProxyStatus[] {
+    return this.discovery.status().filter((p) => p.cluster === cluster && p.connected);
+  }
+
+  private statsOf(cluster: string): StatsByVersion {
+    const out: StatsByVersion = {};
+    for (const s of this.discovery.versionStats(cluster)) out[s.meshVersion] = s;
+    return out;
+  }
+
+  /** Endpoints are registered fleet-wide; a proxy sees its own cluster's (and static ones without a proxy). */
+  private clusterEndpoints(all: WorkloadEndpoint[], cluster: string): WorkloadEndpoint[] {
+    let byCluster = this.endpointsByCluster.get(all);
+    if (!byCluster) {
+      byCluster = new Map();
+      this.endpointsByCluster.set(all, byCluster);
+    }
+    let list = byCluster.get(cluster);
+    if (!list) {
+      list = all.filter((e) => !e.proxyId || e.proxyId.startsWith(`${cluster}/`));
+      byCluster.set(cluster, list);
+    }
+    return list;
+  }
+
+  private async renderProxy(proxy: ProxyIdentity, endpoints: WorkloadEndpoint[]): Promise<ProxySnapshot> {
+    const version = this.rollout.versionFor(proxy.cluster, proxy.id);
+    if (!version) throw new Error(`cluster ${proxy.cluster} is not in the Fleet at the commit in force`);
+    const cluster = await this.renders.get(proxy.cluster, version);
+    const scoped = this.clusterEndpoints(endpoints, proxy.cluster);
+    const key = `${proxy.cluster}@${version}`;
+    let entry = this.indexes.get(key);
+    if (!entry || entry.cluster !== cluster || entry.endpoints !== scoped) {
+      entry = { cluster, endpoints: scoped, index: buildClusterIndex(cluster, scoped, entry?.index) };
+      this.indexes.set(key, entry);
+    }
+    return buildProxySnapshotFromIndex(entry.index, proxy);
+  }
+
+  rolloutStatus(): RolloutStatusView {
+    const desired = this.desired;
+    const policy = this.rollout.resolvedPolicy;
+    const views = [];
+    if (desired && policy) {
+      for (const cluster of this.managedClusters()) {
+        const state = this.rollout.states[cluster];
+        if (!state) continue;
+        views.push(buildClusterView(state, policy, desired.versions[cluster], proxyCounts(this.proxiesOf(cluster), state, this.discovery.status())));
+      }
+    }
+    return {
+      commit: desired?.commit,
+      generatedAt: new Date().toISOString(),
+      suspended: desired?.fleet.suspend === true,
+      stages: desired ? groupByStage(desired.fleet, views) : [],
+    };
+  }
+
+  private handleHttp(req: IncomingMessage, res: ServerResponse): boolean {
+    const path = new URL(req.url ?? '/', 'http://operator.invalid').pathname;
+    if (path === '/v1/rollout' && req.method === 'GET') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(this.rolloutStatus(), null, 2) + '\n');
+      return true;
+    }
+    return this.discovery.handleDebug(req, res);
+  }
+}
+
+function proxyCounts(connected: ProxyStatus[], state: ClusterRolloutState, all: ProxyStatus[]): { total: number; onTarget: number; drifted: number; disconnected: number } {
+  const cluster = state.cluster;
+  const target = state.targetVersion ?? state.stableVersion;
+  const mine = all.filter((p) => p.cluster === cluster);
+  return {
+    total: connected.length,
+    onTarget: connected.filter((p) => p.meshVersion === target).length,
+    drifted: mine.filter((p) => p.connected && p.sync !== 'SYNCED').length,
+    disconnected: mine.filter((p) => !p.connected).length,
+  };
+}
+
+/** The rollout's view of a cluster merged into its ClusterStatus (the reconciler owns commit, errors and conditions). */
+export function statusFromRollout(
+  s: ClusterStatusStatus,
+  state: ClusterRolloutState,
+  desiredVersion: string | undefined,
+  steps: number[],
+  connected: ProxyStatus[],
+): ClusterStatusStatus {
+  if (s.phase === 'InvalidConfig') return s;
+  const target = state.targetVersion;
+  const onDesired = connected.filter((p) => p.meshVersion === (desiredVersion ?? state.stableVersion)).length;
+  const drift = connected.filter((p) => p.sync !== 'SYNCED').map((p) => ({ proxy: p.id, state: p.sync, detail: p.lastNack?.reason ?? p.renderError ?? undefined }));
+  const a = state.lastAnalysis;
+  return {
+    ...s,
+    desiredVersion: desiredVersion ?? s.desiredVersion,
+    currentVersion: state.stableVersion,
+    phase: state.phase,
+    canary: target ? { step: state.stepIndex + 1, weight: steps[state.stepIndex], version: target } : undefined,
+    lastAnalysis: a ? { successRate: a.successRate, p99LatencyMs: a.p99LatencyMs, requests: a.requests, passed: a.verdict === 'inconclusive' ? undefined : a.verdict === 'pass' } : s.lastAnalysis,
+    proxies: { total: connected.length, onDesired, drifted: drift.length, disconnected: 0 },
+    drift: drift.length > 0 ? drift : undefined,
+    verifiedVersions: state.verifiedVersions,
+    failedVersions: state.failedVersions.length > 0 ? state.failedVersions : undefined,
+  };
+}
