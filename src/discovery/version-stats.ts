@@ -65,7 +65,7 @@ export class VersionStatsAggregator {
       const before = base === undefined ? new Map<number, number>() : bucketMap(base);
       for (const [bound, count] of now) {
         const delta = count - (before.get(bound) ?? 0);
-        if (delta > 0) total.buckets.set(bound, (total.buckets.get(bound) ?? 0) + delta);
+        total.buckets.set(bound, (total.buckets.get(bound) ?? 0) + Math.max(0, delta));
       }
     }
     this.previous.set(proxyId, next);

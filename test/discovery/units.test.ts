@@ -1,0 +1,301 @@
+import { afterEach, describe, expect, it, jest } from '@jest/globals';
+import { createHash } from 'node:crypto';
+import {
+  assembleSnapshot,
+  canonicalJson,
+  diffResources,
+  sha256Hex16,
+  snapshotContentHash,
+  splitSnapshot,
+} from '../../src/discovery/resources.js';
+import { backoffDelayMs, reassemble } from '../../src/discovery/client.js';
+import { classifyReply, computeDrift } from '../../src/discovery/reply.js';
+import type { ReplyRecord } from '../../src/discovery/reply.js';
+import { PushQueue } from '../../src/discovery/push-queue.js';
+import { createDebouncer } from '../../src/discovery/debounce.js';
+import { LineDecoder, NACK_BASE_MISMATCH, PROTOCOL_VERSION, ProtocolError, decodeProxyMessage } from '../../src/discovery/protocol.js';
+import type { SnapshotMessage } from '../../src/discovery/protocol.js';
+import { VersionStatsAggregator, diffVersionStats, latencyQuantileMs } from '../../src/discovery/version-stats.js';
+import { EndpointRegistry } from '../../src/discovery/endpoint-registry.js';
+import { redactSecrets } from '../../src/discovery/debug-api.js';
+import type { ProxySnapshot } from '../../src/mesh/snapshot.js';
+import { identity, syntheticConfig, syntheticRender } from './synthetic-mesh.js';
+
+function snapshotFor(timeout?: number): ProxySnapshot {
+  const config = syntheticConfig(['a'], 3);
+  if (timeout !== undefined) config.timeouts['a/svc-1'] = timeout;
+  return syntheticRender(config)(identity('c', 'a', 'w', '0'), [
+    { service: 'svc-0', namespace: 'a', address: '10.0.0.1', port: 80, labels: { app: 'svc-0' }, tlsMode: 'istio' },
+  ]);
+}
+
+function toMessage(version: string, base: string | null, delta: ReturnType<typeof diffResources>): SnapshotMessage {
+  // Through the wire format, as the client really sees it.
+  return JSON.parse(JSON.stringify({ v: PROTOCOL_VERSION, type: 'snapshot', version, base, resources: delta.changed, removed: delta.removed }));
+}
+
+describe('canonical JSON and content hashes', () => {
+  it('sorts keys at every depth and drops undefined members like JSON.stringify', () => {
+    expect(canonicalJson({ b: 1, a: { d: [3, undefined, { z: 1, y: 'x' }], c: undefined } })).toBe('{"a":{"d":[3,null,{"y":"x","z":1}]},"b":1}');
+    expect(canonicalJson({ s: 'quote " and \u2028', n: NaN, t: true, nil: null })).toBe(JSON.stringify({ n: null, nil: null, s: 'quote " and \u2028', t: true }));
+  });
+
+  it('hashes a snapshot as sha256 of the canonical JSON without version, first 16 hex chars (the renderer contract)', () => {
+    const snap = snapshotFor();
+    const { version: _v, ...rest } = snap;
+    void _v;
+    const expected = createHash('sha256').update(canonicalJson(rest)).digest('hex').slice(0, 16);
+    expect(snapshotContentHash(snap)).toBe(expected);
+    expect(snapshotContentHash({ ...snap, version: 'ignored' })).toBe(expected);
+    expect(sha256Hex16('x')).toHaveLength(16);
+    // Extra top-level fields (added to the contract later) are part of the hash and survive a split.
+    const extended = { ...snap, extra: { b: 1, a: 2 } } as ProxySnapshot;
+    const extendedHash = snapshotContentHash(extended);
+    expect(extendedHash).toBe(sha256Hex16(canonicalJson({ ...rest, extra: { a: 2, b: 1 } })));
+    const split = splitSnapshot({ ...extended, version: extendedHash });
+    expect(snapshotContentHash(assembleSnapshot(extendedHash, split.resources))).toBe(extendedHash);
+  });
+
+  it('splits a snapshot into named resources and reassembles it to the same hash', () => {
+    const snap = snapshotFor();
+    const split = splitSnapshot(snap);
+    expect([...split.resources.keys()].sort()).toEqual([
+      'cluster/outbound|80||svc-0.a.svc.cluster.local',
+      'cluster/outbound|80||svc-1.a.svc.cluster.local',
+      'cluster/outbound|80||svc-2.a.svc.cluster.local',
+      'endpoints/outbound|80||svc-0.a.svc.cluster.local',
+      'endpoints/outbound|80||svc-1.a.svc.cluster.local',
+      'endpoints/outbound|80||svc-2.a.svc.cluster.local',
+      'inbound', 'mesh', 'meta', 'routeConfig/outbound', 'telemetry',
+    ]);
+    const back = assembleSnapshot(snap.version, split.resources);
+    expect(back).toEqual(snap);
+    expect(snapshotContentHash(back)).toBe(snap.version);
+  });
+
+  it('keeps duplicate names apart instead of losing one', () => {
+    const snap = snapshotFor();
+    const dup = { ...snap, clusters: [snap.clusters[0], { ...snap.clusters[0], port: 81 }] };
+    const withVersion = { ...dup, version: snapshotContentHash(dup) };
+    const split = splitSnapshot(withVersion);
+    expect(split.resources.has('cluster/outbound|80||svc-0.a.svc.cluster.local#1')).toBe(true);
+    expect(snapshotContentHash(assembleSnapshot(withVersion.version, split.resources))).toBe(withVersion.version);
+  });
+
+  it('diffs only the resources whose hash changed', () => {
+    const a = splitSnapshot(snapshotFor());
+    const b = splitSnapshot(snapshotFor(2500));
+    const delta = diffResources(a.hashes, b);
+    expect(Object.keys(delta.changed)).toEqual(['routeConfig/outbound']);
+    expect(delta.removed).toEqual([]);
+    expect(Object.keys(diffResources(null, b).changed)).toHaveLength(11);
+  });
+});
+
+describe('client reassembly', () => {
+  const v1 = snapshotFor();
+  const v2 = snapshotFor(2500);
+  const full = reassemble(null, toMessage(v1.version, null, diffResources(null, splitSnapshot(v1))));
+
+  it('builds a full snapshot, then applies a delta on it', () => {
+    if (!full.ok) throw new Error(full.reason);
+    expect(full.snapshot).toEqual(v1);
+    const delta = toMessage(v2.version, v1.version, diffResources(splitSnapshot(v1).hashes, splitSnapshot(v2)));
+    expect(Object.keys(delta.resources)).toEqual(['routeConfig/outbound']);
+    const next = reassemble(full.state, delta);
+    if (!next.ok) throw new Error(next.reason);
+    expect(next.snapshot).toEqual(v2);
+  });
+
+  it('asks for a full resend when the base is not what it holds', () => {
+    const delta = toMessage(v2.version, 'ffffffffffffffff', diffResources(splitSnapshot(v1).hashes, splitSnapshot(v2)));
+    expect(reassemble(full.ok ? full.state : null, delta)).toEqual({ ok: false, reason: NACK_BASE_MISMATCH });
+    expect(reassemble(null, delta)).toEqual({ ok: false, reason: NACK_BASE_MISMATCH });
+  });
+
+  it('refuses content that does not hash to the announced version, and missing resources', () => {
+    const msg = toMessage(v1.version, null, diffResources(null, splitSnapshot(v1)));
+    (msg.resources['telemetry'] as { metrics: boolean }).metrics = false;
+    const tampered = reassemble(null, msg);
+    expect(tampered.ok).toBe(false);
+    expect(!tampered.ok && tampered.reason).toMatch(/^hash-mismatch: content hash [0-9a-f]{16} is not /);
+    delete msg.resources['mesh'];
+    const missing = reassemble(null, msg);
+    expect(!missing.ok && missing.reason).toBe('hash-mismatch: resource mesh is missing');
+  });
+
+  it('backs off exponentially with jitter, capped', () => {
+    expect(backoffDelayMs(0, 200, 5000, () => 0)).toBe(100);
+    expect(backoffDelayMs(0, 200, 5000, () => 1)).toBe(200);
+    expect(backoffDelayMs(3, 200, 5000, () => 1)).toBe(1600);
+    expect(backoffDelayMs(10, 200, 5000, () => 1)).toBe(5000);
+    expect(backoffDelayMs(10, 200, 5000, () => 0)).toBe(2500);
+  });
+});
+
+describe('ACK/NACK classification and drift', () => {
+  const empty: ReplyRecord = { sentHash: null, sentAt: null, ackedHash: null, ackedAt: null, lastNack: null };
+  const hello = (runningHash: string | null) => ({ v: 1, type: 'hello' as const, identity: identity('c', 'a', 'w', '0'), proxyVersion: 'x', meshVersion: '1', runningHash });
+
+  it('classifies hello, ack, nack, stale and resync', () => {
+    const init = classifyReply({ ...empty, sentHash: 'old', sentAt: 1 }, hello('h1'), 10);
+    expect(init).toEqual({ kind: 'init', resync: false, record: { ...empty, ackedHash: 'h1', ackedAt: 10 } });
+    const sent: ReplyRecord = { ...init.record, sentHash: 'h2', sentAt: 20 };
+    expect(classifyReply(sent, { v: 1, type: 'ack', hash: 'h2' }, 30)).toEqual({ kind: 'ack', resync: false, record: { ...sent, ackedHash: 'h2', ackedAt: 30 } });
+    expect(classifyReply(sent, { v: 1, type: 'ack', hash: 'h1' }, 30)).toEqual({ kind: 'stale', resync: false, record: sent });
+    expect(classifyReply(sent, { v: 1, type: 'nack', hash: 'h2', reason: 'bad regex' }, 30)).toEqual({
+      kind: 'nack', resync: false, record: { ...sent, lastNack: { hash: 'h2', reason: 'bad regex', at: 30 } },
+    });
+    expect(classifyReply(sent, { v: 1, type: 'nack', hash: 'h2', reason: NACK_BASE_MISMATCH }, 30)).toEqual({ kind: 'nack', resync: true, record: sent });
+    expect(classifyReply(sent, { v: 1, type: 'nack', hash: 'h0', reason: 'late' }, 30).kind).toBe('stale');
+  });
+
+  it('computes SYNCED, PENDING, STALE, NACKED and DISCONNECTED', () => {
+    const base = { ...empty, connected: true, desiredHash: 'h2' };
+    expect(computeDrift({ ...base, connected: false, ackedHash: 'h2' }, 0, 100)).toBe('DISCONNECTED');
+    expect(computeDrift({ ...base, ackedHash: 'h2' }, 0, 100)).toBe('SYNCED');
+    expect(computeDrift({ ...base, ackedHash: 'h1', sentHash: 'h2', sentAt: 1000 }, 1050, 100)).toBe('PENDING');
+    expect(computeDrift({ ...base, ackedHash: 'h1', sentHash: 'h2', sentAt: 1000 }, 1101, 100)).toBe('STALE');
+    expect(computeDrift({ ...base, ackedHash: 'h1', sentHash: 'h2', sentAt: 1000, lastNack: { hash: 'h2', reason: 'x', at: 1 } }, 5000, 100)).toBe('NACKED');
+    // A NACK of an older version does not make a newer pending push NACKED.
+    expect(computeDrift({ ...base, desiredHash: 'h3', sentHash: 'h3', sentAt: 1000, lastNack: { hash: 'h2', reason: 'x', at: 1 } }, 1001, 100)).toBe('PENDING');
+  });
+});
+
+describe('push queue and debounce', () => {
+  afterEach(() => {
+    jest.useRealTimers();
+  });
+
+  it('keeps one pending push per proxy, merges requests, and re-queues one that arrives mid-send', () => {
+    const q = new PushQueue<string, string[]>((a, b) => [...a, ...b]);
+    q.enqueue('p1', ['a']);
+    q.enqueue('p2', ['b']);
+    q.enqueue('p1', ['c']);
+    expect(q.pendingCount).toBe(2);
+    const first = q.dequeue();
+    expect(first).toEqual({ key: 'p1', request: ['a', 'c'] });
+    q.enqueue('p1', ['d']); // arrives while p1 is being pushed
+    q.enqueue('p1', ['e']);
+    expect(q.dequeue()).toEqual({ key: 'p2', request: ['b'] });
+    expect(q.dequeue()).toBeUndefined(); // p1 is not pushed twice at once
+    q.markDone('p1');
+    expect(q.dequeue()).toEqual({ key: 'p1', request: ['d', 'e'] });
+    q.markDone('p1');
+    q.markDone('p2');
+    expect(q.isIdle()).toBe(true);
+  });
+
+  it('merges a burst into one push after the quiet period, and bounds a long burst by maxMs', async () => {
+    jest.useFakeTimers();
+    const pushes: string[][] = [];
+    const d = createDebouncer<string[]>({ afterMs: 100, maxMs: 1000, merge: (a, b) => [...a, ...b], push: (e) => { pushes.push(e); } });
+    d.trigger(['a']);
+    jest.advanceTimersByTime(50);
+    d.trigger(['b']);
+    jest.advanceTimersByTime(99);
+    expect(pushes).toEqual([]);
+    jest.advanceTimersByTime(2);
+    await Promise.resolve();
+    expect(pushes).toEqual([['a', 'b']]);
+    // An event every 50 ms never leaves a 100 ms quiet period: maxMs forces pushes anyway.
+    for (let i = 0; i < 50; i++) {
+      d.trigger([`e${i}`]);
+      jest.advanceTimersByTime(50);
+      await Promise.resolve();
+    }
+    expect(pushes.length).toBeGreaterThanOrEqual(3);
+    expect(pushes.length).toBeLessThanOrEqual(4);
+    d.close();
+  });
+
+  it('holds a burst that arrives during a push until the push finishes', async () => {
+    let release!: () => void;
+    const pushes: string[][] = [];
+    const d = createDebouncer<string[]>({
+      afterMs: 1,
+      maxMs: 10,
+      merge: (a, b) => [...a, ...b],
+      push: (e) => {
+        pushes.push(e);
+        return new Promise<void>((resolve) => (release = resolve));
+      },
+    });
+    d.trigger(['a']);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(d.pushing).toBe(true);
+    d.trigger(['b']);
+    d.trigger(['c']);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(pushes).toEqual([['a']]);
+    release();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(pushes).toEqual([['a'], ['b', 'c']]);
+    release();
+    d.close();
+  });
+});
+
+describe('protocol decoding', () => {
+  it('splits lines across chunk boundaries', () => {
+    const dec = new LineDecoder();
+    expect(dec.push('{"a":')).toEqual([]);
+    expect(dec.push(Buffer.from('1}\n{"b":2}\n{"c"'))).toEqual(['{"a":1}', '{"b":2}']);
+    expect(dec.push(':3}\n')).toEqual(['{"c":3}']);
+  });
+
+  it('names the field at fault', () => {
+    expect(() => decodeProxyMessage('{"v":1,"type":"nack","hash":"x"}')).toThrow(new ProtocolError('nack.reason must be a string'));
+    expect(() => decodeProxyMessage('{"v":1,"type":"hello","identity":{"id":"a","cluster":"c","namespace":"n","workload":"w","serviceAccount":"s","mode":"sidecar","labels":{}},"proxyVersion":"1","meshVersion":"1","runningHash":null,"endpoint":{"address":"x"}}'))
+      .toThrow('hello.endpoint must have address (string) and port (number)');
+    expect(() => decodeProxyMessage('[1]')).toThrow('message is not a JSON object');
+    expect(() => decodeProxyMessage('{"v":2,"type":"ack"}')).toThrow('unsupported protocol version 2 (want 1)');
+  });
+});
+
+describe('heartbeat statistics', () => {
+  const stat = (meshVersion: string, requests: number, errors5xx: number, counts: number[]) => ({
+    meshVersion, requests, errors5xx, latencyBucketsMs: [5, 50], latencyCounts: counts, sumMs: requests,
+  });
+
+  it('adds counter increases per cluster and version, and treats a decrease as a proxy restart', () => {
+    const agg = new VersionStatsAggregator();
+    agg.record('p1', 'c', [stat('1', 10, 1, [8, 2, 0])]);
+    agg.record('p1', 'c', [stat('1', 15, 1, [12, 3, 0])]);
+    agg.record('p2', 'c', [stat('2', 4, 4, [0, 0, 4])]);
+    agg.record('p1', 'c', [stat('1', 3, 0, [3, 0, 0])]); // restarted
+    const stats = agg.stats('c', new Map([['1', 1], ['2', 1]]));
+    expect(stats).toEqual([
+      { meshVersion: '1', proxies: 1, requests: 18, errors5xx: 1, sumMs: 18, latencyBucketsMs: [5, 50], latencyCounts: [15, 3, 0] },
+      { meshVersion: '2', proxies: 1, requests: 4, errors5xx: 4, sumMs: 4, latencyBucketsMs: [5, 50], latencyCounts: [0, 0, 4] },
+    ]);
+    const later = (() => {
+      agg.record('p2', 'c', [stat('2', 10, 4, [6, 0, 4])]);
+      return agg.stats('c', new Map());
+    })();
+    expect(diffVersionStats(later, stats).find((s) => s.meshVersion === '2')).toMatchObject({ requests: 6, errors5xx: 0, latencyCounts: [6, 0, 0] });
+    expect(latencyQuantileMs({ latencyBucketsMs: [5, 50], latencyCounts: [98, 1, 1] }, 0.99)).toBe(50);
+    expect(latencyQuantileMs({ latencyBucketsMs: [5, 50], latencyCounts: [90, 0, 10] }, 0.99)).toBe(Infinity);
+    expect(latencyQuantileMs({ latencyBucketsMs: [5], latencyCounts: [0, 0] }, 0.5)).toBeNaN();
+  });
+});
+
+describe('endpoint registry and redaction', () => {
+  it('reports changes only when content changes and keeps list() sorted and stable', () => {
+    const reg = new EndpointRegistry();
+    const ep = { service: 'b', namespace: 'n', address: '10.0.0.2', port: 80, labels: {}, tlsMode: 'istio' as const, proxyId: 'p2' };
+    expect(reg.register('p2', ep)).toBe(true);
+    expect(reg.register('p2', { ...ep })).toBe(false);
+    expect(reg.register('p1', { ...ep, service: 'a', proxyId: 'p1' })).toBe(true);
+    expect(reg.setStatic([{ service: 'a', namespace: 'm', address: '1.1.1.1', port: 443, labels: {}, tlsMode: 'disabled' }])).toBe(true);
+    const list = reg.list();
+    expect(list.map((e) => `${e.namespace}/${e.service}`)).toEqual(['m/a', 'n/a', 'n/b']);
+    expect(reg.list()).toBe(list);
+    expect(reg.unregister('p1')).toBe(true);
+    expect(reg.unregister('p1')).toBe(false);
+  });
+
+  it('redacts private keys at any depth', () => {
+    expect(redactSecrets({ a: [{ tls: { privateKey: 'PEM', cert: 'C' } }] })).toEqual({ a: [{ tls: { privateKey: '[redacted]', cert: 'C' } }] });
+  });
+});
