@@ -76,6 +76,8 @@ export interface ClusterIndex {
   /** Hash of everything mesh-wide that translated resources depend on. */
   meshHash: string;
   services: Map<string, ServiceInfo>;
+  /** meshConfig.default{Service,VirtualService,DestinationRule}ExportTo: the exportTo of resources that set none. */
+  exportDefaults: { service?: string[]; virtualService?: string[]; destinationRule?: string[] };
   /** Sorted by host. */
   serviceList: ServiceInfo[];
   /** Per host: content hash of its endpoints (part of the endpoint-assignment cache key). */
@@ -290,6 +292,11 @@ export function buildClusterIndex(cluster: ClusterRender, endpoints: readonly Wo
     mesh,
     meshHash,
     services,
+    exportDefaults: {
+      service: stringList(meshConfig.defaultServiceExportTo),
+      virtualService: stringList(meshConfig.defaultVirtualServiceExportTo),
+      destinationRule: stringList(meshConfig.defaultDestinationRuleExportTo),
+    },
     serviceList: [...services.values()].sort((a, b) => byString(a.host, b.host)),
     endpointHashes,
     virtualServices,
@@ -307,6 +314,10 @@ export function buildClusterIndex(cluster: ClusterRender, endpoints: readonly Wo
     cache,
     memo: new Map(),
   };
+}
+
+function stringList(value: unknown): string[] | undefined {
+  return Array.isArray(value) && value.length > 0 ? value.map(String) : undefined;
 }
 
 /** Canonical labels, for memo keys. */

@@ -76,7 +76,7 @@ function buildGatewayRouteConfig(index: ClusterIndex, proxy: ProxyIdentity, port
     const matched = new Set<string>();
     for (const bound of servers) {
       if (!vs.gateways.includes(bound.gateway)) continue;
-      if (!exportedTo(vs.exportTo, vs.namespace, bound.gatewayNamespace)) continue;
+      if (!exportedTo(vs.exportTo ?? index.exportDefaults.virtualService, vs.namespace, bound.gatewayNamespace)) continue;
       for (const serverHost of bound.server.hosts) {
         const admitted = serverHostAdmits(serverHost, bound.gatewayNamespace, vs);
         if (!admitted) continue;
@@ -129,7 +129,7 @@ export function buildGatewayConfig(index: ClusterIndex, proxy: ProxyIdentity): G
   const referenced = new Map<string, ClusterRef>();
   const listeners = ports.map((port) => translateListener(port, byPort.get(port)!));
   const routeConfigs = ports.map((port) => buildGatewayRouteConfig(index, proxy, port, byPort.get(port)!, referenced));
-  const services = index.serviceList.filter((s) => exportedTo(s.exportTo, s.namespace, proxy.namespace));
+  const services = index.serviceList.filter((s) => exportedTo(s.exportTo ?? index.exportDefaults.service, s.namespace, proxy.namespace));
   const { clusters, endpoints } = buildClustersAndEndpoints(index, proxy.namespace, services, referenced);
   const result: GatewayConfig = freezeShared({ routeConfigs, listeners, clusters, endpoints });
   index.memo.set(memoKey, result);

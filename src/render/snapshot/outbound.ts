@@ -113,7 +113,7 @@ export interface OutboundConfig {
 
 /** Services a proxy sees: exported to its namespace and allowed by its Sidecar's egress. */
 export function visibleServices(index: ClusterIndex, proxyNamespace: string, egress: EgressFilter): ServiceInfo[] {
-  return index.serviceList.filter((s) => exportedTo(s.exportTo, s.namespace, proxyNamespace) && egress(s.namespace, s.host));
+  return index.serviceList.filter((s) => exportedTo(s.exportTo ?? index.exportDefaults.service, s.namespace, proxyNamespace) && egress(s.namespace, s.host));
 }
 
 /** Clusters and endpoints for the visible services (every port, every subset their DestinationRule defines) plus every referenced cluster. */
@@ -161,7 +161,7 @@ export function buildSidecarOutbound(index: ClusterIndex, proxy: ProxyIdentity):
   const egress = buildEgressFilter(sidecar, proxy.namespace);
   const hostRules = new Map<string, IndexedVirtualService[]>();
   for (const vs of index.meshVirtualServices) {
-    if (!exportedTo(vs.exportTo, vs.namespace, proxy.namespace)) continue;
+    if (!exportedTo(vs.exportTo ?? index.exportDefaults.virtualService, vs.namespace, proxy.namespace)) continue;
     for (const host of vs.hosts) {
       if (!egress(vs.namespace, host)) continue;
       const list = hostRules.get(host);

@@ -20,7 +20,7 @@ export function selectDestinationRule(index: ClusterIndex, host: string, proxyNa
   if (index.memo.has(memoKey)) return index.memo.get(memoKey) as IndexedDestinationRule | undefined;
   const exact = index.destinationRules.get(host) ?? [];
   const wildcard = index.wildcardDestinationRules.filter((dr) => hostMatchesPattern(host, dr.host));
-  const candidates = [...exact, ...wildcard].filter((dr) => exportedTo(dr.exportTo, dr.namespace, proxyNamespace));
+  const candidates = [...exact, ...wildcard].filter((dr) => exportedTo(dr.exportTo ?? index.exportDefaults.destinationRule, dr.namespace, proxyNamespace));
   const serviceNamespace = index.services.get(host)?.namespace;
   const preferred = [proxyNamespace, serviceNamespace, index.mesh.rootNamespace];
   let chosen: IndexedDestinationRule | undefined;
