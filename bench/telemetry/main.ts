@@ -3,6 +3,7 @@
  * prom-client doing the same Istio counter + 3 histograms, plus trace propagation, x-request-id and
  * access logging. Run: node --import tsx bench/telemetry/main.ts [--quick]
  */
+import os from 'node:os';
 import { Writable } from 'node:stream';
 import client from 'prom-client';
 import type { ProxyIdentity } from '../../src/mesh/snapshot.js';
@@ -247,14 +248,27 @@ let renderMs = { trellis: 0, promClient: 0, series: 0 };
   renderMs = { trellis: trellisMs, promClient: promMs, series };
 }
 
+const ns = (label: string): number => results.find((r) => r.label === label)?.nsPerOp ?? NaN;
+const ratios = {
+  promClientLabelsVsTrellisSeries: ns('prom-client inc/observe(labels)') / ns('trellis series().observe()'),
+  promClientChildrenVsTrellisSeries: ns('prom-client cached children') / ns('trellis series().observe()'),
+  promClientLabelsVsTrellisRecord: ns('prom-client inc/observe(labels)') / ns('trellis record(r)'),
+};
 const width = Math.max(...results.map((r) => r.label.length));
 console.log(`${'operation'.padEnd(width)}  ns/op`);
 for (const r of results) console.log(`${r.label.padEnd(width)}  ${r.nsPerOp.toFixed(1).padStart(7)}`);
 console.log(`render /stats/prometheus with ${renderMs.series} series: trellis ${renderMs.trellis.toFixed(2)} ms, prom-client ${renderMs.promClient.toFixed(2)} ms`);
+console.log(
+  `prom-client per request costs ${ratios.promClientLabelsVsTrellisSeries.toFixed(0)}x (label objects) / ` +
+    `${ratios.promClientChildrenVsTrellisSeries.toFixed(0)}x (cached children) a Trellis series().observe(), ` +
+    `${ratios.promClientLabelsVsTrellisRecord.toFixed(0)}x a record()`,
+);
 console.log(JSON.stringify({
   bench: 'telemetry',
   quick,
   iterations: N,
   nsPerOp: Object.fromEntries(results.map((r) => [r.label, Number(r.nsPerOp.toFixed(1))])),
   renderMs: { series: renderMs.series, trellis: Number(renderMs.trellis.toFixed(3)), promClient: Number(renderMs.promClient.toFixed(3)) },
+  ratios: Object.fromEntries(Object.entries(ratios).map(([k, v]) => [k, Number(v.toFixed(1))])),
+  loadAverage1m: Number(os.loadavg()[0].toFixed(2)),
 }));

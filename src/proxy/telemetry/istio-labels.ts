@@ -30,7 +30,7 @@ export interface SeriesLabels {
   sourceApp?: string;
   requestProtocol: RequestProtocol;
   connectionSecurityPolicy: ConnectionSecurityPolicy;
-  // Optional additions beyond the brief's RequestRecord; derived when absent.
+  // Rarely needed: derived from the fields above or the proxy identity when absent.
   sourceCluster?: string;
   destinationCluster?: string;
   sourceCanonicalService?: string;
@@ -39,7 +39,7 @@ export interface SeriesLabels {
   destinationCanonicalRevision?: string;
   /** Defaults to the first DNS label of a `<name>.<ns>.svc.<domain>` FQDN, else the FQDN itself. */
   destinationServiceName?: string;
-  /** Defaults to the second DNS label of a `<name>.<ns>.svc.<domain>` FQDN, else destinationNamespace. */
+  /** Defaults to the second DNS label of a `<name>.<ns>.svc.<domain>` FQDN, else the destination namespace. */
   destinationServiceNamespace?: string;
 }
 
