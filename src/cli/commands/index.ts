@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
+import { register as registerProfile } from './profile.js';
 import { register as registerProxy } from './proxy.js';
 import { register as registerRender } from './render.js';
 import { register as registerRollout } from './rollout.js';
+import { register as registerValidate } from './validate.js';
 
 /**
  * Every subcommand registers itself here: one import and one call per command module.
@@ -9,7 +11,9 @@ import { register as registerRollout } from './rollout.js';
  */
 export function registerCommands(program: Command): void {
   void program;
+  registerProfile(program);
   registerProxy(program);
   registerRender(program);
   registerRollout(program);
+  registerValidate(program);
 }
