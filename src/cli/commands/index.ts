@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { register as registerProfile } from './profile.js';
 import { register as registerProxy } from './proxy.js';
+import { register as registerProxyConfig } from './proxy-config.js';
+import { register as registerProxyStatus } from './proxy-status.js';
 import { register as registerRender } from './render.js';
 import { register as registerRollout } from './rollout.js';
 import { register as registerValidate } from './validate.js';
@@ -13,6 +15,8 @@ export function registerCommands(program: Command): void {
   void program;
   registerProfile(program);
   registerProxy(program);
+  registerProxyConfig(program);
+  registerProxyStatus(program);
   registerRender(program);
   registerRollout(program);
   registerValidate(program);
