@@ -10,8 +10,10 @@ import { errorMessage } from './errors.js';
 import { Operator, type OperatorOptions } from './operator.js';
 import type { AppliedRevision } from './reconciler.js';
 import {
+  BranchPublisher,
   RolloutController,
   RolloutStateStore,
+  applyRolloutActions,
   buildClusterView,
   groupByStage,
   type ClusterRolloutState,
@@ -51,6 +53,7 @@ export class ControlPlane {
   private timer?: NodeJS.Timeout;
   private ticking?: Promise<void>;
   private discoveryAddress?: { url: string; port: number };
+  private readonly publisher?: BranchPublisher;
 
   constructor(private readonly opts: ControlPlaneOptions) {
     this.operator = new Operator({ ...opts, appliedIsCurrent: false, httpExtra: (req, res) => this.handleHttp(req, res) });
@@ -71,6 +74,10 @@ export class ControlPlane {
       verifiedElsewhere: opts.verifiedElsewhere ?? (() => []),
     });
     this.operator.onApply((render, revision) => this.apply(render, revision));
+    const ref = opts.ref ?? { branch: 'main' };
+    if ('branch' in ref) {
+      this.publisher = new BranchPublisher({ repo: opts.repo, cacheDir: join(opts.stateDir, 'publish'), auth: opts.auth, timeoutMs: opts.timeoutMs });
+    }
   }
 
   get discoveryUrl(): string {
@@ -135,7 +142,31 @@ export class ControlPlane {
       if (t.assignmentChanged) this.discovery.configChanged(`rollout ${t.cluster}: ${t.state.message}`);
     }
     this.publishStatus();
-    for (const t of transitions) await this.opts.onTransition?.(t, desired);
+    for (const t of transitions) {
+      await this.gitActions(t, desired);
+      await this.opts.onTransition?.(t, desired);
+    }
+  }
+
+  /** Promotion branches and revert commits; a failure is logged and retried by nobody: git stays the human's to fix. */
+  private async gitActions(t: ClusterTransition, desired: DesiredFleet): Promise<void> {
+    const policy = this.rollout.resolvedPolicy;
+    const ref = this.opts.ref ?? { branch: 'main' };
+    if (!this.publisher || !policy || !('branch' in ref)) return;
+    try {
+      await applyRolloutActions({
+        transition: t,
+        desired,
+        policy,
+        states: this.rollout.states,
+        verified: (c) => this.rollout.verified(c),
+        publisher: this.publisher,
+        trackedBranch: ref.branch,
+        logger: this.logger,
+      });
+    } catch (err) {
+      this.logger.error({ cluster: t.cluster, err: errorMessage(err) }, 'rollout git action failed');
+    }
   }
 
   /** Writes each managed cluster's rollout and proxy state into the status store (unchanged ones are dropped there). */

@@ -13,3 +13,5 @@ export * from './local-repo.js';
 export * from './plan.js';
 export * from './controller.js';
 export * from './view.js';
+export * from './branch-publisher.js';
+export * from './actions.js';
