@@ -74,7 +74,8 @@ metadata: {name: front, namespace: web}
 spec:
   hosts: [front]
   http:
-  - route:
+  - match: [{uri: {prefix: /ratings}}]
+    route:
     - destination: {host: ratings}
   - route:
     - destination: {host: api.example.com}

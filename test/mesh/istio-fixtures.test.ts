@@ -54,7 +54,9 @@ describeWithIstioFixtures('Istio fixtures are accepted', () => {
         if (lookupKind(obj.apiVersion, obj.kind).status === 'unsupported') {
           expect(full.warnings.map((w) => w.message)).toEqual([expect.stringContaining('not supported by Trellis: not applied')]);
         } else {
-          expect(full.warnings.map(formatDiagnostic)).toEqual([]);
+          // Istio's own samples may draw Istio's own reachability warnings (e.g. bookinfo's
+          // fault-injection-details-v1 has two catch-all rules); nothing else may warn.
+          expect(full.warnings.filter((w) => !/is never used/.test(w.message)).map(formatDiagnostic)).toEqual([]);
         }
       }
       // Cross-object checks over the file: warnings are allowed (e.g. hosts no Service backs), errors are not.

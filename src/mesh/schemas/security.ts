@@ -28,7 +28,6 @@ const jwtRule = obj(
     spaceDelimitedClaims: list(str, { maxItems: 64 }),
     presence: oneOfValues('OPTIONAL', 'REQUIRED'),
   },
-  ['issuer'],
 );
 
 export const requestAuthenticationSpec: Schema = obj({

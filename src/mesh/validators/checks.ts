@@ -36,8 +36,19 @@ export function re2Error(pattern: string): string | undefined {
   }
 }
 
+/** Istio approximates Envoy's RE2 program-size limit by pattern length. */
+export const MAX_REGEX_LENGTH = 1024;
+
 export function checkRegex(report: ObjectReport, path: string, pattern: unknown): void {
   if (typeof pattern !== 'string') return;
+  if (pattern === '') {
+    report.error(path, 'regex must not be empty');
+    return;
+  }
+  if (pattern.length > MAX_REGEX_LENGTH) {
+    report.error(path, `regex is too large: ${pattern.length} characters, the limit is ${MAX_REGEX_LENGTH}`);
+    return;
+  }
   const error = re2Error(pattern);
   if (error !== undefined) report.error(path, `regex ${JSON.stringify(pattern)} is not valid RE2: ${error}`);
 }
@@ -138,6 +149,13 @@ export function checkLabels(report: ObjectReport, path: string, labels: unknown)
     if (key === '' || key.includes('*')) report.error(keyPath, `label key ${JSON.stringify(key)} is invalid (empty or wildcard)`);
     if (typeof value === 'string' && value.includes('*')) report.error(keyPath, `label value ${JSON.stringify(value)} must not contain a wildcard`);
   }
+}
+
+/** A workload selector: labels as checkLabels, and a warning when it selects by no label at all. */
+export function checkWorkloadSelector(report: ObjectReport, path: string, selector: unknown, labelsField = 'matchLabels'): void {
+  if (!isObj(selector)) return;
+  checkLabels(report, childPath(path, labelsField), selector[labelsField]);
+  if (entries(selector[labelsField]).length === 0) report.warn(path, 'workload selector specified without labels: it selects every workload in the namespace');
 }
 
 export function checkSelectorXorTargetRefs(report: ObjectReport, spec: Json): void {

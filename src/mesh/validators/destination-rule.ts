@@ -45,6 +45,7 @@ function validateTrafficPolicy(report: ObjectReport, path: string, policy: Json,
   if (isObj(policy.connectionPool)) validateConnectionPool(report, at('connectionPool'), policy.connectionPool);
   if (isObj(policy.outlierDetection)) validateOutlierDetection(report, at('outlierDetection'), policy.outlierDetection);
   if (isObj(policy.tls)) validateClientTls(report, at('tls'), policy.tls);
+  if (has(policy, 'tunnel') && has(policy, 'proxyProtocol')) report.error(at('proxyProtocol'), 'tunnel and proxyProtocol must not be set together');
   if (isObj(policy.tunnel)) {
     const protocol = policy.tunnel.protocol;
     if (typeof protocol === 'string' && !['CONNECT', 'POST'].includes(protocol)) report.error(childPath(at('tunnel'), 'protocol'), 'tunnel protocol must be CONNECT or POST');
@@ -73,14 +74,27 @@ function validateLoadBalancer(report: ObjectReport, path: string, lb: Json): voi
   if (has(lb, 'simple') && has(lb, 'consistentHash')) report.error(path, 'loadBalancer may set only one of simple or consistentHash');
   if (has(lb, 'warmup') && has(lb, 'warmupDurationSecs')) report.error(at('warmupDurationSecs'), 'warmup and warmupDurationSecs are mutually exclusive');
   checkMinDuration(report, at('warmupDurationSecs'), lb.warmupDurationSecs);
-  if (isObj(lb.warmup)) checkMinDuration(report, childPath(at('warmup'), 'duration'), lb.warmup.duration);
+  if (isObj(lb.warmup)) {
+    checkMinDuration(report, childPath(at('warmup'), 'duration'), lb.warmup.duration);
+    if (typeof lb.warmup.aggression === 'number' && lb.warmup.aggression < 1) report.error(childPath(at('warmup'), 'aggression'), 'warmup aggression must be at least 1');
+  }
   if (isObj(lb.consistentHash)) {
     const hash = lb.consistentHash;
     const keys = ['httpHeaderName', 'httpCookie', 'useSourceIp', 'httpQueryParameterName'].filter((k) => has(hash, k));
     if (keys.length > 1) report.error(at('consistentHash'), `consistentHash may set only one key (found ${keys.join(', ')})`);
     const algorithms = ['ringHash', 'maglev'].filter((k) => has(hash, k));
     if (algorithms.length > 1) report.error(at('consistentHash'), 'consistentHash may set only one of ringHash or maglev');
-    if (has(hash, 'minimumRingSize') && algorithms.length > 0) report.error(childPath(at('consistentHash'), 'minimumRingSize'), 'minimumRingSize is deprecated and cannot be combined with ringHash or maglev');
+    if (typeof hash.minimumRingSize === 'number' && hash.minimumRingSize !== 0) {
+      const ringPath = childPath(at('consistentHash'), 'minimumRingSize');
+      if (algorithms.length > 0) report.error(ringPath, 'only one of minimumRingSize or maglev/ringHash may be set');
+      else report.warn(ringPath, 'minimumRingSize is deprecated; use ringHash.minimumRingSize');
+    }
+    if (isObj(hash.maglev)) {
+      const tablePath = childPath(childPath(at('consistentHash'), 'maglev'), 'tableSize');
+      const size = hash.maglev.tableSize;
+      if (size === undefined || size === 0) report.error(tablePath, 'tableSize must be set for maglev');
+      else if (typeof size === 'number' && (size >= 5000011 || !isPrime(size))) report.error(tablePath, `maglev tableSize ${size} must be a prime number below 5000011`);
+    }
     if (hash.httpHeaderName === '') report.error(childPath(at('consistentHash'), 'httpHeaderName'), 'httpHeaderName must not be empty');
     if (isObj(hash.httpCookie) && hash.httpCookie.name === '') report.error(childPath(childPath(at('consistentHash'), 'httpCookie'), 'name'), 'cookie name must not be empty');
   }
@@ -123,6 +137,9 @@ function validateConnectionPool(report: ObjectReport, path: string, pool: Json):
     const httpPath = childPath(path, 'http');
     nonNegative(pool.http, httpPath, ['http1MaxPendingRequests', 'http2MaxRequests', 'maxRequestsPerConnection', 'maxRetries', 'maxConcurrentStreams']);
     checkMinDuration(report, childPath(httpPath, 'idleTimeout'), pool.http.idleTimeout);
+    if (pool.http.h2UpgradePolicy === 'UPGRADE' && pool.http.useClientProtocol === true) {
+      report.error(childPath(httpPath, 'useClientProtocol'), 'useClientProtocol must not be true when h2UpgradePolicy is UPGRADE');
+    }
     if (isObj(pool.http.http2KeepAlive)) {
       checkMinDuration(report, childPath(childPath(httpPath, 'http2KeepAlive'), 'interval'), pool.http.http2KeepAlive.interval);
       checkMinDuration(report, childPath(childPath(httpPath, 'http2KeepAlive'), 'timeout'), pool.http.http2KeepAlive.timeout);
@@ -132,12 +149,14 @@ function validateConnectionPool(report: ObjectReport, path: string, pool: Json):
 
 function validateOutlierDetection(report: ObjectReport, path: string, outlier: Json): void {
   const at = (field: string): string => childPath(path, field);
-  if (typeof outlier.consecutiveErrors === 'number' && outlier.consecutiveErrors < 0) report.error(at('consecutiveErrors'), 'consecutiveErrors must not be negative');
+  if (typeof outlier.consecutiveErrors === 'number' && outlier.consecutiveErrors !== 0) {
+    report.warn(at('consecutiveErrors'), 'consecutiveErrors is deprecated; use consecutiveGatewayErrors or consecutive5xxErrors');
+  }
   checkPercentage(report, at('maxEjectionPercent'), outlier.maxEjectionPercent);
   checkPercentage(report, at('minHealthPercent'), outlier.minHealthPercent);
   checkMinDuration(report, at('interval'), outlier.interval);
   checkMinDuration(report, at('baseEjectionTime'), outlier.baseEjectionTime);
-  if (has(outlier, 'consecutiveLocalOriginFailures') && outlier.splitExternalLocalOriginErrors !== true) {
+  if (typeof outlier.consecutiveLocalOriginFailures === 'number' && outlier.consecutiveLocalOriginFailures > 0 && outlier.splitExternalLocalOriginErrors !== true) {
     report.error(at('consecutiveLocalOriginFailures'), 'consecutiveLocalOriginFailures needs splitExternalLocalOriginErrors: true');
   }
 }
@@ -155,4 +174,12 @@ function validateClientTls(report: ObjectReport, path: string, tls: Json): void 
   if ((tls.mode === 'DISABLE' || tls.mode === undefined) && ['clientCertificate', 'privateKey', 'credentialName'].some((k) => has(tls, k))) {
     report.error(at('mode'), 'client certificate settings need mode SIMPLE or MUTUAL');
   }
+}
+
+/** Envoy's isPrime, which Istio copies for the maglev table size. */
+function isPrime(x: number): boolean {
+  if (x !== 0 && x < 4) return true;
+  if (x % 2 === 0) return false;
+  for (let factor = 3; factor * factor <= x; factor += 2) if (x % factor === 0) return false;
+  return true;
 }

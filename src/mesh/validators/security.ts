@@ -1,13 +1,14 @@
 /** PeerAuthentication, AuthorizationPolicy and RequestAuthentication semantics, after istio pkg/config/validation. */
 import { childPath } from '../field-path.js';
 import type { ObjectReport } from './context.js';
-import { arr, checkLabels, checkMinDuration, checkSelectorXorTargetRefs, entries, has, isCidrOrIp, isObj } from './checks.js';
+import { arr, checkMinDuration, checkSelectorXorTargetRefs, checkWorkloadSelector, entries, has, isCidrOrIp, isObj } from './checks.js';
 import type { Json } from './checks.js';
 
 export function validatePeerAuthentication(spec: Json, report: ObjectReport): void {
   const selector = isObj(spec.selector) ? spec.selector : undefined;
-  if (selector) checkLabels(report, 'spec.selector.matchLabels', selector.matchLabels);
+  checkWorkloadSelector(report, 'spec.selector', selector);
   const portLevel = entries(spec.portLevelMtls);
+  if (isObj(spec.portLevelMtls) && portLevel.length === 0) report.error('spec.portLevelMtls', 'portLevelMtls, if set, must have at least one port');
   if (portLevel.length > 0) {
     const hasLabels = selector !== undefined && entries(selector.matchLabels).length > 0;
     if (!hasLabels) report.error('spec.portLevelMtls', 'portLevelMtls needs a workload selector with matchLabels');
@@ -21,21 +22,51 @@ export function validatePeerAuthentication(spec: Json, report: ObjectReport): vo
 /** Keys AuthorizationPolicy `when` conditions accept (istio security/pkg/authz attribute names). */
 const EXACT_CONDITION_KEYS = new Set([
   'source.ip', 'remote.ip', 'source.namespace', 'source.principal', 'request.auth.principal', 'request.auth.audiences',
-  'request.auth.presenter', 'destination.ip', 'destination.port', 'connection.sni',
+  'request.auth.presenter', 'destination.ip', 'destination.port', 'connection.sni', 'source.serviceAccount',
 ]);
 const INDEXED_CONDITION_KEY = /^(request\.headers|request\.auth\.claims)\[[^\]]+\](\[[^\]]+\])*$/;
 
+/** Source fields that also apply to TCP traffic (the rest need HTTP). */
+const TCP_SOURCE_FIELDS = ['principals', 'notPrincipals', 'namespaces', 'notNamespaces', 'ipBlocks', 'notIpBlocks', 'remoteIpBlocks', 'notRemoteIpBlocks', 'serviceAccounts', 'notServiceAccounts'];
+/** Attributes the CUSTOM action cannot match on (istio ValidateAuthorizationPolicy). */
+const CUSTOM_UNSUPPORTED_SOURCE = ['namespaces', 'notNamespaces', 'serviceAccounts', 'notServiceAccounts', 'principals', 'notPrincipals', 'requestPrincipals', 'notRequestPrincipals'];
+
 export function validateAuthorizationPolicy(spec: Json, report: ObjectReport): void {
   checkSelectorXorTargetRefs(report, spec);
-  if (isObj(spec.selector)) checkLabels(report, 'spec.selector.matchLabels', spec.selector.matchLabels);
+  checkWorkloadSelector(report, 'spec.selector', spec.selector);
+  checkTargetRefs(report, spec);
   const action = spec.action ?? 'ALLOW';
   if (action === 'CUSTOM' && !has(spec, 'provider')) report.error('spec.action', 'action CUSTOM needs a provider');
+  if ((action === 'CUSTOM' || action === 'DENY') && spec.rules === undefined) {
+    report.error('spec.action', `${String(action)} action without rules is never triggered; add an empty rule {} to apply it to every request`);
+  }
+  if (action === 'CUSTOM') {
+    arr(spec.rules).forEach((rule, i) => {
+      if (!isObj(rule)) return;
+      arr(rule.from).forEach((from, j) => {
+        if (!isObj(from) || !isObj(from.source)) return;
+        for (const field of CUSTOM_UNSUPPORTED_SOURCE) {
+          if (arr(from.source[field]).length > 0) report.error(`spec.rules[${i}].from[${j}].source.${field}`, `${field} is not supported with action CUSTOM`);
+        }
+      });
+      arr(rule.when).forEach((condition, j) => {
+        if (!isObj(condition) || typeof condition.key !== 'string') return;
+        const key = condition.key;
+        if (['source.namespace', 'source.serviceAccount', 'source.principal'].includes(key) || key.startsWith('request.auth.')) {
+          report.error(`spec.rules[${i}].when[${j}].key`, `condition key ${JSON.stringify(key)} is not supported with action CUSTOM`);
+        }
+      });
+    });
+  }
   if (action !== 'CUSTOM' && has(spec, 'provider')) report.error('spec.provider', `provider is allowed only with action CUSTOM (action is ${String(action)})`);
   if (isObj(spec.provider) && !spec.provider.name) report.error('spec.provider.name', 'provider name must not be empty');
 
   arr(spec.rules).forEach((rule, i) => {
     if (!isObj(rule)) return;
     const path = `spec.rules[${i}]`;
+    if (Array.isArray(rule.from) && rule.from.length === 0) report.error(`${path}.from`, 'from must not be an empty list (omit it to match any source)');
+    if (Array.isArray(rule.to) && rule.to.length === 0) report.error(`${path}.to`, 'to must not be an empty list (omit it to match any operation)');
+    if (action === 'DENY') warnHttpOnlyDeny(report, path, rule);
     arr(rule.from).forEach((from, j) => {
       const fromPath = `${path}.from[${j}]`;
       if (!isObj(from) || !isObj(from.source)) {
@@ -78,6 +109,40 @@ export function validateAuthorizationPolicy(spec: Json, report: ObjectReport): v
   });
 }
 
+/**
+ * A DENY rule that matches only on HTTP attributes denies all TCP traffic in its scope (a TCP
+ * connection cannot be checked for them). Istio warns; so do we.
+ */
+function warnHttpOnlyDeny(report: ObjectReport, path: string, rule: Json): void {
+  const sources = arr(rule.from).filter(isObj).map((f) => f.source).filter(isObj);
+  const operations = arr(rule.to).filter(isObj).map((t) => t.operation).filter(isObj);
+  const tcpInFrom = sources.some((s) => TCP_SOURCE_FIELDS.some((k) => has(s, k)));
+  const tcpInTo = operations.some((o) => has(o, 'ports') || has(o, 'notPorts'));
+  const fromExists = sources.length > 0;
+  const toExists = operations.length > 0;
+  if ((fromExists && !toExists && !tcpInFrom) || (toExists && !tcpInTo)) {
+    report.warn(path, 'this DENY rule uses only HTTP attributes, so it denies all traffic to TCP ports in its scope; name the ports explicitly');
+  }
+}
+
+function checkTargetRefs(report: ObjectReport, spec: Json): void {
+  const refs: Array<[string, unknown]> = [['spec.targetRef', spec.targetRef], ...arr(spec.targetRefs).map((r, i): [string, unknown] => [`spec.targetRefs[${i}]`, r])];
+  for (const [path, ref] of refs) {
+    if (!isObj(ref)) continue;
+    if (typeof ref.namespace === 'string' && ref.namespace !== '') report.error(`${path}.namespace`, 'targetRef namespace must not be set: cross-namespace references are not supported');
+    const group = typeof ref.group === 'string' && ref.group !== '' ? ref.group : 'core';
+    const allowed = ALLOWED_TARGET_REFS.some(([g, k]) => g === group && k === ref.kind);
+    if (!allowed) report.error(path, `targetRef must point to a ${ALLOWED_TARGET_REFS.map(([g, k]) => `${g}/${k}`).join(', ')}; got ${group}/${String(ref.kind)}`);
+  }
+}
+
+const ALLOWED_TARGET_REFS: Array<[string, string]> = [
+  ['core', 'Service'],
+  ['networking.istio.io', 'ServiceEntry'],
+  ['gateway.networking.k8s.io', 'Gateway'],
+  ['gateway.networking.k8s.io', 'GatewayClass'],
+];
+
 function validateSource(report: ObjectReport, path: string, source: Json): void {
   const fields = Object.keys(source).filter((k) => arr(source[k]).length > 0);
   if (fields.length === 0) report.error(path, 'source must not be empty');
@@ -118,12 +183,22 @@ function checkPortString(report: ObjectReport, path: string, value: unknown): vo
 
 export function validateRequestAuthentication(spec: Json, report: ObjectReport): void {
   checkSelectorXorTargetRefs(report, spec);
-  if (isObj(spec.selector)) checkLabels(report, 'spec.selector.matchLabels', spec.selector.matchLabels);
+  checkWorkloadSelector(report, 'spec.selector', spec.selector);
+  checkTargetRefs(report, spec);
   const issuers = new Map<string, number>();
   arr(spec.jwtRules).forEach((rule, i) => {
     if (!isObj(rule)) return;
     const path = `spec.jwtRules[${i}]`;
-    if (rule.issuer === '') report.error(`${path}.issuer`, 'issuer must not be empty');
+    if (!rule.issuer && !rule.jwksUri) report.error(`${path}.issuer`, 'issuer or jwksUri must be a non-empty string');
+    arr(rule.audiences).forEach((a, j) => {
+      if (a === '') report.error(`${path}.audiences[${j}]`, 'audience must be a non-empty string');
+    });
+    for (const field of ['fromParams', 'fromCookies']) {
+      arr(rule[field]).forEach((v, j) => {
+        if (v === '') report.error(`${path}.${field}[${j}]`, `${field} entries must be non-empty strings`);
+      });
+    }
+    if (typeof rule.jwks === 'string' && !isJwks(rule.jwks)) report.error(`${path}.jwks`, 'jwks must be a JSON Web Key Set ({"keys": [...]}) or a single JSON Web Key');
     if (typeof rule.issuer === 'string' && rule.issuer !== '') {
       if (issuers.has(rule.issuer)) report.warn(`${path}.issuer`, `issuer ${JSON.stringify(rule.issuer)} is repeated (also jwtRules[${issuers.get(rule.issuer)}])`);
       else issuers.set(rule.issuer, i);
@@ -145,10 +220,20 @@ export function validateRequestAuthentication(spec: Json, report: ObjectReport):
       if (isObj(header) && header.name === '') report.error(`${path}.fromHeaders[${j}].name`, 'header name must not be empty');
     });
     arr(rule.outputClaimToHeaders).forEach((entry, j) => {
-      if (isObj(entry) && typeof entry.header === 'string' && !/^[-_A-Za-z0-9]+$/.test(entry.header)) {
+      if (isObj(entry) && (entry.header === '' || entry.claim === '')) report.error(`${path}.outputClaimToHeaders[${j}]`, 'header and claim must be non-empty strings');
+      else if (isObj(entry) && typeof entry.header === 'string' && !/^[-_A-Za-z0-9]+$/.test(entry.header)) {
         report.error(`${path}.outputClaimToHeaders[${j}].header`, `header ${JSON.stringify(entry.header)} is not a valid header name`);
       }
     });
     checkMinDuration(report, `${path}.timeout`, rule.timeout);
   });
+}
+
+function isJwks(text: string): boolean {
+  try {
+    const value: unknown = JSON.parse(text);
+    return isObj(value) && (Array.isArray(value.keys) || typeof value.kty === 'string');
+  } catch {
+    return false;
+  }
 }

@@ -1,12 +1,12 @@
 /** Telemetry semantics (istio ValidateTelemetry and the CRD's CEL rules). */
 import { childPath } from '../field-path.js';
 import type { ObjectReport } from './context.js';
-import { arr, checkLabels, checkMinDuration, checkSelectorXorTargetRefs, entries, has, isObj } from './checks.js';
+import { arr, checkMinDuration, checkWorkloadSelector, checkSelectorXorTargetRefs, entries, has, isObj } from './checks.js';
 import type { Json } from './checks.js';
 
 export function validateTelemetry(spec: Json, report: ObjectReport): void {
   checkSelectorXorTargetRefs(report, spec);
-  if (isObj(spec.selector)) checkLabels(report, 'spec.selector.matchLabels', spec.selector.matchLabels);
+  checkWorkloadSelector(report, 'spec.selector', spec.selector);
   for (const section of ['tracing', 'metrics', 'accessLogging']) {
     arr(spec[section]).forEach((entry, i) => {
       if (!isObj(entry)) return;

@@ -1,4 +1,6 @@
 /** VirtualService semantics, after istio pkg/config/validation (ValidateVirtualService and helpers). */
+import { isIP } from 'node:net';
+import { parseDuration } from '../duration.js';
 import { childPath } from '../field-path.js';
 import type { ObjectReport } from './context.js';
 import {
@@ -52,6 +54,14 @@ export function validateVirtualService(spec: Json, report: ObjectReport): void {
     if (host === '*' && appliesToMesh) report.error(path, 'wildcard host "*" is not allowed for a VirtualService bound to the mesh gateway');
     else checkHost(report, path, host, { allowIp: !appliesToMesh });
   });
+  const validHosts = hosts.filter((h): h is string => typeof h === 'string' && (h === '*' || hostError(h) === undefined));
+  for (let i = 0; i < validHosts.length; i++) {
+    for (let j = i + 1; j < validHosts.length; j++) {
+      if (hostCovers(validHosts[i], validHosts[j]) || hostCovers(validHosts[j], validHosts[i])) {
+        report.error(`spec.hosts[${hosts.indexOf(validHosts[j])}]`, `duplicate hosts in VirtualService: ${validHosts[i]} & ${validHosts[j]}`);
+      }
+    }
+  }
   gateways.forEach((gateway, i) => checkGatewayName(report, `spec.gateways[${i}]`, gateway));
   checkExportTo(report, 'spec.exportTo', spec.exportTo);
 
@@ -66,6 +76,40 @@ export function validateVirtualService(spec: Json, report: ObjectReport): void {
   });
   arr(spec.tcp).forEach((route, i) => {
     if (isObj(route)) validateTcpRoute(report, `spec.tcp[${i}]`, route);
+  });
+  for (const section of ['http', 'tls', 'tcp']) warnUnreachableRules(report, section, arr(spec[section]));
+}
+
+/**
+ * Istio's analyzeUnreachable*Rules: rules after a catch-all (no match) are never used, and a
+ * match identical to an earlier one is ineffective. Warnings, as Istio reports them.
+ */
+function warnUnreachableRules(report: ObjectReport, section: string, routes: unknown[]): void {
+  const seen = new Map<string, number>();
+  let catchAll = -1;
+  routes.forEach((route, i) => {
+    if (!isObj(route)) return;
+    const path = `spec.${section}[${i}]`;
+    const matches = arr(route.match);
+    if (matches.length === 0) {
+      if (catchAll >= 0) report.warn(path, `rule ${i} is never used: only the last rule can have no match (rule ${catchAll} has none)`);
+      catchAll = catchAll >= 0 ? catchAll : i;
+      return;
+    }
+    if (catchAll >= 0) {
+      report.warn(path, `rule ${i} is never used: rule ${catchAll} before it has no match and takes all traffic`);
+      return;
+    }
+    let duplicates = 0;
+    matches.forEach((match, j) => {
+      const key = JSON.stringify(isObj(match) ? { ...match, name: undefined } : match);
+      const first = seen.get(key);
+      if (first !== undefined) {
+        report.warn(`${path}.match[${j}]`, `match ${j} is never used: rule ${first} has the same match`);
+        duplicates++;
+      } else seen.set(key, i);
+    });
+    if (duplicates === matches.length) report.warn(path, `rule ${i} is never used: all its matches are used by earlier rules`);
   });
 }
 
@@ -204,7 +248,7 @@ function validateRewrite(report: ObjectReport, path: string, rewrite: Json): voi
     const regexRewrite = rewrite.uriRegexRewrite;
     if (!regexRewrite.match) report.error(childPath(at('uriRegexRewrite'), 'match'), 'uriRegexRewrite.match is required');
     else checkRegex(report, childPath(at('uriRegexRewrite'), 'match'), regexRewrite.match);
-    if (regexRewrite.rewrite === undefined) report.error(childPath(at('uriRegexRewrite'), 'rewrite'), 'uriRegexRewrite.rewrite is required');
+    if (!regexRewrite.rewrite) report.error(childPath(at('uriRegexRewrite'), 'rewrite'), 'uriRegexRewrite.rewrite is required');
   }
 }
 
@@ -225,6 +269,10 @@ function validateDirectResponse(report: ObjectReport, path: string, direct: Json
 function validateRetries(report: ObjectReport, path: string, retries: Json): void {
   const at = (field: string): string => childPath(path, field);
   if (typeof retries.attempts === 'number' && retries.attempts < 0) report.error(at('attempts'), `attempts ${retries.attempts} must not be negative`);
+  if ((retries.attempts ?? 0) === 0) {
+    const set = ['perTryTimeout', 'retryOn', 'retryRemoteLocalities'].filter((k) => has(retries, k));
+    if (set.length > 0) report.error(at(set[0]), `retry policy fields (${set.join(', ')}) are set while attempts is 0 (retries disabled)`);
+  }
   checkMinDuration(report, at('perTryTimeout'), retries.perTryTimeout);
   checkMinDuration(report, at('backoff'), retries.backoff);
   if (typeof retries.retryOn === 'string') {
@@ -243,7 +291,8 @@ function validateFault(report: ObjectReport, path: string, fault: Json): void {
   if (isObj(fault.abort)) {
     const abort = fault.abort;
     const kinds = ['httpStatus', 'grpcStatus', 'http2Error'].filter((k) => has(abort, k));
-    if (kinds.length === 0) report.error(at('abort'), 'abort needs one of httpStatus, grpcStatus or http2Error');
+    if (kinds.length === 0) report.warn(at('abort'), 'abort configured, but none of httpStatus, grpcStatus or http2Error is set: nothing is aborted');
+    if (has(abort, 'http2Error')) report.error(childPath(at('abort'), 'http2Error'), 'HTTP/2 error abort is not supported (as in Istio)');
     if (kinds.length > 1) report.error(at('abort'), `abort may set only one of httpStatus, grpcStatus or http2Error (found ${kinds.join(', ')})`);
     if (typeof abort.httpStatus === 'number' && (abort.httpStatus < 200 || abort.httpStatus > 599)) {
       report.error(childPath(at('abort'), 'httpStatus'), `abort httpStatus ${abort.httpStatus} must be in 200..599`);
@@ -256,7 +305,8 @@ function validateFault(report: ObjectReport, path: string, fault: Json): void {
   if (isObj(fault.delay)) {
     const delay = fault.delay;
     const kinds = ['fixedDelay', 'exponentialDelay'].filter((k) => has(delay, k));
-    if (kinds.length === 0) report.error(at('delay'), 'delay needs fixedDelay or exponentialDelay');
+    if (kinds.length === 0) report.warn(at('delay'), 'delay configured without fixedDelay: no request is delayed');
+    if (has(delay, 'exponentialDelay')) report.error(childPath(at('delay'), 'exponentialDelay'), 'exponentialDelay is not supported (as in Istio)');
     if (kinds.length > 1) report.error(at('delay'), 'delay may set only one of fixedDelay or exponentialDelay');
     checkMinDuration(report, childPath(at('delay'), 'fixedDelay'), delay.fixedDelay);
     checkMinDuration(report, childPath(at('delay'), 'exponentialDelay'), delay.exponentialDelay);
@@ -269,7 +319,20 @@ const HTTP_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT',
 
 function validateCors(report: ObjectReport, path: string, cors: Json): void {
   const at = (field: string): string => childPath(path, field);
-  arr(cors.allowOrigins).forEach((origin, i) => checkStringMatch(report, childPath(at('allowOrigins'), i), origin));
+  arr(cors.allowOrigins).forEach((origin, i) => {
+    const originPath = childPath(at('allowOrigins'), i);
+    if (isObj(origin) && !['exact', 'prefix', 'regex'].some((k) => typeof origin[k] === 'string' && origin[k] !== '')) {
+      report.error(originPath, 'allowOrigins entries need a non-empty exact, prefix or regex');
+    }
+    checkStringMatch(report, originPath, origin);
+  });
+  if (typeof cors.maxAge === 'string') {
+    try {
+      if (parseDuration(cors.maxAge) % 1000 !== 0) report.error(at('maxAge'), 'maxAge is accurate only to seconds precision');
+    } catch {
+      // the schema reports bad syntax
+    }
+  }
   arr(cors.allowMethods).forEach((method, i) => {
     if (typeof method === 'string' && !HTTP_METHODS.has(method)) report.error(childPath(at('allowMethods'), i), `${JSON.stringify(method)} is not an HTTP method`);
   });
@@ -322,6 +385,10 @@ function validateTlsRoute(report: ObjectReport, path: string, route: Json, vsHos
     sniHosts.forEach((sni, j) => {
       if (typeof sni !== 'string') return;
       const sniPath = childPath(childPath(matchPath, 'sniHosts'), j);
+      if (isIP(sni) !== 0) {
+        report.warn(sniPath, `using an IP address (${JSON.stringify(sni)}) as SNI goes against the SNI spec; most clients do not support it`);
+        return;
+      }
       checkHost(report, sniPath, sni);
       if (vsHosts.length > 0 && !vsHosts.some((h) => hostCovers(h, sni))) {
         report.error(sniPath, `SNI host ${JSON.stringify(sni)} is not a subset of any of the VirtualService hosts`);
