@@ -53,8 +53,10 @@ export interface GitServerStats {
   requests: number;
   bytesIn: number;
   bytesOut: number;
-  /** Requests per `service` (`git-upload-pack`, `git-receive-pack`) or `other`. */
+  /** Requests per `service` (`git-upload-pack`, `git-receive-pack`) or `other`, advertisement GETs included. */
   byService: Record<string, number>;
+  /** POSTs (pack negotiation or upload): zero for a poll that only lists refs. */
+  posts: number;
 }
 
 export interface GitHttpServer {
@@ -99,6 +101,7 @@ export async function startGitHttpServer(options: GitHttpServerOptions): Promise
       stats.bytesOut += bytesOut;
       const key = service ?? 'other';
       stats.byService[key] = (stats.byService[key] ?? 0) + 1;
+      if (req.method === 'POST') stats.posts += 1;
       options.onRequest?.({ method: req.method ?? 'GET', path: url.pathname, service, status: res.statusCode, bytesIn, bytesOut });
     });
 
@@ -182,7 +185,7 @@ export async function startGitHttpServer(options: GitHttpServerOptions): Promise
 }
 
 function emptyStats(): GitServerStats {
-  return { requests: 0, bytesIn: 0, bytesOut: 0, byService: {} };
+  return { requests: 0, bytesIn: 0, bytesOut: 0, byService: {}, posts: 0 };
 }
 
 function authorized(req: IncomingMessage, auth: GitServerAuth): boolean {

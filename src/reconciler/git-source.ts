@@ -5,7 +5,7 @@ import git from 'isomorphic-git';
 import { authorizationHeader, Redactor, splitUrlCredentials, type GitAuth } from './credentials.js';
 import { TransientError, errorMessage } from './errors.js';
 import { boundedHttpClient, emptyWireStats, type WireStats } from './git-http-client.js';
-import { checkoutSnapshot, pruneSnapshots } from './git-snapshot.js';
+import { checkoutSnapshot, pruneSnapshots, type SnapshotManifest } from './git-snapshot.js';
 
 /** Default deadline of one git network operation (Flux's GitRepository default). */
 export const DEFAULT_GIT_TIMEOUT_MS = 60_000;
@@ -67,6 +67,8 @@ export class GitSource {
   private readonly snapshotsDir: string;
   private cache: object = {};
   private lastSeen?: string;
+  /** Manifests of recent snapshots, newest last, to hard-link unchanged files into the next one. */
+  private manifests: Array<{ commit: string; manifest: SnapshotManifest }> = [];
 
   constructor(private readonly options: GitSourceOptions) {
     this.isRemote = /^https?:\/\//i.test(options.repo);
@@ -108,17 +110,25 @@ export class GitSource {
   /** Checks `commit` out into a clean snapshot; rebuilds a corrupted clone once. */
   async checkout(commit: string): Promise<Snapshot> {
     try {
-      return { commit, dir: await checkoutSnapshot({ gitdir: this.gitdir, commit, snapshotsDir: this.snapshotsDir, cache: this.cache }) };
+      return await this.checkoutOnce(commit);
     } catch (err) {
       if (!this.isRemote) throw this.transient(err);
       // Objects missing or unreadable: the clone is corrupted. Start from a fresh clone.
       try {
         await this.reclone();
-        return { commit, dir: await checkoutSnapshot({ gitdir: this.gitdir, commit, snapshotsDir: this.snapshotsDir, cache: this.cache }) };
+        return await this.checkoutOnce(commit);
       } catch (err2) {
         throw this.transient(err2);
       }
     }
+  }
+
+  private async checkoutOnce(commit: string): Promise<Snapshot> {
+    const previous = [...this.manifests].reverse().find((m) => m.commit !== commit && fs.existsSync(join(this.snapshotsDir, m.commit)));
+    const reuse = previous ? { dir: join(this.snapshotsDir, previous.commit), manifest: previous.manifest } : undefined;
+    const out = await checkoutSnapshot({ gitdir: this.gitdir, commit, snapshotsDir: this.snapshotsDir, cache: this.cache, reuse });
+    if (out.manifest) this.manifests = [...this.manifests.filter((m) => m.commit !== commit), { commit, manifest: out.manifest }].slice(-3);
+    return { commit, dir: out.dir };
   }
 
   async commitInfo(commit: string): Promise<CommitInfo> {

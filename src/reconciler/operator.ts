@@ -69,6 +69,7 @@ export class Operator {
   private firstRunDone = false;
   private lastResult?: ReconcileResult;
   private readonly resultWaiters: Array<(r: ReconcileResult) => void> = [];
+  private readonly resultListeners = new Set<(r: ReconcileResult) => void>();
 
   constructor(private readonly opts: OperatorOptions) {
     this.logger = opts.logger ?? pino({ name: 'trellis-operator' });
@@ -97,6 +98,7 @@ export class Operator {
         this.firstRunDone = true;
         this.lastResult = result;
         for (const w of this.resultWaiters.splice(0)) w(result);
+        for (const l of this.resultListeners) l(result);
         return result;
       },
       onError: (err) => this.logger.error({ err: errorMessage(err) }, 'reconcile loop error'),
@@ -177,6 +179,12 @@ export class Operator {
     this.publisher.setEnabled(leader);
     if (leader) this.loop.start();
     else void this.loop.stop();
+  }
+
+  /** Hears every reconcile result (outcome, commit, step timings); returns an unsubscribe function. */
+  onReconcile(listener: (r: ReconcileResult) => void): () => void {
+    this.resultListeners.add(listener);
+    return () => this.resultListeners.delete(listener);
   }
 
   /** Triggers a reconcile now (like a webhook) and resolves with its result. */

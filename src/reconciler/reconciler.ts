@@ -38,6 +38,8 @@ export interface ReconcileResult extends RunOutcome {
   commit?: string;
   error?: ReconcileError;
   durationMs: number;
+  /** Milliseconds per step that ran (detectChange, checkout, validateAndRender, handOver). */
+  steps: Record<string, number>;
 }
 
 export interface ReconcilerOptions {
@@ -115,11 +117,22 @@ export class Reconciler {
   async reconcile(trigger: Trigger): Promise<ReconcileResult> {
     const started = performance.now();
     const ctx: StepContext = { trigger };
-    const steps: Step[] = [this.detectChange, this.checkout, this.validateAndRender, this.handOver];
+    const steps: Array<[string, Step]> = [
+      ['detectChange', this.detectChange],
+      ['checkout', this.checkout],
+      ['validateAndRender', this.validateAndRender],
+      ['handOver', this.handOver],
+    ];
+    const timings: Record<string, number> = {};
     let error: ReconcileError | undefined;
     try {
-      for (const step of steps) {
-        await step.call(this, ctx);
+      for (const [name, step] of steps) {
+        const t = performance.now();
+        try {
+          await step.call(this, ctx);
+        } finally {
+          timings[name] = Math.round((performance.now() - t) * 10) / 10;
+        }
         if (ctx.noop) break;
       }
     } catch (err) {
@@ -146,6 +159,7 @@ export class Reconciler {
       commit: ctx.revision?.commit,
       error,
       durationMs,
+      steps: timings,
       requeueAfterMs: error instanceof WaitingError ? error.requeueAfterMs : undefined,
     };
   }

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from '@jest/globals';
@@ -39,6 +39,7 @@ describe('GitSource over real smart HTTP', () => {
     expect(repo.server.stats().requests - serverBefore).toBe(1);
     expect(source.wire.bytesIn - before.bytesIn).toBeLessThan(1024);
 
+    await source.checkout(first.commit);
     const sha = await repo.commitAndPush({ 'trellis.yaml': 'v: 2\n' }, 'bump');
     const moved = await source.latest();
     expect(moved).toMatchObject({ fetched: true, commit: sha, historyRewritten: false });
@@ -46,6 +47,9 @@ describe('GitSource over real smart HTTP', () => {
     expect(await readFile(join(snap.dir, 'trellis.yaml'), 'utf8')).toBe('v: 2\n');
     expect(await readFile(join(snap.dir, 'dir/a.txt'), 'utf8')).toBe('a\n');
     expect(snap.dir.endsWith(sha)).toBe(true);
+    // Unchanged files are hard-linked from the previous snapshot; changed ones are fresh.
+    expect((await stat(join(snap.dir, 'dir/a.txt'))).nlink).toBe(2);
+    expect((await stat(join(snap.dir, 'trellis.yaml'))).nlink).toBe(1);
     expect((await source.commitInfo(sha)).message).toBe('bump');
   });
 
@@ -106,6 +110,9 @@ describe('GitSource over real smart HTTP', () => {
     const repo = await served({ files: { 'f.txt': 'x' }, auth: { username: 'bot', password: 'hunter2-secret' } });
     const good = new GitSource({ repo: repo.url, cacheDir: await tmp(), auth: { type: 'basic', username: 'bot', password: 'hunter2-secret' }, timeoutMs: 400 });
     await good.latest();
+
+    const bearer = new GitSource({ repo: repo.url, cacheDir: await tmp(), auth: { type: 'bearer', token: 'hunter2-secret' } });
+    expect((await bearer.latest()).fetched).toBe(true);
 
     const wrong = new GitSource({ repo: repo.url.replace('http://', 'http://bot:wrong-pass-xyz@'), cacheDir: await tmp() });
     const authErr = await wrong.latest().catch((e: unknown) => e);
