@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { register as registerOperator } from './operator.js';
 import { register as registerProfile } from './profile.js';
 import { register as registerProxy } from './proxy.js';
 import { register as registerProxyConfig } from './proxy-config.js';
@@ -13,6 +14,7 @@ import { register as registerValidate } from './validate.js';
  */
 export function registerCommands(program: Command): void {
   void program;
+  registerOperator(program);
   registerProfile(program);
   registerProxy(program);
   registerProxyConfig(program);
