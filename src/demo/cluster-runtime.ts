@@ -1,0 +1,100 @@
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { ProxyIdentity } from '../mesh/snapshot.js';
+import { startMeshAgent, type MeshAgent } from '../proxy/agent.js';
+import { startBookinfoApp, type BookinfoService } from './bookinfo-app.js';
+
+/** The bookinfo workloads of one demo cluster, each an app behind its own sidecar. */
+export const BOOKINFO_WORKLOADS: ReadonlyArray<{ service: BookinfoService; version: string }> = [
+  { service: 'productpage', version: 'v1' },
+  { service: 'details', version: 'v1' },
+  { service: 'reviews', version: 'v1' },
+  { service: 'reviews', version: 'v2' },
+  { service: 'reviews', version: 'v3' },
+  { service: 'ratings', version: 'v1' },
+];
+
+export const SERVICE_PORT = 9080;
+export const SIDECAR_OUTBOUND_PORT = 15001;
+export const GATEWAY_PORT = 8080;
+
+/**
+ * Every workload gets its own loopback address (127.77.<cluster>.<n>), as a pod gets its own IP:
+ * sidecars then listen on the service port itself and no port is privileged. Linux routes all of
+ * 127.0.0.0/8 to loopback.
+ */
+export function podAddress(clusterIndex: number, workloadIndex: number): string {
+  return `127.77.${clusterIndex}.${workloadIndex + 1}`;
+}
+export function gatewayAddress(clusterIndex: number): string {
+  return `127.77.${clusterIndex}.100`;
+}
+
+export interface DemoCluster {
+  gatewayUrl: string;
+  agents: MeshAgent[];
+  stop(): Promise<void>;
+}
+
+/** Starts one demo cluster: bookinfo apps, their sidecars and an ingress gateway, all joined to the operator's discovery. */
+export async function startDemoCluster(opts: { cluster: string; index: number; discoveryUrl: string; stateDir: string; logger: Logger }): Promise<DemoCluster> {
+  const { cluster, index, discoveryUrl, logger } = opts;
+  const agents: MeshAgent[] = [];
+  const apps: Array<{ close(): Promise<void> }> = [];
+  for (const [i, w] of BOOKINFO_WORKLOADS.entries()) {
+    const address = podAddress(index, i);
+    const workload = `${w.service}-${w.version}`;
+    const labels = { app: w.service, version: w.version };
+    const app = await startBookinfoApp({ service: w.service, version: w.version, namespace: 'bookinfo', outbound: { host: address, port: SIDECAR_OUTBOUND_PORT } });
+    apps.push(app);
+    const identity: ProxyIdentity = {
+      id: `${cluster}/bookinfo/${workload}/0`,
+      cluster,
+      namespace: 'bookinfo',
+      workload,
+      labels,
+      service: w.service,
+      serviceAccount: `bookinfo-${w.service}`,
+      mode: 'sidecar',
+    };
+    agents.push(
+      await startMeshAgent({
+        proxy: {
+          mode: 'sidecar',
+          bindAddress: address,
+          outboundPort: SIDECAR_OUTBOUND_PORT,
+          inboundPort: SERVICE_PORT,
+          appPort: app.port,
+          appHost: '127.0.0.1',
+          stateDir: join(opts.stateDir, workload),
+          logger: logger.child({ proxy: identity.id }),
+        },
+        discovery: { url: discoveryUrl, identity, endpoint: { address, port: SERVICE_PORT, labels }, heartbeatMs: 1000 },
+        logger: logger.child({ proxy: identity.id }),
+      }),
+    );
+  }
+  const gatewayIdentity: ProxyIdentity = {
+    id: `${cluster}/istio-system/istio-ingressgateway/0`,
+    cluster,
+    namespace: 'istio-system',
+    workload: 'istio-ingressgateway',
+    labels: { istio: 'ingressgateway', app: 'istio-ingressgateway' },
+    serviceAccount: 'istio-ingressgateway-service-account',
+    mode: 'gateway',
+  };
+  const gateway = await startMeshAgent({
+    proxy: { mode: 'gateway', bindAddress: gatewayAddress(index), stateDir: join(opts.stateDir, 'istio-ingressgateway'), logger: logger.child({ proxy: gatewayIdentity.id }) },
+    discovery: { url: discoveryUrl, identity: gatewayIdentity, heartbeatMs: 1000 },
+    logger: logger.child({ proxy: gatewayIdentity.id }),
+  });
+  agents.push(gateway);
+  return {
+    gatewayUrl: `http://${gatewayAddress(index)}:${GATEWAY_PORT}`,
+    agents,
+    async stop() {
+      await Promise.all(agents.map((a) => a.stop({ drainMs: 500 })));
+      await Promise.all(apps.map((a) => a.close()));
+    },
+  };
+}
