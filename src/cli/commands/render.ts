@@ -4,13 +4,14 @@ import type { Command } from 'commander';
 import { LineCounter, isMap, isSeq, parseDocument, stringify, type Node as YamlNode } from 'yaml';
 import { formatDiagnostic, type MeshObject } from '../../mesh/object.js';
 import type { ProxyIdentity, ProxyMode } from '../../mesh/snapshot.js';
-import type { ClusterRender, RepositoryRender, WorkloadEndpoint } from '../../render/types.js';
+import type { ClusterRender, WorkloadEndpoint } from '../../render/types.js';
+import { loadRepositoryFromDir } from '../../render/repository.js';
 import { buildProxySnapshot } from '../../render/snapshot/index.js';
 
 /** A user-facing failure: printed as is (it already names file:line where there is one), exit 1. */
 class RenderCliError extends Error {}
 
-interface RenderOptions {
+export interface RenderOptions {
   cluster: string;
   output: string;
   repo: string;
@@ -20,13 +21,6 @@ interface RenderOptions {
   serviceAccount?: string;
   mode: string;
   endpoints?: string;
-}
-
-// The repository loader is another module's; bound late so this command builds before it lands.
-const REPOSITORY_MODULE = '../../render/repository.js';
-async function loadRepository(dir: string): Promise<RepositoryRender> {
-  const mod = (await import(REPOSITORY_MODULE)) as { loadRepositoryFromDir(dir: string): Promise<RepositoryRender> };
-  return mod.loadRepositoryFromDir(dir);
 }
 
 export function parseLabels(text: string | undefined): Record<string, string> {
@@ -102,19 +96,23 @@ function plainObject(obj: MeshObject): Record<string, unknown> {
   return rest as Record<string, unknown>;
 }
 
-function print(value: unknown, output: string, multiDoc = false): void {
-  if (output === 'json') {
-    process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
-  } else if (multiDoc && Array.isArray(value)) {
-    process.stdout.write(value.map((v) => stringify(v, { aliasDuplicateObjects: false, lineWidth: 0 })).join('---\n'));
-  } else {
-    process.stdout.write(stringify(value, { aliasDuplicateObjects: false, lineWidth: 0 }));
-  }
+/** Where the command writes: the process streams from the CLI, buffers in tests. */
+export interface RenderIo {
+  out(text: string): void;
+  err(text: string): void;
 }
 
-async function renderCluster(opts: RenderOptions): Promise<ClusterRender> {
-  const repo = await loadRepository(resolve(opts.repo));
-  for (const warning of repo.warnings) process.stderr.write(`${formatDiagnostic(warning)}\n`);
+function format(value: unknown, output: string, multiDoc = false): string {
+  if (output === 'json') return `${JSON.stringify(value, null, 2)}\n`;
+  if (multiDoc && Array.isArray(value)) {
+    return value.map((v) => stringify(v, { aliasDuplicateObjects: false, lineWidth: 0 })).join('---\n');
+  }
+  return stringify(value, { aliasDuplicateObjects: false, lineWidth: 0 });
+}
+
+async function renderCluster(opts: RenderOptions, io: RenderIo): Promise<ClusterRender> {
+  const repo = await loadRepositoryFromDir(resolve(opts.repo));
+  for (const warning of repo.warnings) io.err(`${formatDiagnostic(warning)}\n`);
   if (repo.errors.length > 0) {
     throw new RenderCliError(
       `${repo.errors.map(formatDiagnostic).join('\n')}\n${repo.errors.length} error(s): the repository does not render; nothing printed`,
@@ -145,7 +143,7 @@ function proxyIdentity(cluster: string, opts: RenderOptions): ProxyIdentity {
   return identity;
 }
 
-async function runRender(opts: RenderOptions): Promise<void> {
+async function render(opts: RenderOptions, io: RenderIo): Promise<void> {
   if (opts.output !== 'yaml' && opts.output !== 'json') throw new RenderCliError(`-o: "${opts.output}" is not yaml or json`);
   if (!opts.proxy) {
     for (const flag of ['labels', 'service', 'serviceAccount', 'endpoints'] as const) {
@@ -154,13 +152,29 @@ async function runRender(opts: RenderOptions): Promise<void> {
   }
   const proxyIdentityEarly = opts.proxy ? proxyIdentity(opts.cluster, opts) : undefined;
   const endpoints = opts.endpoints ? await readEndpointsFile(opts.endpoints) : [];
-  const cluster = await renderCluster(opts);
+  const cluster = await renderCluster(opts, io);
   if (!proxyIdentityEarly) {
     const objects = [cluster.istioOperator, ...cluster.objects].map(plainObject);
-    print(opts.output === 'json' ? { apiVersion: 'v1', kind: 'List', items: objects } : objects, opts.output, true);
+    io.out(format(opts.output === 'json' ? { apiVersion: 'v1', kind: 'List', items: objects } : objects, opts.output, true));
     return;
   }
-  print(buildProxySnapshot({ cluster, endpoints, proxy: proxyIdentityEarly }), opts.output);
+  io.out(format(buildProxySnapshot({ cluster, endpoints, proxy: proxyIdentityEarly }), opts.output));
+}
+
+/**
+ * `trellis render`: returns the exit code (0, or 1 when the input is wrong: every message names the
+ * file and line, or the flag, at fault; nothing is written to `out` then).
+ */
+export async function runRender(options: Partial<RenderOptions> & { cluster: string }, io: RenderIo): Promise<number> {
+  const opts: RenderOptions = { output: 'yaml', repo: '.', mode: 'sidecar', ...options };
+  try {
+    await render(opts, io);
+    return 0;
+  } catch (err) {
+    if (!(err instanceof RenderCliError)) throw err;
+    io.err(`trellis render: ${err.message}\n`);
+    return 1;
+  }
 }
 
 export function register(program: Command): void {
@@ -177,12 +191,7 @@ export function register(program: Command): void {
     .option('--mode <mode>', 'sidecar | gateway', 'sidecar')
     .option('--endpoints <file>', 'YAML list of endpoints (service, namespace, address, port, labels, serviceAccount, tlsMode); default none')
     .action(async (opts: RenderOptions) => {
-      try {
-        await runRender(opts);
-      } catch (err) {
-        if (!(err instanceof RenderCliError)) throw err;
-        process.stderr.write(`trellis render: ${err.message}\n`);
-        process.exitCode = 1;
-      }
+      const code = await runRender(opts, { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) });
+      if (code !== 0) process.exitCode = code;
     });
 }

@@ -14,9 +14,9 @@ import type {
 import type { ClusterLoadAssignment, MeshSettings, Route, UpstreamCluster } from '../../mesh/snapshot.js';
 import type { ClusterRender, WorkloadEndpoint } from '../types.js';
 import { canonicalJson, contentHash, hashText } from '../hash.js';
-import { FALLBACK_SERVICE_PORT, byString, deepFreeze, freezeShared, namespaceOf, objectKey, resolveHost } from './common.js';
+import { DOMAIN_SUFFIX, FALLBACK_SERVICE_PORT, byString, deepFreeze, freezeShared, namespaceOf, objectKey, resolveHost } from './common.js';
 import { buildMeshSettings } from './mesh-settings.js';
-import { addConfigHost, addServiceEntries, buildEndpointServices, type ServiceInfo } from './services.js';
+import { addConfigHost, addKubernetesServices, addServiceEntries, buildEndpointServices, type ServiceInfo } from './services.js';
 import {
   MESH_GATEWAY,
   clusterName,
@@ -235,6 +235,12 @@ export function buildClusterIndex(cluster: ClusterRender, endpoints: readonly Wo
   const registry = endpointServicesFor(endpoints, mesh.trustDomain, cache);
   const services = new Map(registry.services);
   const endpointHashes = new Map(registry.hashes);
+  const kubernetesServices = byKind<never>(objects, 'Service').filter((o) => o.apiVersion === 'v1');
+  addKubernetesServices(services, kubernetesServices);
+  for (const svc of kubernetesServices) {
+    const host = `${svc.metadata.name}.${namespaceOf(svc)}.svc.${DOMAIN_SUFFIX}`;
+    endpointHashes.set(host, hashText(JSON.stringify(services.get(host)!.endpoints)));
+  }
   const serviceEntries = byKind<ServiceEntrySpec>(objects, 'ServiceEntry');
   addServiceEntries(services, serviceEntries, mesh.trustDomain);
   for (const se of serviceEntries) {

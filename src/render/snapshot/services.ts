@@ -164,3 +164,43 @@ export function addConfigHost(services: Map<string, ServiceInfo>, host: string, 
   if (host.includes('*') || services.has(host)) return;
   services.set(host, compact({ host, namespace, origin: 'config' as const, ports: [], exportTo, endpoints: [], spiffeIds: [] }));
 }
+
+interface KubernetesServiceSpec {
+  ports?: Array<{ port?: number; targetPort?: number | string; name?: string }>;
+}
+
+const EXPORT_TO_ANNOTATION = 'networking.istio.io/exportTo';
+
+/**
+ * Kubernetes Service objects in the cluster's configuration: they name the service's ports (the
+ * registry may not know them yet) and may carry Istio's exportTo annotation. Endpoints registered
+ * on a numeric targetPort are mapped back to the service port.
+ */
+export function addKubernetesServices(services: Map<string, ServiceInfo>, objects: readonly MeshObject<KubernetesServiceSpec>[]): void {
+  for (const svc of objects) {
+    const namespace = namespaceOf(svc);
+    const host = `${svc.metadata.name}.${namespace}.svc.${DOMAIN_SUFFIX}`;
+    const declared = (svc.spec?.ports ?? []).filter((p) => Number.isInteger(p.port));
+    const targetToPort = new Map<number, number>();
+    for (const p of declared) if (typeof p.targetPort === 'number') targetToPort.set(p.targetPort, p.port!);
+    const registered = services.get(host);
+    const endpoints = (registered?.endpoints ?? [])
+      .map((e) => (targetToPort.has(e.servicePort) ? { servicePort: targetToPort.get(e.servicePort)!, endpoint: e.endpoint } : e))
+      .sort(compareEndpoints);
+    const annotation = svc.metadata.annotations?.[EXPORT_TO_ANNOTATION];
+    const ports = new Set<number>([...declared.map((p) => p.port!), ...endpoints.map((e) => e.servicePort)]);
+    services.set(
+      host,
+      compact({
+        host,
+        namespace,
+        shortName: svc.metadata.name,
+        origin: 'kubernetes' as const,
+        ports: [...ports].sort((a, b) => a - b),
+        exportTo: annotation ? annotation.split(',').map((s) => s.trim()).filter((s) => s.length > 0) : undefined,
+        endpoints,
+        spiffeIds: registered?.spiffeIds ?? [],
+      }),
+    );
+  }
+}
