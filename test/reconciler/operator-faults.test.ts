@@ -22,7 +22,7 @@ const FAULTS: Array<{ fault: GitServerFault; reason: string; message: RegExp }> 
 
 describe('operator under git server faults: keeps the last good config, reports, never crashes, recovers', () => {
   test.each(FAULTS)('$fault', async ({ fault, reason, message }) => {
-    h = await startHarness({ timeoutMs: 400 });
+    h = await startHarness({ timeoutMs: 400, statusBranch: false });
     const good = await waitFor(() => h!.applied[0], 'first apply');
     await h.repo.server.setFault(fault);
     await waitFor(() => h!.op.status.source.fault?.reason === reason, `fault ${reason} in status`);
@@ -72,7 +72,7 @@ describe('operator under git server faults: keeps the last good config, reports,
   });
 
   test('force-push (rewritten history) is detected, reported and applied', async () => {
-    h = await startHarness();
+    h = await startHarness({ statusBranch: false });
     await waitFor(() => h!.applied[0], 'first apply');
     const doomed = await h.repo.commitAndPush({ 'clusters/dev.yaml': 'version: "1.16.0"\n' }, 'doomed');
     await waitFor(() => h!.applied.find((a) => a.revision.commit === doomed), 'apply doomed');

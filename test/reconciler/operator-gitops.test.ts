@@ -75,7 +75,7 @@ describe('operator GitOps loop over real smart HTTP', () => {
 
   test('webhook: unsigned or wrongly signed ⇒ 401 and nothing happens; valid ⇒ immediate reconcile', async () => {
     // A schedule far in the future: only the startup run and webhooks reconcile.
-    h = await startHarness({ schedule: { cron: '0 0 1 1 *' }, webhookSecret: SECRET });
+    h = await startHarness({ schedule: { cron: '0 0 1 1 *' }, webhookSecret: SECRET, statusBranch: false });
     await waitFor(() => h!.applied[0], 'first apply');
     const sha = await h.repo.commitAndPush({ 'clusters/prod-us.yaml': 'version: "1.16.1"\n' }, 'prod-us: 1.16.1');
     const body = JSON.stringify({ ref: 'refs/heads/main', after: sha });
@@ -111,7 +111,7 @@ describe('operator GitOps loop over real smart HTTP', () => {
   });
 
   test('an invalid commit is refused as a whole (InvalidConfig with file:line); the next valid one recovers', async () => {
-    h = await startHarness();
+    h = await startHarness({ statusBranch: false });
     const good = await waitFor(() => h!.applied[0], 'first apply');
     const bad = await h.repo.commitAndPush({ 'clusters/dev.yaml': 'version: "1.16.1"\n', 'clusters/prod-us.yaml': 'version: [unclosed\n' }, 'broken prod-us');
     await waitFor(() => h!.op.status.get('prod-us')?.phase === 'InvalidConfig', 'InvalidConfig');

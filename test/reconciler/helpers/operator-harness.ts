@@ -51,7 +51,7 @@ export async function startHarness(
   const op = new Operator({
     repo: repo.url,
     stateDir,
-    schedule: { intervalMs: 150 },
+    schedule: { intervalMs: 250 },
     load: loadMiniRepo,
     timeoutMs: 1_000,
     backoff: { initialMs: 100, maxMs: 300, factor: 2 },
