@@ -12,7 +12,7 @@ import {
 } from './resource.js';
 import { compileSelector, selects } from './selector.js';
 import { sortLegacy } from './sort.js';
-import { rebaseSources } from './source-map.js';
+import { patchLeaves, rebaseSources } from './source-map.js';
 import { applyStrategicMerge, PatchError } from './strategic-merge.js';
 import { ANNOTATION_FIELD_SPECS, applyMapTransformer, applyNameAffixes, applyNamespace, labelFieldSpecs } from './transformers.js';
 import { embeddedOrigin, parseYamlWithSources, type SourcedValue } from './yaml-source.js';
@@ -279,7 +279,8 @@ async function applyPatchEntry(ctx: BuildContext, k: Kustomization, entry: Patch
         const before = res.doc;
         const after = applyJsonPatch(before, ops);
         if (!isObject(after)) throw new PatchError('the patch replaced the whole object with a non-object');
-        const sources = rebaseSources(before, after, res.fieldSources);
+        const roots = ops.flatMap((op) => [op.path, ...(op.from !== undefined ? [op.from] : [])]).map((p) => changedRoot(before, p));
+        const sources = rebaseSources(before, after, res.fieldSources, { roots, inclusive: true });
         ops.forEach((op, i) => {
           if (op.op === 'remove' || op.op === 'test') return;
           const pointer = op.path.endsWith('/-') ? op.path.slice(0, -2) : op.path;
@@ -323,11 +324,12 @@ async function applyPatchEntry(ctx: BuildContext, k: Kustomization, entry: Patch
       }
     }
     const body = withoutIdentity(patch);
+    const leaves = patchLeaves(body);
     for (const res of matched) {
       try {
         const before = res.doc;
         const after = applyStrategicMerge(before, body, resId(res).group);
-        res.fieldSources = rebaseSources(before, after, res.fieldSources, patch, doc.fieldSources);
+        res.fieldSources = rebaseSources(before, after, res.fieldSources, { roots: leaves, inclusive: true }, patch, doc.fieldSources);
         res.doc = after;
       } catch (err) {
         const field = err instanceof PatchError && err.path.length > 0 ? err.path.join('.') : undefined;
@@ -338,6 +340,21 @@ async function applyPatchEntry(ctx: BuildContext, k: Kustomization, entry: Patch
     }
   }
   return resources;
+}
+
+/**
+ * What a JSON patch operation at `pointer` can change: in a mapping, only the value at that key; in a list,
+ * every element of the list (indexes shift), so the list itself.
+ */
+function changedRoot(doc: Json, pointer: string): string {
+  const segments = pointer.split('/');
+  const parent = segments.slice(0, -1).join('/');
+  let node: Json | undefined = doc;
+  for (const seg of parent.split('/').slice(1)) {
+    const key = seg.replace(/~1/g, '/').replace(/~0/g, '~');
+    node = Array.isArray(node) ? node[Number(key)] : isObject(node) ? node[key] : undefined;
+  }
+  return pointerToPath(Array.isArray(node) ? parent : pointer.endsWith('/-') ? parent : pointer);
 }
 
 function smpIdentityProblem(patch: JsonObject): string | undefined {

@@ -48,6 +48,37 @@ function equal(a: Json | typeof MISSING, b: Json | typeof MISSING): boolean {
   return ka.every((k) => equal((a as Record<string, Json>)[k], (b as Record<string, Json>)[k] ?? MISSING));
 }
 
+/** True when `path` is `root` itself (if `inclusive`) or lies below it. */
+function isUnder(path: string, root: string, inclusive: boolean): boolean {
+  if (root === '') return inclusive || path !== '';
+  if (path === root) return inclusive;
+  return path.startsWith(root) && (path[root.length] === '.' || path[root.length] === '[');
+}
+
+/**
+ * Where a patch may have changed values: for each root, the values at or below it (`inclusive`) or
+ * strictly below it. Every other position is unchanged by construction and kept without comparing.
+ */
+export interface ChangedRoots {
+  roots: string[];
+  inclusive: boolean;
+}
+
+/** Leaf paths of a strategic-merge patch: scalars, lists and nulls (maps merge, so they are not leaves). */
+export function patchLeaves(patch: Json, path = ''): string[] {
+  if (!isObject(patch)) return [path];
+  const out: string[] = [];
+  for (const [key, value] of Object.entries(patch)) {
+    if (key === '$patch') return [path];
+    out.push(...patchLeaves(value, childKey(path, key)));
+  }
+  return out;
+}
+
+function childKey(parent: string, key: string): string {
+  return /^[A-Za-z_$][A-Za-z0-9_$-]*$/.test(key) ? (parent === '' ? key : `${parent}.${key}`) : `${parent}[${JSON.stringify(key)}]`;
+}
+
 /**
  * Positions after a patch: an original position stays where its value is unchanged (or still a mapping);
  * a position from the patch is taken where the result holds the patch's value. A field whose origin is
@@ -57,14 +88,19 @@ export function rebaseSources(
   before: Json,
   after: Json,
   oldSources: Record<string, SourceRef>,
+  changed: ChangedRoots,
   patchDoc?: Json,
   patchSources?: Record<string, SourceRef>,
 ): Record<string, SourceRef> {
   const out: Record<string, SourceRef> = {};
   for (const [path, ref] of Object.entries(oldSources)) {
+    if (!changed.roots.some((root) => isUnder(path, root, changed.inclusive))) {
+      out[path] = ref;
+      continue;
+    }
     const was = valueAt(before, path);
     const now = valueAt(after, path);
-    if (equal(was, now) || (isObject(was as Json) && isObject(now as Json))) out[path] = ref;
+    if (equal(was, now) || (isObject(was as Json) && isObject(now as Json) && !/\]$/.test(path))) out[path] = ref;
   }
   if (patchDoc !== undefined && patchSources) {
     for (const [path, ref] of Object.entries(patchSources)) {
