@@ -42,6 +42,25 @@ function checkMetadata(obj: MeshObject, info: KindInfo, report: ObjectReport): v
   if (typeof namespace === 'string' && !isK8sNamespace(namespace)) {
     report.error('metadata.namespace', `namespace ${JSON.stringify(namespace)} is not a valid DNS-1123 label`);
   }
+  checkDryRunAnnotation(obj, report);
+}
+
+const DRY_RUN_ANNOTATION = 'istio.io/dry-run';
+
+/** Istio accepts `istio.io/dry-run` only on ALLOW/DENY AuthorizationPolicies, with a boolean value. */
+function checkDryRunAnnotation(obj: MeshObject, report: ObjectReport): void {
+  const annotations = obj.metadata?.annotations;
+  if (!isObj(annotations) || annotations[DRY_RUN_ANNOTATION] === undefined) return;
+  const path = `metadata.annotations[${JSON.stringify(DRY_RUN_ANNOTATION)}]`;
+  if (obj.kind !== 'AuthorizationPolicy') {
+    report.error(path, `annotation ${DRY_RUN_ANNOTATION} is supported only on AuthorizationPolicy`);
+    return;
+  }
+  const action = isObj(obj.spec) && typeof obj.spec.action === 'string' ? obj.spec.action : 'ALLOW';
+  if (action !== 'ALLOW' && action !== 'DENY') report.error(path, `annotation ${DRY_RUN_ANNOTATION} supports only action ALLOW or DENY, not ${action}`);
+  else if (!/^(true|false|1|0|t|f|TRUE|FALSE|True|False)$/.test(String(annotations[DRY_RUN_ANNOTATION]))) {
+    report.error(path, `annotation ${DRY_RUN_ANNOTATION} must be a boolean, got ${JSON.stringify(annotations[DRY_RUN_ANNOTATION])}`);
+  }
 }
 
 function split(diagnostics: Diagnostic[]): ValidationResult {

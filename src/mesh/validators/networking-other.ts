@@ -30,6 +30,8 @@ function isHttpProtocol(protocol: unknown): boolean {
 }
 
 export function validateGateway(spec: Json, report: ObjectReport): void {
+  const name = report.obj.metadata?.name;
+  if (typeof name === 'string' && !isDnsLabel(name)) report.error('metadata.name', `invalid gateway name ${JSON.stringify(name)}: a Gateway name must be a DNS-1123 label (no dots)`);
   checkLabels(report, 'spec.selector', spec.selector);
   const servers = arr(spec.servers);
   if (servers.length === 0) report.error('spec.servers', 'a Gateway needs at least one server');

@@ -69,7 +69,7 @@ export function validateVirtualService(spec: Json, report: ObjectReport): void {
     report.error('spec', 'http, tcp or tls must be provided in a VirtualService');
   }
   arr(spec.http).forEach((route, i) => {
-    if (isObj(route)) validateHttpRoute(report, `spec.http[${i}]`, route, isDelegate);
+    if (isObj(route)) validateHttpRoute(report, `spec.http[${i}]`, route, isDelegate, !appliesToMesh);
   });
   arr(spec.tls).forEach((route, i) => {
     if (isObj(route)) validateTlsRoute(report, `spec.tls[${i}]`, route, hosts.filter((h): h is string => typeof h === 'string'));
@@ -120,7 +120,7 @@ function checkGatewayName(report: ObjectReport, path: string, gateway: string): 
   if (!valid) report.error(path, `gateway ${JSON.stringify(gateway)} must be "mesh", "<name>" or "<namespace>/<name>"`);
 }
 
-function validateHttpRoute(report: ObjectReport, path: string, route: Json, inDelegate: boolean): void {
+function validateHttpRoute(report: ObjectReport, path: string, route: Json, inDelegate: boolean, gatewayOnly: boolean): void {
   const at = (field: string): string => childPath(path, field);
   const hasRoute = arr(route.route).length > 0;
   const hasRedirect = has(route, 'redirect');
@@ -144,7 +144,7 @@ function validateHttpRoute(report: ObjectReport, path: string, route: Json, inDe
   if (has(route, 'mirror') && arr(route.mirrors).length > 0) report.error(at('mirrors'), 'an HTTP route cannot contain both mirror and mirrors');
 
   arr(route.match).forEach((match, i) => {
-    if (isObj(match)) validateHttpMatch(report, childPath(at('match'), i), match);
+    if (isObj(match)) validateHttpMatch(report, childPath(at('match'), i), match, gatewayOnly);
   });
   validateDestinations(report, at('route'), arr(route.route), true);
   if (isObj(route.redirect)) validateRedirect(report, at('redirect'), route.redirect);
@@ -169,7 +169,10 @@ function validateHttpRoute(report: ObjectReport, path: string, route: Json, inDe
   });
 }
 
-function validateHttpMatch(report: ObjectReport, path: string, match: Json): void {
+const PSEUDO_HEADERS = new Set([':method', ':scheme', ':authority', ':path', ':status']);
+const JWT_CLAIM_PREFIX = '@request.auth.claims.';
+
+function validateHttpMatch(report: ObjectReport, path: string, match: Json, gatewayOnly: boolean): void {
   const at = (field: string): string => childPath(path, field);
   for (const field of ['uri', 'scheme', 'method', 'authority']) {
     if (has(match, field)) checkStringMatch(report, at(field), match[field]);
@@ -177,7 +180,9 @@ function validateHttpMatch(report: ObjectReport, path: string, match: Json): voi
   for (const field of ['headers', 'withoutHeaders']) {
     for (const [name, value] of entries(match[field])) {
       const headerPath = childPath(at(field), name);
-      checkHeaderName(report, headerPath, name);
+      if (name.startsWith(JWT_CLAIM_PREFIX)) {
+        if (!gatewayOnly) report.error(headerPath, `JWT claim based routing (${name}) is only supported for VirtualServices bound to gateways (not mesh)`);
+      } else if (!PSEUDO_HEADERS.has(name)) checkHeaderName(report, headerPath, name);
       if (value === null) report.error(headerPath, `header match for ${JSON.stringify(name)} must not be null (use {} for presence)`);
       checkStringMatch(report, headerPath, value, { allowEmpty: true });
     }
@@ -344,24 +349,35 @@ function validateCors(report: ObjectReport, path: string, cors: Json): void {
   checkMinDuration(report, at('maxAge'), cors.maxAge);
 }
 
+/**
+ * Header operations, after istio ValidateHTTPHeader*OperationName: request set/add may target
+ * `:authority` but no other pseudo-header; remove and response operations may not touch Host or any
+ * pseudo-header. Names are lowercase tokens; values carry no control characters.
+ */
 export function validateHeaderOps(report: ObjectReport, path: string, headers: unknown): void {
   if (!isObj(headers)) return;
-  for (const direction of ['request', 'response']) {
+  for (const direction of ['request', 'response'] as const) {
     const ops = headers[direction];
     if (!isObj(ops)) continue;
     const opsPath = childPath(path, direction);
-    for (const op of ['set', 'add']) {
-      for (const [name] of entries(ops[op])) checkHeaderOpName(report, childPath(childPath(opsPath, op), name), name);
+    for (const op of ['set', 'add'] as const) {
+      for (const [name, value] of entries(ops[op])) {
+        const namePath = childPath(childPath(opsPath, op), name);
+        checkHeaderOpName(report, namePath, name, direction === 'request' ? 'request-write' : 'other');
+        if (typeof value === 'string' && /[\u0000-\u0008\u000A-\u001F\u007F]/.test(value)) report.error(namePath, `header ${JSON.stringify(name)}: value contains control characters`);
+      }
     }
     arr(ops.remove).forEach((name, i) => {
-      if (typeof name === 'string') checkHeaderOpName(report, childPath(childPath(opsPath, 'remove'), i), name);
+      if (typeof name === 'string') checkHeaderOpName(report, childPath(childPath(opsPath, 'remove'), i), name, 'other');
     });
   }
 }
 
-function checkHeaderOpName(report: ObjectReport, path: string, name: string): void {
-  if (name.startsWith(':')) report.error(path, `header ${JSON.stringify(name)}: pseudo-headers cannot be modified`);
-  else if (name.toLowerCase() === 'host') report.error(path, 'the Host header cannot be modified here (use rewrite.authority)');
+function checkHeaderOpName(report: ObjectReport, path: string, name: string, use: 'request-write' | 'other'): void {
+  if (name === '') report.error(path, 'header name must not be empty');
+  else if (name.startsWith(':')) {
+    if (!(use === 'request-write' && name === ':authority')) report.error(path, `header ${JSON.stringify(name)}: pseudo-headers cannot be modified`);
+  } else if (use === 'other' && name.toLowerCase() === 'host') report.error(path, 'the Host header cannot be removed or set on responses');
   else checkHeaderName(report, path, name);
 }
 
