@@ -1,0 +1,40 @@
+import type { AuthorizationPolicyRef, ExtensionProvider } from '../../mesh/snapshot.js';
+import { checkExternalAuthz, EXT_AUTHZ_ERROR_STATUS, type ExtAuthzOptions } from './ext-authz.js';
+import { evaluateAuthorization, type CompiledAuthorization } from './evaluate.js';
+import { RBAC_DENIED_BODY, RBAC_DENIED_STATUS, type AuthzDecision, type AuthzRequest } from './types.js';
+
+export type AuthorizationOutcome =
+  | { allowed: true; decision: AuthzDecision; headersToUpstream: Record<string, string> }
+  | { allowed: false; decision: AuthzDecision; status: number; body: string; headers: Record<string, string> };
+
+/**
+ * The whole inbound authorization step: evaluateAuthorization, then (when a CUSTOM policy matched
+ * and nothing denied) the ext-authz provider named in meshConfig.extensionProviders.
+ * Denials by DENY/ALLOW policies are 403 `RBAC: access denied`; provider denials carry its answer.
+ */
+export async function authorizeRequest(
+  policies: AuthorizationPolicyRef[] | CompiledAuthorization,
+  req: AuthzRequest,
+  providers: ExtensionProvider[],
+  options?: ExtAuthzOptions,
+): Promise<AuthorizationOutcome> {
+  const decision = evaluateAuthorization(policies, req);
+  if (!decision.allowed) {
+    return { allowed: false, decision, status: RBAC_DENIED_STATUS, body: RBAC_DENIED_BODY, headers: {} };
+  }
+  if (decision.customProvider === undefined) return { allowed: true, decision, headersToUpstream: {} };
+  const provider = providers.find((candidate) => candidate.name === decision.customProvider);
+  if (!provider) {
+    // Istio rejects such a policy; the data plane fails closed.
+    decision.reason = `${decision.reason}; provider ${decision.customProvider} is not in meshConfig.extensionProviders`;
+    return { allowed: false, decision, status: EXT_AUTHZ_ERROR_STATUS, body: RBAC_DENIED_BODY, headers: {} };
+  }
+  const result = await checkExternalAuthz(
+    provider,
+    { method: req.method ?? 'GET', path: req.path ?? '/', host: req.host, headers: req.headers ?? {} },
+    options,
+  );
+  decision.reason = `${decision.reason}; ${result.reason}`;
+  if (result.allowed) return { allowed: true, decision, headersToUpstream: result.headersToUpstream };
+  return { allowed: false, decision: { ...decision, allowed: false }, status: result.status, body: result.body, headers: result.headersToDownstream };
+}
