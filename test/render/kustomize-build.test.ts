@@ -84,6 +84,19 @@ describe('buildKustomization: refusals name file, line and field', () => {
     expect(err.message).toMatch(/^k\/kustomization.yaml:\d+:\d+: error: YAML syntax error/);
   });
 
+  it('refuses hostile kustomization YAML: duplicate keys, alias bombs, an alias bomb inside an inline patch', async () => {
+    const bomb = ['a: &a [x, x, x, x, x, x, x, x, x, x]', ...Array.from({ length: 60 }, (_, i) => `b${i}: &b${i} [*a, *a]`)].join('\n');
+    const fs = new MemoryFileSystem({
+      'dup/kustomization.yaml': 'resources: []\nnamespace: a\nnamespace: b\n',
+      'bomb/kustomization.yaml': `${bomb}\n`,
+      'inline/kustomization.yaml': `resources: [vs.yaml]\npatches:\n- target: {kind: VirtualService}\n  patch: |-\n${bomb.split('\n').map((l) => `    ${l}`).join('\n')}\n`,
+      'inline/vs.yaml': VS,
+    });
+    expect((await failure(buildKustomization(fs, 'dup'))).message).toMatch(/^dup\/kustomization.yaml:3:1: error: duplicate key/);
+    expect((await failure(buildKustomization(fs, 'bomb'))).message).toContain('bomb/kustomization.yaml:1:1: error: document uses more than 50 aliases (possible alias bomb); refused');
+    expect((await failure(buildKustomization(fs, 'inline'))).message).toContain('inline/kustomization.yaml:5:5: error: document uses more than 50 aliases (possible alias bomb); refused');
+  });
+
   it('refuses a missing kustomization directory', async () => {
     const err = await failure(buildKustomization(new MemoryFileSystem({}), 'nope'));
     expect(err.message).toBe('nope:1:1: error: kustomization directory "nope" does not exist');
