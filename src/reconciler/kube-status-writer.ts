@@ -1,4 +1,4 @@
-import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import type { ClusterStatusStatus } from '../mesh/api/trellis.js';
 import { TransientError } from './errors.js';
 import { kubeErrorCode, kubeErrorMessage } from './kube-client.js';
@@ -13,9 +13,10 @@ export const DEFAULT_STATUS_NAMESPACE = 'trellis-system';
 export const MAX_CONFLICT_RETRIES = 5;
 
 /**
- * Writes ClusterStatus custom resources: creates the object when missing, then replaces its
- * status subresource with the read resourceVersion; a 409 (someone else wrote in between, or
- * a concurrent create) re-reads and retries.
+ * Writes ClusterStatus custom resources: creates the object when missing, then patches its
+ * status subresource with a JSON merge patch (RFC 7386) that carries the read resourceVersion as
+ * a precondition; a 409 (someone else wrote in between, or a concurrent create) re-reads and
+ * retries.
  */
 export class KubeStatusWriter implements StatusSink {
   readonly name = 'kubernetes';
@@ -45,8 +46,11 @@ export class KubeStatusWriter implements StatusSink {
           const { status: _ignored, ...body } = clusterStatusResource(cluster, status, this.namespace);
           current = await this.api.createNamespacedCustomObject({ ...base, body });
         }
-        const body = { ...current, status };
-        return (await this.api.replaceNamespacedCustomObjectStatus({ ...base, name: cluster, body })) as ClusterStatusResource;
+        const body = { metadata: { resourceVersion: current.metadata.resourceVersion }, status: mergePatch((current as { status?: unknown }).status, status) };
+        return (await this.api.patchNamespacedCustomObjectStatus(
+          { ...base, name: cluster, body },
+          setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+        )) as ClusterStatusResource;
       } catch (err) {
         lastError = err;
         if (kubeErrorCode(err) !== 409) break;
@@ -54,4 +58,21 @@ export class KubeStatusWriter implements StatusSink {
     }
     throw new TransientError('StatusWriteFailed', `ClusterStatus ${this.namespace}/${cluster}: ${kubeErrorMessage(lastError)}`);
   }
+}
+
+/** The RFC 7386 merge patch turning `from` into `to` (removed keys become null; arrays are replaced). */
+export function mergePatch(from: unknown, to: unknown): unknown {
+  if (!isPlainObject(from) || !isPlainObject(to)) return to === undefined ? null : to;
+  const patch: Record<string, unknown> = {};
+  for (const key of Object.keys(from)) if (!(key in to) || to[key] === undefined) patch[key] = null;
+  for (const [key, value] of Object.entries(to)) {
+    if (value === undefined) continue;
+    if (isPlainObject(value) && isPlainObject(from[key])) patch[key] = mergePatch(from[key], value);
+    else if (JSON.stringify(value) !== JSON.stringify(from[key])) patch[key] = value;
+  }
+  return patch;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
 }

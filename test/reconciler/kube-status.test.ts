@@ -24,7 +24,7 @@ afterAll(async () => {
 });
 
 describe('Kubernetes status writer (client-node against an in-test API server over TLS)', () => {
-  test('creates ClusterStatus, replaces its status subresource, retries 409 conflicts', async () => {
+  test('creates ClusterStatus, merge-patches its status subresource with a resourceVersion precondition, retries 409 conflicts', async () => {
     const writer = new KubeStatusWriter(loadKubeConfig(api.kubeconfigPath), { namespace: 'trellis-system' });
     await writer.write({
       changed: [
@@ -35,13 +35,18 @@ describe('Kubernetes status writer (client-node against an in-test API server ov
     });
     const stored = api.get('clusterstatuses', 'trellis-system', 'prod-us')!;
     expect(stored).toMatchObject({ apiVersion: 'trellis.dev/v1alpha1', kind: 'ClusterStatus', spec: { cluster: 'prod-us' }, status: { phase: 'Progressing' } });
-    expect(api.requests.some((r) => r.method === 'PUT' && r.path.startsWith('/apis/trellis.dev/v1alpha1/namespaces/trellis-system/clusterstatuses/prod-us/status'))).toBe(true);
+    expect(
+      api.requests.some(
+        (r) => r.method === 'PATCH' && r.contentType === 'application/merge-patch+json' && r.path.startsWith('/apis/trellis.dev/v1alpha1/namespaces/trellis-system/clusterstatuses/prod-us/status'),
+      ),
+    ).toBe(true);
 
     const rvBefore = Number(stored.metadata.resourceVersion);
     api.conflictNextPuts(2);
     await writer.upsert('prod-us', { phase: 'Healthy', desiredVersion: '1.16.1', currentVersion: '1.16.1', proxies: { total: 10, onDesired: 10, drifted: 0, disconnected: 0 } });
     const after = api.get('clusterstatuses', 'trellis-system', 'prod-us')!;
-    expect(after.status).toMatchObject({ phase: 'Healthy', currentVersion: '1.16.1' });
+    // The merge patch removed what the new status no longer has (canary), not just added.
+    expect(after.status).toEqual({ phase: 'Healthy', desiredVersion: '1.16.1', currentVersion: '1.16.1', proxies: { total: 10, onDesired: 10, drifted: 0, disconnected: 0 } });
     expect(Number(after.metadata.resourceVersion)).toBeGreaterThan(rvBefore);
 
     api.conflictNextPuts(50);

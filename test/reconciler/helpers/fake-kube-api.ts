@@ -35,7 +35,7 @@ export interface FakeKubeApi {
   kubeconfigPath: string;
   token: string;
   requests: Array<{ method: string; path: string; accept?: string; contentType?: string }>;
-  /** The next `n` PUTs answer 409 Conflict (as if another writer got in first). */
+  /** The next `n` PUTs/PATCHes answer 409 Conflict (as if another writer got in first). */
   conflictNextPuts(n: number): void;
   get(resource: 'clusterstatuses' | 'leases', namespace: string, name: string): Obj | undefined;
   close(): Promise<void>;
@@ -138,6 +138,22 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
         sub === 'status'
           ? { ...current, status: obj.status, metadata: { ...current.metadata, resourceVersion: String(++rv) } }
           : { ...obj, ...(resource === 'clusterstatuses' ? { status: current.status } : {}), metadata: { ...current.metadata, ...obj.metadata, resourceVersion: String(++rv) } };
+      store.set(key(name), next);
+      return send(res, 200, next);
+    }
+    if (req.method === 'PATCH') {
+      if (!current) return status(res, 404, 'NotFound', `${resource}.${group} "${name}" not found`, { name, group, kind: resource });
+      if (req.headers['content-type'] !== 'application/merge-patch+json') {
+        return status(res, 415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/merge-patch+json (this fake)`);
+      }
+      const patch = body as Obj;
+      const precondition = patch?.metadata?.resourceVersion;
+      if (conflicts > 0 || (precondition !== undefined && String(precondition) !== current.metadata.resourceVersion)) {
+        if (conflicts > 0) conflicts -= 1;
+        return status(res, 409, 'Conflict', `Operation cannot be fulfilled on ${resource}.${group} "${name}": the object has been modified; please apply your changes to the latest version and try again`, { name, group, kind: resource });
+      }
+      const merged = applyMergePatch(current, sub === 'status' ? { status: (patch as { status?: unknown }).status } : { ...patch, status: undefined }) as Obj;
+      const next: Obj = { ...merged, metadata: { ...current.metadata, resourceVersion: String(++rv) } };
       store.set(key(name), next);
       return send(res, 200, next);
     }
@@ -248,4 +264,16 @@ function toTable(items: Obj[], columns: PrinterColumn[], resourceVersion: string
           : { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: item.metadata },
     })),
   };
+}
+
+/** RFC 7386 JSON merge patch, as the API server applies `application/merge-patch+json`. */
+function applyMergePatch(target: unknown, patch: unknown): unknown {
+  if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return patch;
+  const out: Record<string, unknown> = target && typeof target === 'object' && !Array.isArray(target) ? { ...(target as Record<string, unknown>) } : {};
+  for (const [k, v] of Object.entries(patch as Record<string, unknown>)) {
+    if (v === undefined) continue;
+    if (v === null) delete out[k];
+    else out[k] = applyMergePatch(out[k], v);
+  }
+  return out;
 }
