@@ -125,7 +125,7 @@ function warnHttpOnlyDeny(report: ObjectReport, path: string, rule: Json): void 
   }
 }
 
-function checkTargetRefs(report: ObjectReport, spec: Json): void {
+export function checkTargetRefs(report: ObjectReport, spec: Json): void {
   const refs: Array<[string, unknown]> = [['spec.targetRef', spec.targetRef], ...arr(spec.targetRefs).map((r, i): [string, unknown] => [`spec.targetRefs[${i}]`, r])];
   for (const [path, ref] of refs) {
     if (!isObj(ref)) continue;
