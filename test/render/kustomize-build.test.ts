@@ -147,6 +147,21 @@ describe('buildKustomization: source positions survive the build', () => {
     expect(vs.fieldSources?.['metadata.labels.env']).toEqual({ file: 'overlay/kustomization.yaml', line: 4, col: 1 });
   });
 
+  it('warns about deprecated kustomization fields, as kustomize does', async () => {
+    const legacy = new MemoryFileSystem({
+      'k/kustomization.yaml': 'bases: [b]\ncommonLabels: {a: b}\npatchesJson6902: []\n',
+      'k/b/kustomization.yaml': 'resources: [vs.yaml]\n',
+      'k/b/vs.yaml': VS,
+    });
+    const result = await buildKustomizationDetailed(legacy, 'k');
+    expect(result.objects).toHaveLength(1);
+    expect(result.warnings.map((w) => `${w.file}:${w.line} ${w.message}`)).toEqual([
+      'k/kustomization.yaml:2 "commonLabels" is deprecated in kustomize v5; use "labels" instead',
+      'k/kustomization.yaml:3 "patchesJson6902" is deprecated in kustomize v5; use "patches" instead',
+      'k/kustomization.yaml:1 "bases" is deprecated in kustomize v5; use "resources" instead',
+    ]);
+  });
+
   it('reports a failing JSON patch operation at its line, naming the object', async () => {
     const bad = new MemoryFileSystem({
       'k/kustomization.yaml': 'resources: [vs.yaml]\npatches:\n- target: {name: reviews}\n  patch: |-\n    - op: add\n      path: /spec/x\n      value: 1\n    - op: remove\n      path: /spec/gone\n',

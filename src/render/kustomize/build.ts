@@ -20,7 +20,7 @@ import { embeddedOrigin, parseYamlWithSources, type SourcedValue } from './yaml-
 export interface KustomizeBuildResult {
   /** The objects `kustomize build` prints, in its (legacy) order, each with its source position. */
   objects: MeshObject[];
-  /** Non-fatal findings while loading resource files (e.g. YAML warnings). */
+  /** Non-fatal findings: deprecated kustomization fields, YAML warnings in resource files. */
   warnings: Diagnostic[];
   /** Every kustomization directory the build read, the root first. */
   kustomizationDirs: string[];
@@ -75,6 +75,7 @@ async function buildDir(ctx: BuildContext, dir: string, stack: string[]): Promis
   const file = await findKustomizationFile(ctx.fs, dir);
   const k = parseKustomization(await ctx.fs.readFile(file), file, dir);
   ctx.files.add(file);
+  ctx.warnings.push(...k.warnings);
   if (!ctx.dirs.includes(dir)) ctx.dirs.push(dir);
 
   const errors: Diagnostic[] = [];

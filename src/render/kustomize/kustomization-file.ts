@@ -59,14 +59,24 @@ export interface Kustomization {
   patchesStrategicMerge: PatchEntry[];
   patches: PatchEntry[];
   patchesJson6902: PatchEntry[];
+  /** Deprecated fields in use (kustomize warns about them too). */
+  warnings: Diagnostic[];
 }
+
+/** Fields kustomize v5 still accepts but warns about, and what replaces them. */
+const DEPRECATED: Record<string, string> = {
+  commonLabels: 'labels',
+  patchesStrategicMerge: 'patches',
+  patchesJson6902: 'patches',
+  bases: 'resources',
+};
 
 /** Parses and checks a kustomization file; throws RenderError listing every problem (never only the first). */
 export function parseKustomization(text: string, file: string, dir: string): Kustomization {
   const docs = parseYamlWithSources(text, { file });
   const problems: Diagnostic[] = [];
   const k: Kustomization = {
-    file, dir, text, resources: [], labels: [], patchesStrategicMerge: [], patches: [], patchesJson6902: [],
+    file, dir, text, resources: [], labels: [], patchesStrategicMerge: [], patches: [], patchesJson6902: [], warnings: [],
   };
   if (docs.length === 0) return k;
   if (docs.length > 1) {
@@ -112,6 +122,11 @@ export function parseKustomization(text: string, file: string, dir: string): Kus
   for (const key of Object.keys(root)) {
     if (!(SUPPORTED_FIELDS as readonly string[]).includes(key)) {
       fail(key, `kustomization field "${key}" is not supported by Trellis's kustomize build (supported: ${SUPPORTED_FIELDS.filter((f) => f !== 'metadata').join(', ')})`, 'UnsupportedField');
+    }
+  }
+  for (const [field, replacement] of Object.entries(DEPRECATED)) {
+    if (root[field] !== undefined) {
+      k.warnings.push(diagnosticAt({ ...at(field), kind: 'Kustomization', field }, `"${field}" is deprecated in kustomize v5; use "${replacement}" instead`, 'warning'));
     }
   }
   if (root.apiVersion !== undefined && root.apiVersion !== 'kustomize.config.k8s.io/v1beta1') {
