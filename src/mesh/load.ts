@@ -61,6 +61,8 @@ export function parseDocuments(text: string, file: string, limits?: Partial<Load
   const parsed = parseAllDocuments(text, {
     lineCounter,
     uniqueKeys: true,
+    // Merge keys (`<<: *anchor`) as Kubernetes' YAML readers accept them; aliases stay capped.
+    merge: true,
     prettyErrors: false,
     keepSourceTokens: false,
   });

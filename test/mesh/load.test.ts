@@ -100,3 +100,12 @@ describe('parseDuration', () => {
     expect(isValidDuration(input)).toBe(false);
   });
 });
+
+describe('parseDocuments: YAML features Kubernetes tooling accepts', () => {
+  it('resolves merge keys', () => {
+    const text = 'apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec:\n  base: &b {x: 1, y: 2}\n  copy:\n    <<: *b\n    y: 3\n';
+    const { objects, diagnostics } = parseDocuments(text, 'm.yaml');
+    expect(diagnostics).toEqual([]);
+    expect(objects[0].spec).toEqual({ base: { x: 1, y: 2 }, copy: { x: 1, y: 3 } });
+  });
+});
