@@ -86,6 +86,13 @@ export interface ClusterIndex {
   meshVirtualServices: IndexedVirtualService[];
   gatewayVirtualServices: Map<string, IndexedVirtualService[]>;
   anyWorkloadDependentRule: boolean;
+  /**
+   * True when nothing restricts visibility by namespace (no exportTo other than `*`, no mesh export
+   * defaults): then every namespace without a Sidecar sees the same services and VirtualServices.
+   */
+  namespaceIndependentVisibility: boolean;
+  /** Namespaces holding a DestinationRule for a host outside them (their proxies may pick another rule). */
+  foreignDestinationRuleNamespaces: Set<string>;
   destinationRules: Map<string, IndexedDestinationRule[]>;
   wildcardDestinationRules: IndexedDestinationRule[];
   gateways: MeshObject<GatewaySpec>[];
@@ -291,6 +298,28 @@ export function buildClusterIndex(cluster: ClusterRender, endpoints: readonly Wo
   wildcardDestinationRules.sort((a, b) => b.host.length - a.host.length || byString(a.key, b.key));
   for (const vs of meshVirtualServices) for (const host of vs.hosts) addConfigHost(services, host, vs.namespace, vs.exportTo);
 
+  const exportDefaults = {
+    service: stringList(meshConfig.defaultServiceExportTo),
+    virtualService: stringList(meshConfig.defaultVirtualServiceExportTo),
+    destinationRule: stringList(meshConfig.defaultDestinationRuleExportTo),
+  };
+  const unrestricted = (exportTo: string[] | undefined): boolean => !exportTo || exportTo.length === 0 || exportTo.includes('*');
+  const namespaceIndependentVisibility =
+    !exportDefaults.service &&
+    !exportDefaults.virtualService &&
+    !exportDefaults.destinationRule &&
+    [...services.values()].every((s) => unrestricted(s.exportTo)) &&
+    virtualServices.every((vs) => unrestricted(vs.exportTo)) &&
+    [...destinationRules.values(), wildcardDestinationRules].every((list) => list.every((dr) => unrestricted(dr.exportTo)));
+  const foreignDestinationRuleNamespaces = new Set<string>();
+  for (const list of destinationRules.values()) {
+    for (const dr of list) {
+      const owner = services.get(dr.host)?.namespace;
+      if (list.length > 1 || owner !== dr.namespace) foreignDestinationRuleNamespaces.add(dr.namespace);
+    }
+  }
+  for (const dr of wildcardDestinationRules) foreignDestinationRuleNamespaces.add(dr.namespace);
+
   return {
     cluster: cluster.cluster,
     meshVersion: cluster.version,
@@ -298,11 +327,9 @@ export function buildClusterIndex(cluster: ClusterRender, endpoints: readonly Wo
     mesh,
     meshHash,
     services,
-    exportDefaults: {
-      service: stringList(meshConfig.defaultServiceExportTo),
-      virtualService: stringList(meshConfig.defaultVirtualServiceExportTo),
-      destinationRule: stringList(meshConfig.defaultDestinationRuleExportTo),
-    },
+    exportDefaults,
+    namespaceIndependentVisibility,
+    foreignDestinationRuleNamespaces,
     serviceList: [...services.values()].sort((a, b) => byString(a.host, b.host)),
     endpointHashes,
     virtualServices,

@@ -136,15 +136,50 @@ export function buildClustersAndEndpoints(
     }
   }
   const names = [...refs.keys()].sort(byString);
+  const chosen = names.map((name) => selectDestinationRule(index, refs.get(name)!.host, proxyNamespace));
+  // Namespaces that see the same clusters under the same DestinationRules share one list (and its
+  // memoised canonical JSON and version-hash prefix): what makes a mesh without Sidecars affordable.
+  const signature = `lists|${names.join(' ')}|${chosen.map((dr) => dr?.key ?? '').join(' ')}`;
+  const shared = index.memo.get(signature) as { clusters: UpstreamCluster[]; endpoints: ClusterLoadAssignment[] } | undefined;
+  if (shared) return shared;
   const clusters: UpstreamCluster[] = [];
   const endpoints: ClusterLoadAssignment[] = [];
-  for (const name of names) {
+  names.forEach((name, i) => {
     const ref = refs.get(name)!;
-    const dr = selectDestinationRule(index, ref.host, proxyNamespace);
-    clusters.push(buildUpstreamCluster(index, ref, dr));
-    endpoints.push(buildLoadAssignment(index, ref, dr));
+    clusters.push(buildUpstreamCluster(index, ref, chosen[i]));
+    endpoints.push(buildLoadAssignment(index, ref, chosen[i]));
+  });
+  const lists = { clusters: freezeShared(clusters), endpoints: freezeShared(endpoints) };
+  index.memo.set(signature, lists);
+  return lists;
+}
+
+/**
+ * One virtual host, shared by every proxy that would render it identically: the same host, the
+ * same VirtualServices, the same short-name visibility, and (only when a rule selects workloads)
+ * the same namespace and labels.
+ */
+function sharedVirtualHost(
+  index: ClusterIndex,
+  host: string,
+  rules: IndexedVirtualService[] | undefined,
+  proxy: ProxyIdentity,
+  workload: WorkloadContext,
+  referenced: Map<string, ClusterRef>,
+): VirtualHost {
+  const service = index.services.get(host);
+  const sameNamespace = service?.shortName !== undefined && service.namespace === proxy.namespace;
+  const workloadKey = rules?.some((vs) => vs.dependsOnWorkload) ? `${proxy.namespace}|${labelsKey(proxy.labels)}` : '';
+  const key = `vh|${host}|${sameNamespace}|${rules ? rules.map((vs) => vs.key).join(',') : ''}|${workloadKey}`;
+  let entry = index.memo.get(key) as { vh: VirtualHost; refs: ClusterRef[] } | undefined;
+  if (!entry) {
+    const own = new Map<string, ClusterRef>();
+    const routes = rules ? buildVirtualServiceRoutes(rules, workload, own) : service ? defaultRoutes(index, service) : [];
+    entry = { vh: freezeShared({ name: host, domains: serviceDomains(host, service, proxy.namespace), routes }), refs: [...own.values()] };
+    index.memo.set(key, entry);
   }
-  return { clusters, endpoints };
+  for (const ref of entry.refs) referenced.set(ref.name, ref);
+  return entry.vh;
 }
 
 /**
@@ -175,16 +210,25 @@ export function buildSidecarOutbound(index: ClusterIndex, proxy: ProxyIdentity):
   const referenced = new Map<string, ClusterRef>();
   const virtualHosts: VirtualHost[] = [];
   for (const host of [...hosts].sort(byString)) {
-    const service = index.services.get(host);
-    const rules = hostRules.get(host);
-    const routes = rules ? buildVirtualServiceRoutes(rules, workload, referenced) : service ? defaultRoutes(index, service) : [];
-    virtualHosts.push(freezeShared({ name: host, domains: serviceDomains(host, service, proxy.namespace), routes }));
+    virtualHosts.push(sharedVirtualHost(index, host, hostRules.get(host), proxy, workload, referenced));
   }
-  const { clusters, endpoints } = buildClustersAndEndpoints(index, proxy.namespace, services, referenced);
+  // Without a Sidecar, namespace-scoped exports, foreign DestinationRules or workload selectors,
+  // every namespace gets the same clusters: build them once per index.
+  const uniform =
+    !sidecar &&
+    index.namespaceIndependentVisibility &&
+    !index.anyWorkloadDependentRule &&
+    !index.foreignDestinationRuleNamespaces.has(proxy.namespace);
+  let lists = uniform ? (index.memo.get('lists|uniform') as ReturnType<typeof buildClustersAndEndpoints> | undefined) : undefined;
+  if (!lists) {
+    lists = buildClustersAndEndpoints(index, proxy.namespace, services, referenced);
+    if (uniform) index.memo.set('lists|uniform', lists);
+  }
+  const { clusters, endpoints } = lists;
   const result: OutboundConfig = {
     routeConfig: freezeShared({ name: 'outbound', virtualHosts: freezeShared(virtualHosts) }),
-    clusters: freezeShared(clusters),
-    endpoints: freezeShared(endpoints),
+    clusters,
+    endpoints,
     outboundTrafficPolicy: sidecar?.spec.outboundTrafficPolicy?.mode,
   };
   index.memo.set(memoKey, result);

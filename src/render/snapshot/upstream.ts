@@ -16,6 +16,12 @@ import {
  * namespace, then any other; exact hosts before wildcards.
  */
 export function selectDestinationRule(index: ClusterIndex, host: string, proxyNamespace: string): IndexedDestinationRule | undefined {
+  const exactRules = index.destinationRules.get(host);
+  if (!exactRules && index.wildcardDestinationRules.length === 0) return undefined;
+  if (exactRules && exactRules.length === 1 && index.wildcardDestinationRules.length === 0) {
+    const only = exactRules[0];
+    return exportedTo(only.exportTo ?? index.exportDefaults.destinationRule, only.namespace, proxyNamespace) ? only : undefined;
+  }
   const memoKey = `dr|${host}|${proxyNamespace}`;
   if (index.memo.has(memoKey)) return index.memo.get(memoKey) as IndexedDestinationRule | undefined;
   const exact = index.destinationRules.get(host) ?? [];
