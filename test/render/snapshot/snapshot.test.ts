@@ -142,6 +142,51 @@ describe('incremental rendering through the cluster index', () => {
   });
 });
 
+describe('sharing between proxies never changes what a proxy gets', () => {
+  const MULTI_NS = `
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: api, namespace: a}
+spec: {host: api, trafficPolicy: {loadBalancer: {simple: RANDOM}}, subsets: [{name: v1, labels: {version: v1}}]}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: api-from-b, namespace: b}
+spec: {host: api.a.svc.cluster.local, trafficPolicy: {loadBalancer: {simple: ROUND_ROBIN}}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: api, namespace: a}
+spec:
+  hosts: [api]
+  http: [{route: [{destination: {host: api, subset: v1}}]}]
+`;
+  const multiEndpoints = [
+    endpointOf({ service: 'api', namespace: 'a', address: '10.1.0.1', labels: { app: 'api', version: 'v1' } }),
+    endpointOf({ service: 'web', namespace: 'c', address: '10.3.0.1', labels: { app: 'web' } }),
+  ];
+  const inNamespace = (ns: string) => proxyOf({ namespace: ns, workload: `w-${ns}`, labels: { app: `w-${ns}` } });
+
+  test('proxies in namespaces a, b, c and d rendered from one index equal proxies rendered alone', () => {
+    const cluster = clusterOf(objectsFromYaml(MULTI_NS));
+    const index = buildClusterIndex(cluster, multiEndpoints);
+    const order = ['c', 'b', 'd', 'a'];
+    const shared = order.map((ns) => buildProxySnapshotFromIndex(index, inNamespace(ns)));
+    order.forEach((ns, i) => {
+      const alone = buildProxySnapshot({ cluster, endpoints: multiEndpoints, proxy: inNamespace(ns) });
+      expect(shared[i]).toEqual(alone);
+    });
+    const lb = (s: ProxySnapshot) => s.clusters.find((c) => c.name === 'outbound|9080||api.a.svc.cluster.local')!.lb;
+    // b holds its own DestinationRule for api.a: its proxies use it; everyone else uses a's
+    expect(shared.map(lb)).toEqual([{ simple: 'RANDOM' }, { simple: 'ROUND_ROBIN' }, { simple: 'RANDOM' }, { simple: 'RANDOM' }]);
+    // c and d share the cluster list; the short name `web` is a domain only in c
+    expect(shared[2].clusters).toBe(shared[0].clusters);
+    const web = (s: ProxySnapshot) => s.routeConfigs[0].virtualHosts.find((v) => v.name === 'web.c.svc.cluster.local')!.domains;
+    expect(web(shared[0])).toContain('web');
+    expect(web(shared[2])).not.toContain('web');
+  });
+});
+
 describe('resourceHashes', () => {
   test('names every resource and changes only the hashes of what changed', () => {
     const objects = objectsFromYaml(CONFIG);
