@@ -102,6 +102,33 @@ describe('validateSnapshot', () => {
     expect(result.errors.join('\n')).toContain(expected);
   });
 
+  it('never throws on mutated snapshots (seeded)', () => {
+    let seed = 7;
+    const random = () => ((seed = (seed * 1664525 + 1013904223) >>> 0) / 2 ** 32);
+    const values: unknown[] = [null, 0, -1, 'x', '(?=', [], {}, true, { kind: 'route' }, [{}]];
+    const paths = (v: unknown, p: Array<string | number> = [], out: Array<Array<string | number>> = []) => {
+      if (Array.isArray(v)) v.forEach((x, i) => { out.push([...p, i]); paths(x, [...p, i], out); });
+      else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) { out.push([...p, k]); paths(x, [...p, k], out); }
+      return out;
+    };
+    const all = paths(validSnapshot());
+    let rejected = 0;
+    for (let n = 0; n < 400; n++) {
+      const s: any = validSnapshot();
+      const path = all[Math.floor(random() * all.length)];
+      let node = s;
+      for (const key of path.slice(0, -1)) node = node[key];
+      node[path[path.length - 1]] = values[Math.floor(random() * values.length)];
+      const result = validateSnapshot(s);
+      if (!result.ok) {
+        rejected++;
+        expect(result.errors.length).toBeGreaterThan(0);
+        for (const e of result.errors) expect(e).toMatch(/^snapshot/);
+      }
+    }
+    expect(rejected).toBeGreaterThan(100);
+  });
+
   it('builtin clusters need no definition', () => {
     const s: any = validSnapshot();
     s.routeConfigs[0].virtualHosts[0].routes[0].action.destinations[0].cluster = 'PassthroughCluster';
