@@ -7,6 +7,10 @@ const retry = { attempts: 2, retryOn: ['connect-failure', 'refused-stream', 'una
 const pool = { maxConnections: 4294967295, connectTimeoutMs: 10000, http1MaxPendingRequests: 4294967295, http2MaxRequests: 4294967295, maxRequestsPerConnection: 0, maxRetries: 4294967295, idleTimeoutMs: 3600000 };
 
 function validSnapshot(): ProxySnapshot {
+  return structuredClone(buildSnapshot());
+}
+
+function buildSnapshot(): ProxySnapshot {
   return {
     format: SNAPSHOT_FORMAT,
     version: '0123456789abcdef',
