@@ -2,7 +2,9 @@ import { describe, expect, it } from '@jest/globals';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { Command } from 'commander';
 import { parse } from 'yaml';
+import { register } from '../../src/cli/commands/profile.js';
 import type { IstioOperatorSpec } from '../../src/mesh/api/index.js';
 import { parseDocuments } from '../../src/mesh/load.js';
 import type { MeshObject } from '../../src/mesh/object.js';
@@ -122,24 +124,47 @@ spec:
   });
 });
 
+/** Runs a `trellis profile …` command in process, capturing what it prints. */
+async function inProcess(args: string[]): Promise<string> {
+  const program = new Command('trellis').exitOverride();
+  register(program);
+  let out = '';
+  const write = process.stdout.write.bind(process.stdout);
+  const log = console.log;
+  process.stdout.write = ((chunk: string | Uint8Array) => ((out += String(chunk)), true)) as typeof process.stdout.write;
+  console.log = (...parts: unknown[]) => void (out += `${parts.join(' ')}\n`);
+  try {
+    await program.parseAsync(['node', 'trellis', ...args]);
+  } finally {
+    process.stdout.write = write;
+    console.log = log;
+  }
+  return out;
+}
+
 describe('trellis profile', () => {
   it('lists the profiles', async () => {
-    const { stdout } = await run(TRELLIS, ['profile', 'list']);
-    expect(stdout.split('\n').filter(Boolean).map((l) => l.split(/\s+/)[0])).toEqual(['default', 'demo', 'minimal', 'empty']);
+    const out = await inProcess(['profile', 'list']);
+    expect(out.split('\n').filter(Boolean).map((l) => l.split(/\s+/)[0])).toEqual(['default', 'demo', 'minimal', 'empty']);
   });
 
-  it('dumps a profile as YAML and as JSON', async () => {
-    const yamlOut = parse((await run(TRELLIS, ['profile', 'dump', 'minimal'])).stdout);
-    expect(yamlOut.kind).toBe('IstioOperator');
-    expect(yamlOut.spec.components.ingressGateways[0].enabled).toBe(false);
-    const jsonOut = JSON.parse((await run(TRELLIS, ['profile', 'dump', 'demo', '-o', 'json'])).stdout);
+  it('dumps a profile as YAML', async () => {
+    const doc = parse(await inProcess(['profile', 'dump', 'minimal']));
+    expect(doc.kind).toBe('IstioOperator');
+    expect(doc.spec.components.ingressGateways[0].enabled).toBe(false);
+    expect(doc.spec.meshConfig.connectTimeout).toBe('10s');
+  });
+
+  // Two real spawns of bin/trellis: output format and exit codes as a user sees them.
+  it('dumps a profile as JSON from bin/trellis', async () => {
+    const jsonOut = JSON.parse((await run(TRELLIS, ['profile', 'dump', 'demo', '-o', 'json'], { timeout: 120_000 })).stdout);
     expect(jsonOut.spec.meshConfig.accessLogFile).toBe('/dev/stdout');
     expect(jsonOut.spec.meshConfig.trustDomain).toBe('cluster.local');
-  });
+  }, 130_000);
 
   it('fails on an unknown profile with exit code 1', async () => {
-    const err = await run(TRELLIS, ['profile', 'dump', 'ambient']).catch((e: { code: number; stderr: string }) => e);
+    const err = await run(TRELLIS, ['profile', 'dump', 'ambient'], { timeout: 120_000 }).catch((e: { code: number; stderr: string }) => e);
     expect(err).toMatchObject({ code: 1 });
     expect((err as { stderr: string }).stderr).toContain('unknown profile "ambient" (known: default, demo, minimal, empty)');
-  });
+  }, 130_000);
 });
