@@ -35,7 +35,7 @@ beforeAll(async () => {
     [
       'operator', '--repo', repo.url, '--branch', 'main', '--interval', '300ms', '--port', '0', '--host', '127.0.0.1',
       '--state-dir', join(tmp, 'state'), '--webhook-secret-file', join(tmp, 'secret'), '--kubeconfig', kube.kubeconfigPath,
-      '--timeout', '5s',
+      '--timeout', '5s', '--discovery-port', '0', '--discovery-host', '127.0.0.1', '--rollout-tick', '200ms',
     ],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TRELLIS_GIT_TOKEN: '' } },
   );
@@ -48,8 +48,9 @@ beforeAll(async () => {
     for (const l of lines) if (l.trim()) logs.push(JSON.parse(l));
   });
   child.stderr!.on('data', (c: Buffer) => process.stderr.write(c));
-  const started = await waitFor(() => logs.find((l) => l.msg === 'operator started'), 'operator started log', 15_000);
-  base = started.url;
+  const started = await waitFor(() => logs.find((l) => l.msg === 'control plane started'), 'control plane started log', 20_000);
+  base = started.api;
+  expect(started.discovery).toMatch(/^(https?|h2c?):\/\/127\.0\.0\.1:\d+/);
 }, 30_000);
 
 afterAll(async () => {
@@ -67,7 +68,8 @@ describe('trellis operator (CLI, child process) on the sample config repository'
       return s.source.lastAppliedCommit === head ? s : undefined;
     }, 'sample repo applied', 15_000);
     expect(Object.keys(status.clusters).sort()).toEqual(['dev', 'prod-eu', 'prod-us', 'staging']);
-    for (const c of Object.values<any>(status.clusters)) expect(c).toMatchObject({ observedCommit: head, desiredVersion: '1.15.4', phase: 'Healthy' });
+    // First deployment, no proxies yet: the rollout engine reports the desired version as current.
+    for (const c of Object.values<any>(status.clusters)) expect(c).toMatchObject({ observedCommit: head, desiredVersion: '1.15.4', currentVersion: '1.15.4', phase: 'Healthy' });
     expect(status.leader).toMatchObject({ isLeader: true });
     expect((await fetch(`${base}/readyz`)).status).toBe(200);
     expect((await fetch(`${base}/healthz`)).status).toBe(200);

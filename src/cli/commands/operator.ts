@@ -4,7 +4,8 @@ import type { Command } from 'commander';
 import { pino } from 'pino';
 import { loadGitAuth } from '../../reconciler/credentials.js';
 import type { TrackedRef } from '../../reconciler/git-source.js';
-import { Operator } from '../../reconciler/operator.js';
+import { ControlPlane } from '../../reconciler/control-plane.js';
+import { Operator, type OperatorOptions } from '../../reconciler/operator.js';
 import { parseDuration, type Schedule } from '../../reconciler/schedule.js';
 
 interface OperatorCliOptions {
@@ -26,6 +27,14 @@ interface OperatorCliOptions {
   leaderElection: 'auto' | 'file' | 'lease' | 'none';
   timeout: string;
   logLevel: string;
+  gitopsOnly: boolean;
+  discoveryHost: string;
+  discoveryPort: string;
+  discoveryTlsCert?: string;
+  discoveryTlsKey?: string;
+  discoveryTlsCa?: string;
+  rolloutTick: string;
+  clusters?: string;
 }
 
 /** Resolves --branch/--tag/--commit (exactly one, default branch main). */
@@ -40,13 +49,16 @@ export function trackedRefFromFlags(o: { branch?: string; tag?: string; commit?:
   return { branch: o.branch ?? 'main' };
 }
 
-function port(value: string): number {
+function port(value: string, flag: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`--port: expected a port number 0-65535, got ${JSON.stringify(value)}`);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`${flag}: expected a port number 0-65535, got ${JSON.stringify(value)}`);
   return n;
 }
 
-/** `trellis operator`: the GitOps control loop, JSON logs, clean shutdown on SIGTERM. */
+/**
+ * `trellis operator`: the control plane (GitOps loop + rollout engine + discovery server, see
+ * ControlPlane), or with --gitops-only the GitOps loop alone. JSON logs, clean shutdown on SIGTERM.
+ */
 export function register(program: Command): void {
   program
     .command('operator')
@@ -69,6 +81,14 @@ export function register(program: Command): void {
     .option('--leader-election <mode>', 'auto | file | lease | none', 'auto')
     .option('--timeout <duration>', 'deadline of one git network operation', '60s')
     .option('--log-level <level>', 'pino log level', 'info')
+    .option('--discovery-host <addr>', 'discovery server bind address', '0.0.0.0')
+    .option('--discovery-port <n>', 'discovery server port (proxies connect here)', '15010')
+    .option('--discovery-tls-cert <file>', 'discovery server certificate (PEM); with --discovery-tls-key')
+    .option('--discovery-tls-key <file>', 'discovery server private key (PEM)')
+    .option('--discovery-tls-ca <file>', 'CA bundle; when set, proxies must present client certificates (mTLS)')
+    .option('--rollout-tick <duration>', 'how often the rollout engine looks at the fleet', '500ms')
+    .option('--clusters <names>', 'comma-separated clusters this instance manages (default: every Fleet cluster)')
+    .option('--gitops-only', 'no discovery server or rollout engine: an applied commit is what runs', false)
     .action(async (o: OperatorCliOptions) => {
       const logger = pino({ name: 'trellis-operator', level: o.logLevel });
       const ref = trackedRefFromFlags(o);
@@ -77,22 +97,40 @@ export function register(program: Command): void {
       if (o.webhookSecretFile && !webhookSecret) throw new Error(`--webhook-secret-file ${o.webhookSecretFile} is empty`);
       const auth = await loadGitAuth({ file: o.gitCredentialsFile });
       if (!['auto', 'file', 'lease', 'none'].includes(o.leaderElection)) throw new Error(`--leader-election: expected auto, file, lease or none, got ${o.leaderElection}`);
-      const operator = new Operator({
+      const common: OperatorOptions = {
         repo: o.repo,
         ref,
         schedule,
         stateDir: resolve(o.stateDir),
         host: o.host,
-        port: port(o.port),
+        port: port(o.port, '--port'),
         webhookSecret,
         auth,
         timeoutMs: parseDuration(o.timeout),
-        statusBranch: o.gitStatus ? o.statusBranch : false,
+        statusBranch: o.gitStatus ? o.statusBranch : (false as const),
         kubeconfig: o.kubeconfig,
         kubeNamespace: o.kubeNamespace,
         leaderElection: o.leaderElection,
         logger,
-      });
+      };
+      let operator: { start(): Promise<void>; stop(): Promise<void> };
+      if (o.gitopsOnly) operator = new Operator(common);
+      else {
+        if (Boolean(o.discoveryTlsCert) !== Boolean(o.discoveryTlsKey)) throw new Error('--discovery-tls-cert and --discovery-tls-key go together');
+        const tls = o.discoveryTlsCert
+          ? {
+              cert: await readFile(o.discoveryTlsCert),
+              key: await readFile(o.discoveryTlsKey!),
+              ...(o.discoveryTlsCa ? { ca: await readFile(o.discoveryTlsCa) } : {}),
+            }
+          : undefined;
+        operator = new ControlPlane({
+          ...common,
+          clusters: o.clusters ? o.clusters.split(',').map((c) => c.trim()).filter(Boolean) : undefined,
+          discovery: { host: o.discoveryHost, port: port(o.discoveryPort, '--discovery-port'), tls },
+          rolloutTickMs: parseDuration(o.rolloutTick),
+        });
+      }
       await operator.start();
       await new Promise<void>((done) => {
         let stopping = false;
