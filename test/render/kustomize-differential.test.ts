@@ -4,7 +4,7 @@
  * both, and the parsed object lists must be equal, in order. Cases under _errors/ must fail in both, and
  * ours must say what test/fixtures/kustomize/_errors/<case>/expected-error.txt says.
  */
-import { describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,9 +21,32 @@ const describeWithKubectl = HAS_KUBECTL
   ? describe
   : (((name: string, fn: () => void) => describe.skip(`${name} [skipped: kubectl is not installed, so there is no kustomize oracle]`, fn)) as typeof describe);
 
-async function oracle(dir: string): Promise<unknown[]> {
+async function runOracle(dir: string): Promise<unknown[]> {
   const { stdout } = await run('kubectl', ['kustomize', dir], { maxBuffer: 64 * 1024 * 1024 });
   return parseAllDocuments(stdout).map((d) => d.toJS()).filter((d) => d !== null && d !== undefined);
+}
+
+/** kubectl runs for every directory start at once (four at a time); each test awaits its own. */
+const pending = new Map<string, Promise<unknown[]>>();
+let running = 0;
+const waiting: Array<() => void> = [];
+function oracle(dir: string): Promise<unknown[]> {
+  let result = pending.get(dir);
+  if (!result) {
+    result = (async () => {
+      if (running >= 4) await new Promise<void>((resolveSlot) => waiting.push(resolveSlot));
+      running++;
+      try {
+        return await runOracle(dir);
+      } finally {
+        running--;
+        waiting.shift()?.();
+      }
+    })();
+    result.catch(() => undefined);
+    pending.set(dir, result);
+  }
+  return result;
 }
 
 async function ours(root: string, dir: string): Promise<unknown[]> {
@@ -37,6 +60,12 @@ const overlaysDir = join(PROJECT_ROOT, 'kustomize', 'overlays');
 const overlays = existsSync(overlaysDir) ? readdirSync(overlaysDir).sort() : [];
 
 describeWithKubectl('kustomize parity with kubectl kustomize', () => {
+  beforeAll(() => {
+    for (const name of cases) void oracle(join(FIXTURES, name));
+    for (const name of errorCases) void oracle(join(FIXTURES, '_errors', name));
+    for (const cluster of overlays) void oracle(join(overlaysDir, cluster));
+  });
+
   it('has at least 15 fixture kustomizations', () => {
     expect(cases.length).toBeGreaterThanOrEqual(15);
   });
