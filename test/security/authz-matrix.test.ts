@@ -193,8 +193,8 @@ describe('evaluation order and policy shapes', () => {
     ['AUDIT does not count as an ALLOW policy', [auditAll, allowNothing], {}, { allowed: false }],
     ['CUSTOM match delegates to its provider', [custom], {}, { allowed: true, customProvider: 'opa' }],
     ['CUSTOM non-match does not delegate', [customAdmin], {}, { allowed: true, customProvider: undefined }],
-    ['DENY still denies when CUSTOM matches', [custom, denyGet], {}, { allowed: false, policy: 'ns/deny-get' }],
-    ['ALLOW still required after CUSTOM', [custom, allowNothing], {}, { allowed: false }],
+    ['DENY still denies when CUSTOM matches', [custom, denyGet], {}, { allowed: false, policy: 'ns/deny-get', customProvider: 'opa' }],
+    ['ALLOW still required after CUSTOM', [custom, allowNothing], {}, { allowed: false, customProvider: 'opa' }],
     ['dry-run DENY does not deny', [{ ...denyGet, dryRun: true }], {}, { allowed: true }],
   ];
 

@@ -90,10 +90,13 @@ describe('authorizeRequest (CUSTOM, then DENY, then ALLOW)', () => {
     expect(seen).toHaveLength(2);
   });
 
-  it('a DENY policy answers 403 RBAC: access denied; an unknown provider fails closed', async () => {
+  it('a DENY policy answers 403 RBAC: access denied; the provider denial comes first; an unknown provider fails closed', async () => {
     const deny: AuthorizationPolicyRef = { name: 'shop/deny', action: 'DENY', rules: [{}] };
     const denied = await authorizeRequest([custom, deny], { ...base, headers: { 'x-ext-authz': 'allow' } }, [withPort(provider())]);
     expect(denied).toMatchObject({ allowed: false, status: 403, body: 'RBAC: access denied' });
+    const providerFirst = await authorizeRequest([custom, deny], { ...base, headers: { 'x-ext-authz': 'no' } }, [withPort(provider())]);
+    expect(providerFirst).toMatchObject({ allowed: false, status: 401, body: 'denied by ext_authz' });
+    expect(await authorizeRequest([deny], { ...base, headers: {} }, [])).toMatchObject({ allowed: false, status: 403 });
     const unknown = await authorizeRequest([custom], { ...base, headers: {} }, []);
     expect(unknown).toMatchObject({ allowed: false, status: 403 });
   });

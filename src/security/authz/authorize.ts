@@ -8,8 +8,8 @@ export type AuthorizationOutcome =
   | { allowed: false; decision: AuthzDecision; status: number; body: string; headers: Record<string, string> };
 
 /**
- * The whole inbound authorization step: evaluateAuthorization, then (when a CUSTOM policy matched
- * and nothing denied) the ext-authz provider named in meshConfig.extensionProviders.
+ * The whole inbound authorization step: when a CUSTOM policy matches, the ext-authz provider named
+ * in meshConfig.extensionProviders first; then DENY and ALLOW policies (evaluateAuthorization).
  * Denials by DENY/ALLOW policies are 403 `RBAC: access denied`; provider denials carry its answer.
  */
 export async function authorizeRequest(
@@ -19,22 +19,31 @@ export async function authorizeRequest(
   options?: ExtAuthzOptions,
 ): Promise<AuthorizationOutcome> {
   const decision = evaluateAuthorization(policies, req);
-  if (!decision.allowed) {
-    return { allowed: false, decision, status: RBAC_DENIED_STATUS, body: RBAC_DENIED_BODY, headers: {} };
+  const rbacDenied = (): AuthorizationOutcome => ({
+    allowed: false,
+    decision,
+    status: RBAC_DENIED_STATUS,
+    body: RBAC_DENIED_BODY,
+    headers: {},
+  });
+  if (decision.customProvider === undefined) {
+    return decision.allowed ? { allowed: true, decision, headersToUpstream: {} } : rbacDenied();
   }
-  if (decision.customProvider === undefined) return { allowed: true, decision, headersToUpstream: {} };
   const provider = providers.find((candidate) => candidate.name === decision.customProvider);
   if (!provider) {
     // Istio rejects such a policy; the data plane fails closed.
     decision.reason = `${decision.reason}; provider ${decision.customProvider} is not in meshConfig.extensionProviders`;
-    return { allowed: false, decision, status: EXT_AUTHZ_ERROR_STATUS, body: RBAC_DENIED_BODY, headers: {} };
+    return { allowed: false, decision: { ...decision, allowed: false }, status: EXT_AUTHZ_ERROR_STATUS, body: RBAC_DENIED_BODY, headers: {} };
   }
+  // ext_authz runs before RBAC in Istio's filter chain: its denial (and status) comes first.
   const result = await checkExternalAuthz(
     provider,
     { method: req.method ?? 'GET', path: req.path ?? '/', host: req.host, headers: req.headers ?? {} },
     options,
   );
   decision.reason = `${decision.reason}; ${result.reason}`;
-  if (result.allowed) return { allowed: true, decision, headersToUpstream: result.headersToUpstream };
-  return { allowed: false, decision: { ...decision, allowed: false }, status: result.status, body: result.body, headers: result.headersToDownstream };
+  if (!result.allowed) {
+    return { allowed: false, decision: { ...decision, allowed: false }, status: result.status, body: result.body, headers: result.headersToDownstream };
+  }
+  return decision.allowed ? { allowed: true, decision, headersToUpstream: result.headersToUpstream } : rbacDenied();
 }

@@ -270,7 +270,7 @@ export function evaluateAuthorization(
 
   const decision: AuthzDecision = decide(compiled, req);
   const custom = compiled.custom.find((policy) => policyMatches(policy, req));
-  if (custom && decision.allowed) {
+  if (custom) {
     decision.customProvider = custom.ref.provider;
     decision.reason = `${decision.reason}; CUSTOM policy ${custom.ref.name} delegates to ${custom.ref.provider ?? '(no provider)'}`;
   }

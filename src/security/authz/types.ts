@@ -36,7 +36,8 @@ export interface AuthzDecision {
   policy?: string;
   /**
    * Set when a CUSTOM policy matched: the request must also pass this ext-authz provider
-   * (checkExternalAuthz) and is denied if the provider denies. Only meaningful when `allowed`.
+   * (checkExternalAuthz). The provider runs first (Envoy filter order: ext_authz before RBAC), so
+   * its denial, with its own status, wins; if it allows, `allowed` decides.
    */
   customProvider?: string;
   /** AUDIT policies that matched (they never change the decision). */
