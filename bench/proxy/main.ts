@@ -91,7 +91,7 @@ function makeSnapshot(upstreamPort: number, realistic: boolean, n = 0): ProxySna
     : [{ name: 'default', match: [], action: { kind: 'route', destinations: [{ cluster: 'v1', weight: 100 }] }, retry: NO_RETRY, mirrors: [] }];
   return {
     format: SNAPSHOT_FORMAT,
-    version: `bench-${realistic ? 'r' : 's'}-${n}`,
+    version: `${realistic ? 'b' : 'a'}${n.toString(16).padStart(15, '0')}`,
     meshVersion: 'bench',
     proxy: { id: 'bench/default/bench/0', cluster: 'bench', namespace: 'default', workload: 'bench', labels: {}, serviceAccount: 'default', mode: 'sidecar' },
     mesh: { trustDomain: 'cluster.local', rootNamespace: 'istio-system', enableAutoMtls: false, outboundTrafficPolicy: 'REGISTRY_ONLY', connectTimeoutMs: 10000, defaultRetry: NO_RETRY, extensionProviders: [] },

@@ -9,6 +9,7 @@ import { createServer, Agent } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 const [kind, arg] = process.argv.slice(2);
+process.on('SIGINT', () => process.exit(0));
 
 function ready(port: number): void {
   process.stdout.write(`${JSON.stringify({ port })}\n`);

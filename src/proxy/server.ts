@@ -19,6 +19,7 @@ import { Exchange, REPLAY_BUFFER_LIMIT, type ExchangeOutcome } from './http/exch
 import { tunnelUpgrade } from './http/upgrade.js';
 import { PROXY_ERRORS, RESPONSE_FLAGS_HEADER, type ProxyErrorCode } from './errors.js';
 import { Observer, ensureRequestId } from './observe.js';
+import type { VersionStats } from './telemetry/index.js';
 import { validateProxySnapshot } from './snapshot-validate.js';
 import type { InboundFilter, ProxyTlsProvider } from './extensions.js';
 import { DEFAULT_POOL_FOR_LOCAL } from './local-cluster.js';
@@ -86,6 +87,8 @@ export interface Proxy {
   currentSnapshot(): ProxySnapshot | undefined;
   clusters(): ClusterView[];
   renderPrometheus(): string;
+  /** Cumulative request counters per mesh version (for rollout analysis heartbeats). */
+  versionStats(): VersionStats[];
 }
 
 export interface ClusterView {
@@ -451,7 +454,11 @@ class TrellisProxy implements Proxy {
     const state = ctx.state!;
     const dest = pickDestination(route, this.random);
     const cluster = state.clusters.get(dest.cluster);
-    if (!cluster) return this.local(ctx, 'no_cluster');
+    if (!cluster) {
+      if (dest.cluster === 'PassthroughCluster') return this.passthroughRequest(ctx);
+      if (dest.cluster === 'BlackHoleCluster') return this.local(ctx, 'no_route', 'no route (BlackHoleCluster)', 502);
+      return this.local(ctx, 'no_cluster');
+    }
     const headers = ctx.headers;
     applyHeaderOps(headers, dest.requestHeaders);
     applyHeaderOps(headers, route.requestHeaders);
@@ -726,6 +733,10 @@ class TrellisProxy implements Proxy {
 
   renderPrometheus(): string {
     return this.observer.renderPrometheus();
+  }
+
+  versionStats(): VersionStats[] {
+    return this.observer.metrics?.versionStats() ?? [];
   }
 
   // ------------------------------------------------------------------ shutdown

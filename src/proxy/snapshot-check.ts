@@ -1,5 +1,8 @@
 import { SNAPSHOT_FORMAT, type ProxySnapshot } from '../mesh/snapshot.js';
 
+/** Clusters a route may name without the snapshot defining them (served by the proxy itself). */
+export const BUILTIN_CLUSTERS = new Set(['PassthroughCluster', 'BlackHoleCluster']);
+
 export type SnapshotCheck = { ok: true; snapshot: ProxySnapshot } | { ok: false; errors: string[] };
 
 /**
@@ -20,7 +23,7 @@ export function checkSnapshotShape(value: unknown): SnapshotCheck {
     if (!Array.isArray(s[key])) errors.push(`${key}: required array`);
   }
   if (errors.length) return { ok: false, errors };
-  const clusters = new Set(s.clusters!.map((c) => c.name));
+  const clusters = new Set([...BUILTIN_CLUSTERS, ...s.clusters!.map((c) => c.name)]);
   s.clusters!.forEach((c, i) => {
     if (typeof c.name !== 'string') errors.push(`clusters[${i}].name: required string`);
     if (!c.connectionPool || typeof c.connectionPool !== 'object') errors.push(`clusters[${i}] (${c.name}).connectionPool: required object`);

@@ -57,7 +57,7 @@ export function snapshot(parts: {
   counter++;
   return {
     format: SNAPSHOT_FORMAT,
-    version: `test${String(counter).padStart(12, '0')}`,
+    version: counter.toString(16).padStart(16, '0'),
     meshVersion: '1.22.0',
     proxy: {
       id: 'c1/default/test/0',

@@ -222,3 +222,17 @@ describe('headers and CORS', () => {
     });
   });
 });
+
+describe('RE2 syntax', () => {
+  it('accepts inline flags and RE2-only syntax (re2js fallback) for matches and rewrites', () => {
+    const t = table([
+      route({ name: 'ci', match: [{ uri: { regex: '(?i)/admin/.*' } }], action: toCluster('a') }),
+      route({ name: 'named', match: [{ headers: { 'x-v': { regex: '(?P<major>\\d+)\\.\\d+' } } }], action: toCluster('a') }),
+      route({ name: 'rw', match: [{ uri: { prefix: '/r' } }], action: toCluster('a'), rewrite: { uriRegex: { match: '(?i)^/R/(\\w+)', rewrite: '/x/\\1' } } }),
+    ]);
+    expect(matchRoute(t, req({ path: '/ADMIN/users' }))?.route.name).toBe('ci');
+    expect(matchRoute(t, req({ path: '/z', headers: { 'x-v': '12.3' } }))?.route.name).toBe('named');
+    const d = matchRoute(t, req({ path: '/r/abc' }))!;
+    expect(rewritePath(d.route, d.match, '/r/abc', '')).toBe('/x/abc');
+  });
+});

@@ -1,7 +1,7 @@
 import type { RedirectAction, Route, RouteConfig, RouteMatch, RetryPolicy, FaultPolicy } from '../../mesh/snapshot.js';
 import { compileCors, type CompiledCors } from './cors.js';
 import { compileHeaderOps, type CompiledHeaderOps } from './header-ops.js';
-import { compileFullRegex, compileStringMatcher, type CompiledMatcher } from './string-matcher.js';
+import { compileFullRegex, compileRegexRewrite, compileStringMatcher, type CompiledMatcher } from './string-matcher.js';
 
 /** The request attributes routing looks at; built once per request by the listener. */
 export interface RouteRequest {
@@ -42,7 +42,7 @@ export interface CompiledDestination {
 
 export interface CompiledRewrite {
   uri?: string;
-  uriRegex?: { re: RegExp; replacement: string };
+  uriRegex?: (path: string) => string;
   authority?: string;
 }
 
@@ -138,11 +138,6 @@ function compileMatch(m: RouteMatch): CompiledMatch {
   return { test, uriPrefix, uriKind, name: m.name };
 }
 
-/** Converts an RE2 substitution (`\1`) into a JS replacement string (`$1`), escaping literal `$`. */
-function translateSubstitution(rewrite: string): string {
-  return rewrite.replace(/\$/g, '$$$$').replace(/\\(\d)/g, '$$$1');
-}
-
 export function compileRoute(route: Route): CompiledRoute {
   const compiled: CompiledRoute = {
     name: route.name,
@@ -182,12 +177,7 @@ export function compileRoute(route: Route): CompiledRoute {
     compiled.rewrite = {
       uri: route.rewrite.uri,
       authority: route.rewrite.authority,
-      uriRegex: route.rewrite.uriRegex
-        ? {
-            re: new RegExp(route.rewrite.uriRegex.match.replace(/\(\?P</g, '(?<'), 'g'),
-            replacement: translateSubstitution(route.rewrite.uriRegex.rewrite),
-          }
-        : undefined,
+      uriRegex: route.rewrite.uriRegex ? compileRegexRewrite(route.rewrite.uriRegex.match, route.rewrite.uriRegex.rewrite) : undefined,
     };
   }
   return compiled;
@@ -276,8 +266,7 @@ export function rewritePath(route: CompiledRoute, match: CompiledMatch | undefin
   if (!rw) return undefined;
   let next: string | undefined;
   if (rw.uriRegex) {
-    rw.uriRegex.re.lastIndex = 0;
-    next = path.replace(rw.uriRegex.re, rw.uriRegex.replacement);
+    next = rw.uriRegex(path);
   } else if (rw.uri !== undefined) {
     if (match?.uriKind === 'prefix' && match.uriPrefix !== undefined) next = rw.uri + path.slice(match.uriPrefix.length);
     else if (match?.uriKind === 'exact' || match?.uriKind === 'regex') next = rw.uri;
