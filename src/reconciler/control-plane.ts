@@ -53,9 +53,13 @@ export class ControlPlane {
   private timer?: NodeJS.Timeout;
   private ticking?: Promise<void>;
   private discoveryAddress?: { url: string; port: number };
+  /** Proxies that connect before the first valid commit wait for it instead of failing to render. */
+  private firstApply!: Promise<void>;
+  private markApplied!: () => void;
   private readonly publisher?: BranchPublisher;
 
   constructor(private readonly opts: ControlPlaneOptions) {
+    this.firstApply = new Promise((resolve) => (this.markApplied = resolve));
     this.operator = new Operator({ ...opts, appliedIsCurrent: false, httpExtra: (req, res) => this.handleHttp(req, res) });
     this.logger = this.operator.logger;
     this.discovery = createDiscoveryServer({
@@ -118,6 +122,7 @@ export class ControlPlane {
       commit: revision.commit,
     };
     await this.rollout.setDesired(this.desired);
+    this.markApplied();
     await this.tick();
     this.discovery.configChanged(`commit ${revision.commit.slice(0, 12)}`);
   }
@@ -207,6 +212,7 @@ export class ControlPlane {
   }
 
   private async renderProxy(proxy: ProxyIdentity, endpoints: WorkloadEndpoint[]): Promise<ProxySnapshot> {
+    await this.firstApply;
     const version = this.rollout.versionFor(proxy.cluster, proxy.id);
     if (!version) throw new Error(`cluster ${proxy.cluster} is not in the Fleet at the commit in force`);
     const cluster = await this.renders.get(proxy.cluster, version);
