@@ -15,7 +15,7 @@ import {
   encodeMessage,
 } from './protocol.js';
 import type { CertificateInfo, HeartbeatStat, OperatorMessage, ProxyMessage, SnapshotMessage, WorkloadEndpointRegistration } from './protocol.js';
-import { assembleSnapshot, snapshotContentHash, splitSnapshot } from './resources.js';
+import { assembleSnapshot, snapshotContentHash, splitResources } from './resources.js';
 
 export type ApplyResult = { ok: true } | { ok: false; error: string };
 
@@ -118,7 +118,7 @@ export function reassemble(held: HeldState | null, msg: SnapshotMessage): { ok: 
 
 function heldFrom(snapshot: ProxySnapshot | null): HeldState | null {
   if (!snapshot) return null;
-  return { version: snapshot.version, resources: splitSnapshot(snapshot).resources };
+  return { version: snapshot.version, resources: splitResources(snapshot) };
 }
 
 export function startDiscoveryClient(opts: DiscoveryClientOptions): DiscoveryClient {

@@ -110,12 +110,42 @@ export function resourceJson(value: unknown): string {
   return json;
 }
 
+/** Canonical hash of one resource (cached per object). */
 export function resourceHash(value: unknown): string {
   if (value === null || typeof value !== 'object') return sha256Hex16(canonicalJson(value));
   let hash = hashCache.get(value);
   if (hash === undefined) {
     hash = sha256Hex16(resourceJson(value));
     hashCache.set(value, hash);
+  }
+  return hash;
+}
+
+const wireJsonCache = new WeakMap<object, string>();
+const wireHashCache = new WeakMap<object, string>();
+
+/** JSON.stringify of one resource, cached per object: what goes on the wire (native, several times faster than canonical). */
+export function wireJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  let json = wireJsonCache.get(value);
+  if (json === undefined) {
+    json = JSON.stringify(value);
+    wireJsonCache.set(value, json);
+  }
+  return json;
+}
+
+/**
+ * The operator's change-detection hash of one resource: sha256 of its wire JSON. The same content
+ * with another key order hashes differently, which can only send a resource that did not need
+ * sending, never skip one; proxies verify the snapshot with the canonical content hash.
+ */
+export function wireHash(value: unknown): string {
+  if (value === null || typeof value !== 'object') return sha256Hex16(wireJson(value));
+  let hash = wireHashCache.get(value);
+  if (hash === undefined) {
+    hash = sha256Hex16(wireJson(value));
+    wireHashCache.set(value, hash);
   }
   return hash;
 }
@@ -160,8 +190,8 @@ function uniqueNames(bases: string[]): string[] {
   });
 }
 
-/** Splits a snapshot into named resources with their hashes. `version` must already be correct. */
-export function splitSnapshot(snapshot: ProxySnapshot): SplitSnapshot {
+/** Splits a snapshot into named resources (no hashing). */
+export function splitResources(snapshot: ProxySnapshot): Map<ResourceName, unknown> {
   const resources = new Map<ResourceName, unknown>();
   const routeNames = uniqueNames(snapshot.routeConfigs.map((r) => `routeConfig/${r.name}`));
   const clusterNames = uniqueNames(snapshot.clusters.map((c) => `cluster/${c.name}`));
@@ -184,8 +214,14 @@ export function splitSnapshot(snapshot: ProxySnapshot): SplitSnapshot {
     if (key !== 'version' && !LIST_FIELDS.has(key) && !SINGLE_RESOURCE_FIELDS.has(key)) meta[key] = value;
   }
   resources.set('meta', meta);
+  return resources;
+}
+
+/** Splits a snapshot into named resources with their change-detection hashes (wireHash). `version` must already be correct. */
+export function splitSnapshot(snapshot: ProxySnapshot): SplitSnapshot {
+  const resources = splitResources(snapshot);
   const hashes = new Map<ResourceName, string>();
-  for (const [name, value] of resources) hashes.set(name, resourceHash(value));
+  for (const [name, value] of resources) hashes.set(name, wireHash(value));
   return { version: snapshot.version, resources, hashes };
 }
 

@@ -26,7 +26,7 @@ import type { CertificateInfo, ErrorMessage, HeartbeatStat, HelloMessage, ProxyM
 import { PushQueue } from './push-queue.js';
 import { classifyReply, computeDrift } from './reply.js';
 import type { DriftState, ReplyRecord } from './reply.js';
-import { diffResources, resourceJson, snapshotContentHash, splitSnapshot } from './resources.js';
+import { diffResources, snapshotContentHash, splitSnapshot, wireJson } from './resources.js';
 import type { SplitSnapshot } from './resources.js';
 import { createDualProtocolServer } from './transport.js';
 import type { AnyRequest, AnyResponse, DualProtocolServer, ServerTlsOptions } from './transport.js';
@@ -52,6 +52,12 @@ export interface DiscoveryServerOptions {
   endpointGraceMs?: number;
   /** A disconnected proxy is dropped from status after this long (default 1 h). */
   forgetAfterMs?: number;
+  /**
+   * Recompute every rendered snapshot's content hash instead of trusting `version` (default false:
+   * the renderer's contract says it is the content hash). Switched on by itself when a proxy
+   * reports a hash mismatch on a full snapshot whose version turns out wrong.
+   */
+  verifyVersions?: boolean;
   /** Pushes rendered and sent at once (default 100). */
   maxConcurrentPushes?: number;
   /** prom-client registry to register metrics in (default: a new one, see `metrics`). */
@@ -175,7 +181,7 @@ function iso(t: number | null): string | null {
 
 function encodeSnapshotMessage(version: string, base: string | null, changed: Record<string, unknown>, removed: string[]): string {
   const parts: string[] = [];
-  for (const name of Object.keys(changed)) parts.push(`${JSON.stringify(name)}:${resourceJson(changed[name])}`);
+  for (const name of Object.keys(changed)) parts.push(`${JSON.stringify(name)}:${wireJson(changed[name])}`);
   return (
     `{"v":${PROTOCOL_VERSION},"type":"snapshot","version":${JSON.stringify(version)},"base":${JSON.stringify(base)},` +
     `"resources":{${parts.join(',')}},"removed":${JSON.stringify(removed)}}\n`
@@ -204,6 +210,7 @@ export function createDiscoveryServer(opts: DiscoveryServerOptions): DiscoverySe
   let closed = false;
   let transport: DualProtocolServer | null = null;
   let versionMismatchLogged = false;
+  let verifyVersions = opts.verifyVersions ?? false;
 
   const debouncer: Debouncer<ChangeEvent> = createDebouncer<ChangeEvent>({
     afterMs: opts.debounceMs ?? 100,
@@ -260,13 +267,15 @@ export function createDiscoveryServer(opts: DiscoveryServerOptions): DiscoverySe
       return null;
     }
     record.renderError = null;
-    const computed = snapshotContentHash(snapshot);
-    if (snapshot.version !== computed) {
-      if (!versionMismatchLogged) {
-        versionMismatchLogged = true;
-        log.warn({ proxy: record.identity.id, rendered: snapshot.version, computed }, 'rendered snapshot version is not its content hash; using the content hash');
+    if (verifyVersions) {
+      const computed = snapshotContentHash(snapshot);
+      if (snapshot.version !== computed) {
+        if (!versionMismatchLogged) {
+          versionMismatchLogged = true;
+          log.error({ proxy: record.identity.id, rendered: snapshot.version, computed }, 'rendered snapshot version is not its content hash; using the content hash');
+        }
+        snapshot = { ...snapshot, version: computed };
       }
-      snapshot = { ...snapshot, version: computed };
     }
     if (record.desired && record.desired.snapshot.version === snapshot.version) return record.desired;
     return { snapshot, split: splitSnapshot(snapshot) };
@@ -430,6 +439,13 @@ export function createDiscoveryServer(opts: DiscoveryServerOptions): DiscoverySe
         } else if (classified.kind === 'nack' && msg.type === 'nack') {
           if (classified.resync) {
             log.info({ proxy: conn.proxyId, reason: msg.reason }, 'proxy asked for a full snapshot');
+            const desired = record.desired?.snapshot;
+            if (!verifyVersions && desired && desired.version === msg.hash && snapshotContentHash(desired) !== desired.version) {
+              // The renderer broke its contract: from now on every version is computed here.
+              verifyVersions = true;
+              record.desired = null;
+              log.error({ proxy: conn.proxyId, rendered: desired.version }, 'rendered snapshot version is not its content hash; verifying every snapshot from now on');
+            }
             conn.base = null;
             queue.enqueue(conn.proxyId, { reasons: ['resync'], changeAt: record.pushChangeAt ?? now, full: true });
             pump();

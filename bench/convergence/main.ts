@@ -1,0 +1,298 @@
+/**
+ * bench/convergence: time from a configuration change in the operator to the last proxy ACK, for
+ * 100, 1,000 and 2,000 connected proxies (simulated clients in child processes that really
+ * reassemble each delta, check its content hash and validate the snapshot), with bytes pushed and
+ * operator RSS; plus workload certificates per second when src/security's CA is present.
+ *
+ *   node --import tsx bench/convergence/main.ts [--quick] [--sizes 100,1000,2000]
+ *
+ * Each size runs in a fresh operator process (so RSS is that size's alone), whose clients live in
+ * one or two further processes. Prints a table and, last, one line of JSON.
+ */
+import { fork, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
+import { createDiscoveryServer } from '../../src/discovery/server.js';
+import type { DiscoveryEvent, DiscoveryServer } from '../../src/discovery/server.js';
+import { syntheticConfig, syntheticRender } from '../../test/discovery/synthetic-mesh.js';
+import type { ClientsReport, ClientsStart } from './clients.js';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const NAMESPACES = Array.from({ length: 10 }, (_, i) => `ns-${i}`);
+const SERVICES_PER_NAMESPACE = 20;
+const CONVERGE_TIMEOUT_MS = 120_000;
+/** --fresh-render: the renderer shares no objects between proxies (worst case for hashing). */
+const FRESH_RENDER = process.argv.includes('--fresh-render');
+
+interface ChangeResult {
+  /** configChanged() → last ACK (includes the 100 ms debounce). */
+  ms: number;
+  /** first push sent → last ACK. */
+  pushMs: number;
+  pushes: number;
+  fullPushes: number;
+  bytes: number;
+  operatorCpuMs: number;
+}
+
+interface ScenarioResult {
+  proxies: number;
+  coldStartMs: number;
+  meshWide: ChangeResult;
+  scoped: ChangeResult;
+  operatorRssMb: number;
+  operatorHeapMb: number;
+  baselineRssMb: number;
+  clientSnapshots: number;
+  clientRejected: number;
+}
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+async function waitUntil(cond: () => boolean, what: string, timeoutMs = CONVERGE_TIMEOUT_MS): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
+    await sleep(25);
+  }
+}
+
+function request<T extends ClientsReport['type']>(child: ChildProcess, send: object, want: T): Promise<Extract<ClientsReport, { type: T }>> {
+  return new Promise((resolve) => {
+    const onMessage = (msg: ClientsReport) => {
+      if (msg.type !== want) return;
+      child.off('message', onMessage);
+      resolve(msg as Extract<ClientsReport, { type: T }>);
+    };
+    child.on('message', onMessage);
+    child.send(send);
+  });
+}
+
+async function measureChange(server: DiscoveryServer, expected: number, change: () => void): Promise<ChangeResult> {
+  const lastPushed = new Map<string, string>();
+  const acked = new Set<string>();
+  let full = 0;
+  let bytes = 0;
+  let firstPushAt = 0;
+  let lastAckAt = 0;
+  let resolveDone!: () => void;
+  const done = new Promise<void>((resolve) => (resolveDone = resolve));
+  const listener = (e: DiscoveryEvent) => {
+    if (e.type === 'pushed') {
+      if (firstPushAt === 0) firstPushAt = performance.now();
+      lastPushed.set(e.proxyId, e.version);
+      acked.delete(e.proxyId);
+      bytes += e.bytes;
+      if (e.base === null) full++;
+    } else if (e.type === 'ack' && lastPushed.get(e.proxyId) === e.hash) {
+      acked.add(e.proxyId);
+      if (acked.size === expected && lastPushed.size === expected) {
+        lastAckAt = performance.now();
+        resolveDone();
+      }
+    }
+  };
+  server.events.on('event', listener);
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  change();
+  const timeout = setTimeout(() => resolveDone(), CONVERGE_TIMEOUT_MS);
+  await done;
+  clearTimeout(timeout);
+  const cpu = process.cpuUsage(cpu0);
+  server.events.off('event', listener);
+  if (acked.size !== expected) throw new Error(`only ${acked.size} of ${expected} proxies acked within ${CONVERGE_TIMEOUT_MS} ms`);
+  return {
+    ms: lastAckAt - t0,
+    pushMs: lastAckAt - firstPushAt,
+    pushes: lastPushed.size,
+    fullPushes: full,
+    bytes,
+    operatorCpuMs: (cpu.user + cpu.system) / 1000,
+  };
+}
+
+async function runScenario(proxies: number): Promise<ScenarioResult> {
+  const baselineRssMb = process.memoryUsage().rss / 1048576;
+  const config = syntheticConfig(NAMESPACES, SERVICES_PER_NAMESPACE);
+  const server = createDiscoveryServer({ render: syntheticRender(config, { share: !FRESH_RENDER }), staleAfterMs: 60_000, endpointGraceMs: 60_000 });
+  const { url } = await server.listen(0);
+  const processes = proxies >= 500 ? 2 : 1;
+  const children: ChildProcess[] = [];
+  const t0 = performance.now();
+  let first = 0;
+  for (let p = 0; p < processes; p++) {
+    const count = Math.floor(proxies / processes) + (p < proxies % processes ? 1 : 0);
+    const child = fork(join(HERE, 'clients.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    children.push(child);
+    const start: ClientsStart = { url, first, count, namespaces: NAMESPACES, servicesPerNamespace: SERVICES_PER_NAMESPACE };
+    await request(child, { type: 'start', start }, 'started');
+    first += count;
+  }
+  const allSynced = () => {
+    const rows = server.status();
+    return rows.length === proxies && rows.every((r) => r.sync === 'SYNCED');
+  };
+  await waitUntil(allSynced, `${proxies} proxies SYNCED`);
+  await server.flush();
+  await waitUntil(allSynced, `${proxies} proxies SYNCED after registry pushes`);
+  const coldStartMs = performance.now() - t0;
+  await sleep(300);
+
+  const meshWide = await measureChange(server, proxies, () => {
+    for (const ns of NAMESPACES) config.timeouts[`${ns}/svc-0`] = 2500;
+    server.configChanged('VirtualService svc-0 in every namespace');
+  });
+  await sleep(300);
+  const inNs3 = Array.from({ length: proxies }, (_, i) => i).filter((i) => i % NAMESPACES.length === 3).length;
+  const scoped = await measureChange(server, inNs3, () => {
+    config.timeouts['ns-3/svc-1'] = 700;
+    server.configChanged('VirtualService ns-3/svc-1');
+  });
+  const memory = process.memoryUsage();
+
+  let clientSnapshots = 0;
+  let clientRejected = 0;
+  for (const child of children) {
+    const c = await request(child, { type: 'counters' }, 'counters');
+    clientSnapshots += c.snapshots;
+    clientRejected += c.rejected;
+  }
+  await Promise.all(children.map((child) => new Promise((resolve) => {
+    child.once('exit', resolve);
+    child.send({ type: 'stop' });
+  })));
+  await server.close();
+  return {
+    proxies,
+    coldStartMs,
+    meshWide,
+    scoped,
+    operatorRssMb: memory.rss / 1048576,
+    operatorHeapMb: memory.heapUsed / 1048576,
+    baselineRssMb,
+    clientSnapshots,
+    clientRejected,
+  };
+}
+
+async function certificatesPerSecond(count: number): Promise<{ perSecond: number; issued: number } | { skipped: string }> {
+  let caModule: { CertificateAuthority: { open(o: object): Promise<{ issueWorkloadCertificate(csr: string, id: object, ttl?: number): unknown }> } };
+  let csrModule: { generateKeyAndCsr(id: object): Promise<{ csrPem: string }> };
+  try {
+    const caPath = '../../src/security/ca/certificate-authority.js';
+    const csrPath = '../../src/security/ca/csr.js';
+    caModule = await import(caPath);
+    csrModule = await import(csrPath);
+    if (typeof caModule.CertificateAuthority?.open !== 'function' || typeof csrModule.generateKeyAndCsr !== 'function') throw new Error('API not found');
+  } catch (err) {
+    return { skipped: `src/security CA not available: ${(err as Error).message}` };
+  }
+  const stateDir = mkdtempSync(join(tmpdir(), 'trellis-bench-ca-'));
+  try {
+    const ca = await caModule.CertificateAuthority.open({ trustDomain: 'cluster.local', stateDir });
+    // Keys are the proxies' cost, not the CA's: a few CSRs are reused (the CA takes only the public key).
+    const csrs = await Promise.all([0, 1, 2, 3].map((i) => csrModule.generateKeyAndCsr({ trustDomain: 'cluster.local', namespace: 'bench', serviceAccount: `sa-${i}` })));
+    const t0 = performance.now();
+    for (let i = 0; i < count; i++) {
+      ca.issueWorkloadCertificate(csrs[i % csrs.length].csrPem, { trustDomain: 'cluster.local', namespace: 'bench', serviceAccount: `sa-${i % csrs.length}` });
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    return { perSecond: count / seconds, issued: count };
+  } finally {
+    rmSync(stateDir, { recursive: true, force: true });
+  }
+}
+
+function runInFreshProcess(proxies: number): Promise<ScenarioResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--scenario', String(proxies)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('exit', (code) => {
+      const line = out.split('\n').find((l) => l.startsWith('RESULT '));
+      if (code === 0 && line) resolve(JSON.parse(line.slice(7)) as ScenarioResult);
+      else reject(new Error(`scenario ${proxies} failed (exit ${code}): ${out.slice(-2000)}`));
+    });
+  });
+}
+
+const fmt = (n: number, digits = 0) => n.toFixed(digits);
+
+async function main(): Promise<void> {
+  const scenario = arg('--scenario');
+  if (scenario) {
+    const result = await runScenario(Number(scenario));
+    process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
+    return;
+  }
+  const quick = process.argv.includes('--quick');
+  const sizes = (arg('--sizes') ?? (quick ? '100,1000' : '100,1000,2000')).split(',').map(Number);
+  const results: ScenarioResult[] = [];
+  for (const size of sizes) {
+    process.stderr.write(`convergence: ${size} proxies...\n`);
+    results.push(await runInFreshProcess(size));
+  }
+  process.stderr.write('convergence: certificate issuance...\n');
+  const certs = await certificatesPerSecond(quick ? 300 : 2000);
+
+  const header = ['proxies', 'cold start s', 'change→last ACK ms', 'push→last ACK ms', 'pushes (full)', 'bytes pushed', 'scoped change ms', 'scoped pushes', 'operator RSS MB', 'operator CPU ms'];
+  const rows = results.map((r) => [
+    String(r.proxies),
+    fmt(r.coldStartMs / 1000, 1),
+    fmt(r.meshWide.ms),
+    fmt(r.meshWide.pushMs),
+    `${r.meshWide.pushes} (${r.meshWide.fullPushes})`,
+    String(r.meshWide.bytes),
+    fmt(r.scoped.ms),
+    String(r.scoped.pushes),
+    fmt(r.operatorRssMb),
+    fmt(r.meshWide.operatorCpuMs),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i])).join('  ');
+  console.log(`Discovery convergence (${NAMESPACES.length} namespaces × ${SERVICES_PER_NAMESPACE} services, every proxy registers an endpoint; debounce 100 ms included; renderer ${FRESH_RENDER ? 'builds fresh objects per proxy' : 'shares per-namespace resources, as a caching renderer'})`);
+console.log(`operator process baseline RSS (node + tsx, before the server starts): ${fmt(results[0]?.baselineRssMb ?? 0)} MB`);
+  console.log(line(header));
+  for (const r of rows) console.log(line(r));
+  if ('perSecond' in certs) console.log(`CA: ${certs.issued} workload certificates in ${fmt(certs.issued / certs.perSecond, 2)} s = ${fmt(certs.perSecond)} certificates/s (goal ≥ 500)`);
+  else console.log(`CA: ${certs.skipped}`);
+  const at1000 = results.find((r) => r.proxies === 1000);
+  if (at1000) {
+    console.log(`goal 1,000 proxies converge ≤ 1000 ms: ${fmt(at1000.meshWide.ms)} ms ${at1000.meshWide.ms <= 1000 ? 'MET' : 'NOT MET'}; RSS ≤ 150 MB: ${fmt(at1000.operatorRssMb)} MB ${at1000.operatorRssMb <= 150 ? 'MET' : 'NOT MET'}`);
+  }
+  for (const r of results) if (r.clientRejected > 0) console.log(`WARNING: ${r.clientRejected} snapshots failed client validation at ${r.proxies} proxies`);
+  console.log(
+    JSON.stringify({
+      bench: 'convergence',
+      quick,
+      freshRender: FRESH_RENDER,
+      results: results.map((r) => ({
+        proxies: r.proxies,
+        convergeMs: Math.round(r.meshWide.ms),
+        pushToLastAckMs: Math.round(r.meshWide.pushMs),
+        bytesPushed: r.meshWide.bytes,
+        scopedConvergeMs: Math.round(r.scoped.ms),
+        scopedPushes: r.scoped.pushes,
+        coldStartMs: Math.round(r.coldStartMs),
+        operatorRssMb: Math.round(r.operatorRssMb),
+        operatorHeapMb: Math.round(r.operatorHeapMb),
+        clientRejected: r.clientRejected,
+      })),
+      certificatesPerSecond: 'perSecond' in certs ? Math.round(certs.perSecond) : null,
+    }),
+  );
+}
+
+await main();
