@@ -144,8 +144,18 @@ export function objectHash(cache: RenderCache, obj: MeshObject): string {
   return hash;
 }
 
-function byKind<S>(objects: readonly MeshObject[], kind: string): MeshObject<S>[] {
-  return (objects.filter((o) => o.kind === kind) as MeshObject<S>[]).sort((a, b) => byString(objectKey(a), objectKey(b)));
+/** The cluster's objects grouped by kind, each group in namespace/name order (one pass, keys computed once). */
+function groupByKind(objects: readonly MeshObject[]): Map<string, MeshObject[]> {
+  const keyed = new Map<string, Array<{ key: string; obj: MeshObject }>>();
+  for (const obj of objects) {
+    const list = keyed.get(obj.kind);
+    const entry = { key: objectKey(obj), obj };
+    if (list) list.push(entry);
+    else keyed.set(obj.kind, [entry]);
+  }
+  const out = new Map<string, MeshObject[]>();
+  for (const [kind, list] of keyed) out.set(kind, list.sort((a, b) => byString(a.key, b.key)).map((e) => e.obj));
+  return out;
 }
 
 function groupByNamespace<S>(objects: MeshObject<S>[]): Map<string, MeshObject<S>[]> {
@@ -237,18 +247,19 @@ export function buildClusterIndex(cluster: ClusterRender, endpoints: readonly Wo
   const meshConfig = cluster.meshConfig ?? {};
   const mesh = deepFreeze(buildMeshSettings(meshConfig));
   const meshHash = contentHash(mesh);
-  const objects = cluster.objects;
+  const kinds = groupByKind(cluster.objects);
+  const byKind = <S>(kind: string): MeshObject<S>[] => (kinds.get(kind) ?? []) as MeshObject<S>[];
 
   const registry = endpointServicesFor(endpoints, mesh.trustDomain, cache);
   const services = new Map(registry.services);
   const endpointHashes = new Map(registry.hashes);
-  const kubernetesServices = byKind<never>(objects, 'Service').filter((o) => o.apiVersion === 'v1');
+  const kubernetesServices = byKind<never>('Service').filter((o) => o.apiVersion === 'v1');
   addKubernetesServices(services, kubernetesServices);
   for (const svc of kubernetesServices) {
     const host = `${svc.metadata.name}.${namespaceOf(svc)}.svc.${DOMAIN_SUFFIX}`;
     endpointHashes.set(host, hashText(JSON.stringify(services.get(host)!.endpoints)));
   }
-  const serviceEntries = byKind<ServiceEntrySpec>(objects, 'ServiceEntry');
+  const serviceEntries = byKind<ServiceEntrySpec>('ServiceEntry');
   addServiceEntries(services, serviceEntries, mesh.trustDomain);
   for (const se of serviceEntries) {
     for (const host of se.spec.hosts ?? []) {
@@ -259,7 +270,7 @@ export function buildClusterIndex(cluster: ClusterRender, endpoints: readonly Wo
   }
 
   const partial = { mesh, meshHash, services };
-  const virtualServices = byKind<VirtualServiceSpec>(objects, 'VirtualService').map((vs) =>
+  const virtualServices = byKind<VirtualServiceSpec>('VirtualService').map((vs) =>
     prepareVirtualService(vs, partial, previous?.cache, cache),
   );
   const meshVirtualServices = virtualServices.filter((vs) => vs.gateways.includes(MESH_GATEWAY));
@@ -275,7 +286,7 @@ export function buildClusterIndex(cluster: ClusterRender, endpoints: readonly Wo
 
   const destinationRules = new Map<string, IndexedDestinationRule[]>();
   const wildcardDestinationRules: IndexedDestinationRule[] = [];
-  for (const dr of byKind<DestinationRuleSpec>(objects, 'DestinationRule')) {
+  for (const dr of byKind<DestinationRuleSpec>('DestinationRule')) {
     if (!dr.spec?.host) continue;
     const namespace = namespaceOf(dr);
     const indexed: IndexedDestinationRule = {
@@ -338,12 +349,12 @@ export function buildClusterIndex(cluster: ClusterRender, endpoints: readonly Wo
     anyWorkloadDependentRule: virtualServices.some((vs) => vs.dependsOnWorkload),
     destinationRules,
     wildcardDestinationRules,
-    gateways: byKind<GatewaySpec>(objects, 'Gateway'),
-    sidecars: groupByNamespace(byKind<SidecarSpec>(objects, 'Sidecar')),
-    peerAuthentications: groupByNamespace(byKind<PeerAuthenticationSpec>(objects, 'PeerAuthentication')),
-    authorizationPolicies: groupByNamespace(byKind<AuthorizationPolicySpec>(objects, 'AuthorizationPolicy')),
-    requestAuthentications: groupByNamespace(byKind<RequestAuthenticationSpec>(objects, 'RequestAuthentication')),
-    telemetries: groupByNamespace(byKind<TelemetrySpec>(objects, 'Telemetry')),
+    gateways: byKind<GatewaySpec>('Gateway'),
+    sidecars: groupByNamespace(byKind<SidecarSpec>('Sidecar')),
+    peerAuthentications: groupByNamespace(byKind<PeerAuthenticationSpec>('PeerAuthentication')),
+    authorizationPolicies: groupByNamespace(byKind<AuthorizationPolicySpec>('AuthorizationPolicy')),
+    requestAuthentications: groupByNamespace(byKind<RequestAuthenticationSpec>('RequestAuthentication')),
+    telemetries: groupByNamespace(byKind<TelemetrySpec>('Telemetry')),
     cache,
     memo: new Map(),
   };
