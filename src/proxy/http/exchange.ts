@@ -162,6 +162,7 @@ export class Exchange {
           headersTimeout: 0,
           bodyTimeout: 0,
           upgrade: null,
+          reset: cluster.noKeepAlive,
         },
         a,
       );

@@ -28,6 +28,8 @@ export class ClusterRuntime {
   readonly hashKey: ((input: HashInput) => number | undefined) | undefined;
   readonly cookie: { name: string; path?: string; ttlMs?: number } | undefined;
   removed = false;
+  /** maxRequestsPerConnection 1: every request closes its connection (Istio: disables keep-alive). */
+  readonly noKeepAlive: boolean;
   private readonly balancer: Balancer;
   private readonly outlier: OutlierDetectionPolicy | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
@@ -44,6 +46,7 @@ export class ClusterRuntime {
     this.capacity = cp.maxConnections >= UNLIMITED || cp.http1MaxPendingRequests >= UNLIMITED ? Infinity : cp.maxConnections + cp.http1MaxPendingRequests;
     this.outlier = def.outlierDetection && (def.outlierDetection.consecutive5xxErrors > 0 || def.outlierDetection.consecutiveGatewayErrors > 0) ? def.outlierDetection : undefined;
     this.hashKey = compileHashKey(def);
+    this.noKeepAlive = cp.maxRequestsPerConnection === 1;
     this.cookie = 'consistentHash' in def.lb ? def.lb.consistentHash.httpCookie : undefined;
     if (this.outlier) {
       this.sweepTimer = setInterval(() => this.sweep(), Math.max(10, this.outlier.intervalMs));
