@@ -32,7 +32,8 @@ export async function loadRepository(fs: RepoFileSystem): Promise<RepositoryRend
   const fleetClusters = Array.isArray(fleet.spec?.clusters) ? fleet.spec.clusters : [];
 
   for (const [i, cluster] of fleetClusters.entries()) {
-    if (!cluster || typeof cluster.name !== 'string' || cluster.name === '') continue;
+    // A name that is not a DNS label (the Fleet schema reports it) must not become a path.
+    if (!cluster || typeof cluster.name !== 'string' || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(cluster.name)) continue;
     const render = await loadCluster(cached, fleet, cluster.name, cluster.overlay, i, findings);
     if (render) clusters.push(render);
   }

@@ -135,6 +135,14 @@ describe('loadRepository refuses a broken repository with every error, each loca
     ]);
   });
 
+  it('never turns an invalid cluster name into a path', async () => {
+    const files = sampleFiles();
+    edit(files, 'trellis.yaml', '  - name: dev\n', '  - name: ../../versions/1.15.4\n');
+    const render = await loadRepository(new MemoryFileSystem(files));
+    expect(render.errors.map(formatDiagnostic).join('\n')).toMatch(/trellis\.yaml:9:\d+: error: Fleet bookinfo-fleet spec\.clusters\[0\]\.name: /);
+    expect(render.clusters.map((c) => c.cluster)).toEqual(['staging', 'prod-us', 'prod-eu']);
+  });
+
   it('validates version folders no cluster uses', async () => {
     const files = sampleFiles();
     files['versions/2.0.0/kustomization.yaml'] = 'resources:\n- istiooperator.yaml\n';
