@@ -24,3 +24,15 @@ describe('canonical JSON and content hash', () => {
     expect(canonicalJson({ list: [shared, shared] }, memo)).toBe(first);
   });
 });
+
+describe('unified diff for golden failures', () => {
+  test('shows removed then added lines with context and hunk ranges', async () => {
+    const { unifiedDiff } = await import('./unified-diff.js');
+    const expected = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'].join('\n');
+    const actual = ['a', 'b', 'c', 'd', 'E', 'f', 'g', 'h', 'i', 'j', 'k'].join('\n');
+    expect(unifiedDiff(expected, actual, 'x.out.yaml', 'rendered', 1)).toBe(
+      ['--- x.out.yaml', '+++ rendered', '@@ -4,3 +4,3 @@', ' d', '-e', '+E', ' f', '@@ -10,1 +10,2 @@', ' j', '+k'].join('\n'),
+    );
+    expect(unifiedDiff('same', 'same', 'a', 'b')).toBe('--- a\n+++ b');
+  });
+});

@@ -14,8 +14,8 @@ export function unifiedDiff(expected: string, actual: string, expectedName: stri
   let j = 0;
   while (i < n || j < m) {
     if (i < n && j < m && a[i] === b[j]) ops.push({ tag: ' ', line: a[i], ai: i++, bi: j++ });
-    else if (j < m && (i >= n || lcs[i][j + 1] >= lcs[i + 1][j])) ops.push({ tag: '+', line: b[j], ai: i, bi: j++ });
-    else ops.push({ tag: '-', line: a[i], ai: i++, bi: j });
+    else if (i < n && (j >= m || lcs[i + 1][j] >= lcs[i][j + 1])) ops.push({ tag: '-', line: a[i], ai: i++, bi: j });
+    else ops.push({ tag: '+', line: b[j], ai: i, bi: j++ });
   }
   const out = [`--- ${expectedName}`, `+++ ${actualName}`];
   let k = 0;
