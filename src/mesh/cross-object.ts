@@ -214,6 +214,25 @@ export function validateCrossObject(objs: readonly MeshObject[]): Diagnostic[] {
     }
   }
 
+  // ---- one namespace-wide (selector-less) policy per namespace; Istio applies the oldest only ----
+  const namespaceWide: Array<[string, string]> = [
+    ['PeerAuthentication', 'selector'],
+    ['Telemetry', 'selector'],
+    ['Sidecar', 'workloadSelector'],
+  ];
+  for (const [kindName, selectorField] of namespaceWide) {
+    const firstByNamespace = new Map<string, MeshObject>();
+    for (const obj of kind(kindName)) {
+      const spec = isObj(obj.spec) ? obj.spec : {};
+      if (isObj(spec[selectorField]) || spec.targetRef !== undefined || arr(spec.targetRefs).length > 0) continue;
+      const namespace = namespaceOf(obj);
+      const first = firstByNamespace.get(namespace);
+      if (first) {
+        reportFor(obj).warn('spec', `namespace ${namespace} already has a ${kindName} without a selector (${reportFor(first).name} at ${where(first)}); Istio applies only one of them`);
+      } else firstByNamespace.set(namespace, obj);
+    }
+  }
+
   for (const report of reports.values()) diagnostics.push(...report.diagnostics);
   return diagnostics;
 }

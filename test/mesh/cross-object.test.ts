@@ -227,4 +227,20 @@ spec:
       'spec.http[1].redirect',
     ]);
   });
+
+  it('warns on a second namespace-wide PeerAuthentication, Telemetry or Sidecar', () => {
+    const pa = (name: string) => `apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: ${name}, namespace: bookinfo}
+spec: {mtls: {mode: STRICT}}
+`;
+    const objs = [...load(pa('one'), 'a.yaml'), ...load(pa('two'), 'b.yaml')];
+    const { errors, warnings } = validateObjects(objs);
+    expect(errors).toEqual([]);
+    expect(warnings.map(brief)).toEqual([
+      'b.yaml:4 PeerAuthentication bookinfo/two spec: namespace bookinfo already has a PeerAuthentication without a selector (bookinfo/one at a.yaml:1); Istio applies only one of them',
+    ]);
+    const selected = load(pa('three').replace('spec: {mtls', 'spec: {selector: {matchLabels: {app: x}}, mtls'), 'c.yaml');
+    expect(validateObjects([...objs.slice(0, 1), ...selected]).warnings).toEqual([]);
+  });
 });
