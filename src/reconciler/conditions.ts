@@ -6,6 +6,8 @@ export const ConditionTypes = {
   Reconciling: 'Reconciling',
   Stalled: 'Stalled',
   FetchFailed: 'FetchFailed',
+  /** A subscriber (rollout engine, discovery) refused a valid commit. */
+  ApplyFailed: 'ApplyFailed',
 } as const;
 
 /** Every PascalCase reason the reconciler writes, in one place (STYLE.md §13). */

@@ -69,6 +69,7 @@ export class GitStatusWriter implements StatusSink {
       await this.writeFiles(
         Object.fromEntries(batch.changed.map((c) => [`${c.cluster}.yaml`, toYaml(clusterStatusResource(c.cluster, c.status), { lineWidth: 0 })])),
         batch.message,
+        batch.removed.map((c) => `${c}.yaml`),
       );
     } catch (err) {
       if (err instanceof TransientError) throw err;
@@ -76,8 +77,8 @@ export class GitStatusWriter implements StatusSink {
     }
   }
 
-  /** Writes files under `status/` (name → content) as one commit; returns the commit or undefined when nothing changed. */
-  async writeFiles(files: Record<string, string>, message: string): Promise<string | undefined> {
+  /** Writes (and deletes) files under `status/` as one commit; returns the commit or undefined when nothing changed. */
+  async writeFiles(files: Record<string, string>, message: string, remove: string[] = []): Promise<string | undefined> {
     if (this.isRemote && !fs.existsSync(join(this.gitdir, 'HEAD'))) {
       await mkdir(this.opts.cacheDir, { recursive: true });
       await git.init({ fs, gitdir: this.gitdir, bare: true, defaultBranch: this.branch });
@@ -86,7 +87,7 @@ export class GitStatusWriter implements StatusSink {
     let lastError: unknown;
     for (let attempt = 1; attempt <= MAX_PUSH_ATTEMPTS; attempt++) {
       const tip = await this.currentTip();
-      const commit = await this.buildCommit(tip, files, message);
+      const commit = await this.buildCommit(tip, files, message, remove);
       if (!commit) return undefined;
       try {
         await this.opts.beforePublish?.(attempt);
@@ -145,7 +146,7 @@ export class GitStatusWriter implements StatusSink {
   }
 
   /** A commit on `tip` replacing `status/<file>` blobs; undefined when every file is already identical. */
-  private async buildCommit(tip: string | undefined, files: Record<string, string>, message: string): Promise<string | undefined> {
+  private async buildCommit(tip: string | undefined, files: Record<string, string>, message: string, remove: string[]): Promise<string | undefined> {
     const gitdir = this.gitdir;
     let rootEntries: TreeEntry[] = [];
     let statusEntries: TreeEntry[] = [];
@@ -163,6 +164,11 @@ export class GitStatusWriter implements StatusSink {
       changed = true;
       statusEntries = statusEntries.filter((e) => e.path !== name);
       statusEntries.push({ mode: '100644', path: name, oid, type: 'blob' });
+    }
+    for (const name of remove) {
+      if (!statusEntries.some((e) => e.path === name)) continue;
+      changed = true;
+      statusEntries = statusEntries.filter((e) => e.path !== name);
     }
     if (!changed) return undefined;
     const statusTreeOid = await git.writeTree({ fs, gitdir, tree: statusEntries });

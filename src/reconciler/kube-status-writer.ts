@@ -30,6 +30,16 @@ export class KubeStatusWriter implements StatusSink {
 
   async write(batch: StatusBatch): Promise<void> {
     for (const { cluster, status } of batch.changed) await this.upsert(cluster, status);
+    for (const cluster of batch.removed) await this.remove(cluster);
+  }
+
+  /** Deletes `ClusterStatus/<cluster>` (a cluster removed from the fleet); absent is fine. */
+  async remove(cluster: string): Promise<void> {
+    try {
+      await this.api.deleteNamespacedCustomObject({ group: CLUSTER_STATUS_GROUP, version: CLUSTER_STATUS_VERSION, namespace: this.namespace, plural: CLUSTER_STATUS_PLURAL, name: cluster });
+    } catch (err) {
+      if (kubeErrorCode(err) !== 404) throw new TransientError('StatusWriteFailed', `delete ClusterStatus ${this.namespace}/${cluster}: ${kubeErrorMessage(err)}`);
+    }
   }
 
   /** Creates or updates `ClusterStatus/<cluster>` and sets its status; returns the stored object. */

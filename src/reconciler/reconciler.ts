@@ -241,7 +241,8 @@ export class Reconciler {
       status.updateSource((s) => ({ ...s, fault: { reason: error.reason, message: error.message, since, failures: this.failures } }));
       if (commit) status.recordHistory({ commit, outcome: 'failed', message: error.message }, now);
       status.updateMany(this.knownClusters(ctx), (s) => {
-        s.conditions = setCondition(s.conditions, { type: ConditionTypes.FetchFailed, status: 'True', reason: error.reason, message: error.message }, now);
+        const type = error.reason === Reasons.ApplyFailed ? ConditionTypes.ApplyFailed : ConditionTypes.FetchFailed;
+        s.conditions = setCondition(s.conditions, { type, status: 'True', reason: error.reason, message: error.message }, now);
         s.conditions = setCondition(s.conditions, { type: ConditionTypes.Reconciling, status: 'True', reason: Reasons.ProgressingWithRetry, message: `retrying after ${this.failures} failure(s): ${error.reason}` }, now);
         s.conditions = setCondition(s.conditions, { type: ConditionTypes.Ready, status: 'False', reason: error.reason, message: this.inForceMessage(error.message) }, now);
         return s;
@@ -273,7 +274,7 @@ export class Reconciler {
         if (s.phase !== 'InvalidConfig') this.phaseBeforeInvalid.set(cluster, s.phase);
         s.phase = 'InvalidConfig';
         s.errors = errors;
-        s.conditions = removeCondition(s.conditions, ConditionTypes.FetchFailed);
+        s.conditions = removeCondition(removeCondition(s.conditions, ConditionTypes.FetchFailed), ConditionTypes.ApplyFailed);
         s.conditions = removeCondition(s.conditions, ConditionTypes.Reconciling);
         s.conditions = setCondition(s.conditions, { type: ConditionTypes.Stalled, status: 'True', reason: error.reason, message: error.message }, now);
         s.conditions = setCondition(s.conditions, { type: ConditionTypes.Ready, status: 'False', reason: error.reason, message: error.message }, now);
@@ -299,6 +300,11 @@ export class Reconciler {
       }));
       status.recordHistory({ commit, outcome: 'applied', message: applied.message.split('\n')[0] }, now);
       const versions = new Map(ctx.render.clusters.map((c) => [c.cluster, c.version]));
+      const dropped = status.clusters().filter((c) => !versions.has(c));
+      if (dropped.length) {
+        status.remove(dropped);
+        log?.info({ clusters: dropped }, 'clusters removed from the fleet');
+      }
       const message = `Applied revision ${refShort(applied.ref)}@sha1:${commit}`;
       status.updateMany(versions.keys(), (s, cluster) => {
         const desired = versions.get(cluster)!;
@@ -313,7 +319,7 @@ export class Reconciler {
         }
         this.phaseBeforeInvalid.delete(cluster);
         s.conditions = removeCondition(s.conditions, ConditionTypes.Stalled);
-        s.conditions = removeCondition(s.conditions, ConditionTypes.FetchFailed);
+        s.conditions = removeCondition(removeCondition(s.conditions, ConditionTypes.FetchFailed), ConditionTypes.ApplyFailed);
         s.conditions = removeCondition(s.conditions, ConditionTypes.Reconciling);
         s.conditions = setCondition(s.conditions, { type: ConditionTypes.Ready, status: 'True', reason: Reasons.ReconciliationSucceeded, message }, now);
         return s;
@@ -326,7 +332,7 @@ export class Reconciler {
     if (hadFault) {
       const refused = status.source.refused;
       status.updateMany(this.knownClusters(ctx), (s) => {
-        s.conditions = removeCondition(s.conditions, ConditionTypes.FetchFailed);
+        s.conditions = removeCondition(removeCondition(s.conditions, ConditionTypes.FetchFailed), ConditionTypes.ApplyFailed);
         s.conditions = removeCondition(s.conditions, ConditionTypes.Reconciling);
         s.conditions = refused
           ? setCondition(s.conditions, { type: ConditionTypes.Ready, status: 'False', reason: Reasons.InvalidConfig, message: `commit ${refused.commit.slice(0, 12)} refused` }, now)

@@ -10,6 +10,8 @@ import type { StatusStore } from './status-store.js';
 export interface StatusBatch {
   /** Changed clusters with their full current status. */
   changed: Array<{ cluster: string; status: ClusterStatusStatus }>;
+  /** Clusters no longer in the fleet: their status is deleted. */
+  removed: string[];
   /** Human message (git commit message). */
   message: string;
 }
@@ -103,18 +105,24 @@ export class StatusPublisher {
       changed.push({ cluster, status });
       keys.set(cluster, key);
     }
-    if (changed.length === 0) return;
+    const present = new Set(this.store.clusters());
+    const removed = [...state.written.keys()].filter((c) => !present.has(c)).sort();
+    if (changed.length === 0 && removed.length === 0) return;
     clearTimeout(state.retryTimer);
     state.retryTimer = undefined;
-    const batch: StatusBatch = { changed, message: statusCommitMessage(changed) };
+    const message = changed.length
+      ? statusCommitMessage(changed) + (removed.length ? `\nremoved from the fleet: ${removed.join(', ')}\n` : '')
+      : `${removed.join(', ')}: removed from the fleet\n`;
+    const batch: StatusBatch = { changed, removed, message };
     state.inFlight = (async () => {
       try {
         await state.sink.write(batch);
         for (const [cluster, key] of keys) state.written.set(cluster, key);
+        for (const cluster of removed) state.written.delete(cluster);
         state.backoff.reset();
         state.lastError = undefined;
         this.opts.metrics?.statusWrites.inc({ writer: state.sink.name, result: 'success' });
-        this.opts.logger?.info({ writer: state.sink.name, clusters: changed.map((c) => c.cluster), message: batch.message.split('\n')[0] }, 'status written');
+        this.opts.logger?.info({ writer: state.sink.name, clusters: changed.map((c) => c.cluster), removed, message: batch.message.split('\n')[0] }, 'status written');
       } catch (err) {
         state.lastError = errorMessage(err);
         this.opts.metrics?.statusWrites.inc({ writer: state.sink.name, result: 'error' });

@@ -77,6 +77,12 @@ export class StatusStore {
     if (changed.length) this.emit(changed);
   }
 
+  /** Forgets clusters (removed from the fleet); writers delete their status. */
+  remove(clusters: Iterable<string>): void {
+    const removed = [...clusters].filter((c) => this.clusterMap.delete(c));
+    if (removed.length) this.emit(removed);
+  }
+
   updateSource(fn: (s: SourceStatus) => SourceStatus): void {
     this.source = fn(structuredClone(this.source));
   }

@@ -31,6 +31,7 @@ describe('Kubernetes status writer (client-node against an in-test API server ov
         { cluster: 'prod-us', status: { phase: 'Progressing', desiredVersion: '1.16.1', currentVersion: '1.15.4', canary: { step: 1, weight: 50 }, proxies: { total: 10, onDesired: 5, drifted: 2, disconnected: 0 } } },
         { cluster: 'dev', status: { phase: 'Healthy', desiredVersion: '1.16.1', currentVersion: '1.16.1', proxies: { total: 3, onDesired: 3, drifted: 0, disconnected: 0 } } },
       ],
+      removed: [],
       message: 'x',
     });
     const stored = api.get('clusterstatuses', 'trellis-system', 'prod-us')!;
@@ -64,6 +65,13 @@ describe('Kubernetes status writer (client-node against an in-test API server ov
     expect(rows['prod-us']![6]).toMatch(/^\d+s$/);
     // kubectl asked for the Table form, as the real API server serves it.
     expect(api.requests.some((r) => r.path.startsWith('/apis/trellis.dev/v1alpha1/namespaces/trellis-system/clusterstatuses') && /as=Table/.test(r.accept ?? ''))).toBe(true);
+  });
+
+  test('a cluster removed from the fleet: its ClusterStatus is deleted (absent is fine)', async () => {
+    const writer = new KubeStatusWriter(loadKubeConfig(api.kubeconfigPath), { namespace: 'trellis-system' });
+    await writer.write({ changed: [], removed: ['dev', 'never-existed'], message: 'x' });
+    expect(api.get('clusterstatuses', 'trellis-system', 'dev')).toBeUndefined();
+    expect(api.get('clusterstatuses', 'trellis-system', 'prod-us')).toBeDefined();
   });
 
   test('a coordination.k8s.io/v1 Lease elects one leader; a stale lease is taken over; release hands it on', async () => {

@@ -71,6 +71,25 @@ describe('operator under git server faults: keeps the last good config, reports,
     expect(everything).not.toContain(Buffer.from(`bot:${password}`).toString('base64'));
   });
 
+  test('a subscriber that refuses a commit: ApplyFailed, retried with backoff, then applied', async () => {
+    h = await startHarness({ statusBranch: false });
+    await waitFor(() => h!.applied[0], 'first apply');
+    let refusals = 0;
+    let target = '';
+    h.op.onApply((_render, rev) => {
+      if (rev.commit === target && refusals < 2) {
+        refusals += 1;
+        throw new Error('discovery not ready');
+      }
+    });
+    target = await h.repo.commitAndPush({ 'clusters/dev.yaml': 'version: "1.16.1"\n' });
+    await waitFor(() => h!.op.status.get('dev')?.conditions?.some((c) => c.type === 'ApplyFailed' && c.status === 'True'), 'ApplyFailed condition');
+    expect(h.op.status.source.fault?.message).toMatch(/discovery not ready/);
+    await waitFor(() => h!.op.reconciler.lastGood?.revision.commit === target, 'applied after retries');
+    expect(refusals).toBe(2);
+    expect(h.op.status.get('dev')!.conditions!.map((c) => c.type)).toEqual(['Ready']);
+  });
+
   test('force-push (rewritten history) is detected, reported and applied', async () => {
     h = await startHarness({ statusBranch: false });
     await waitFor(() => h!.applied[0], 'first apply');

@@ -141,6 +141,29 @@ describe('operator GitOps loop over real smart HTTP', () => {
     expect(h.logs.some((l) => l.msg === 'commit refused; last good config stays in force' && l.commit === bad)).toBe(true);
   });
 
+  test('a cluster removed from the fleet loses its status file on the status branch', async () => {
+    h = await startHarness({ versions: { dev: '1.15.4', 'prod-us': '1.15.4', 'prod-eu': '1.15.4' } });
+    await waitFor(() => h!.applied[0], 'first apply');
+    const files = async () => {
+      await h!.op.publisher.flush();
+      const tip = (await git(h!.repo.workDir, 'ls-remote', 'origin', 'refs/heads/trellis-status')).split('\t')[0];
+      if (!tip || tip !== h!.op.gitStatusWriter!.lastCommit) return undefined;
+      await git(h!.repo.workDir, 'fetch', '--quiet', 'origin', 'trellis-status');
+      return (await git(h!.repo.workDir, 'ls-tree', '--name-only', 'FETCH_HEAD', 'status/')).split('\n');
+    };
+    await waitFor(async () => (await files())?.length === 3, 'three status files');
+    const { miniRepoFiles } = await import('./helpers/mini-repo.js');
+    const sha = await h.repo.commitAndPush({ 'trellis.yaml': miniRepoFiles({ dev: '1.15.4', 'prod-us': '1.15.4' })['trellis.yaml']! }, 'drop prod-eu', ['clusters/prod-eu.yaml']);
+    await waitFor(() => h!.applied.find((a) => a.revision.commit === sha), 'apply');
+    expect(h.op.status.clusters()).toEqual(['dev', 'prod-us']);
+    const after = await waitFor(async () => {
+      const f = await files();
+      return f && !f.includes('status/prod-eu.yaml') ? f : undefined;
+    }, 'prod-eu status file deleted');
+    expect(after).toEqual(['status/dev.yaml', 'status/prod-us.yaml']);
+    expect(await git(h.repo.workDir, 'log', '-1', '--format=%B', 'FETCH_HEAD')).toContain('prod-eu');
+  });
+
   test('a concurrent push to the status branch is kept: the operator rebuilds its commit on the new tip', async () => {
     h = await startHarness();
     await waitFor(() => h!.applied[0], 'first apply');

@@ -141,6 +141,11 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
       store.set(key(name), next);
       return send(res, 200, next);
     }
+    if (req.method === 'DELETE') {
+      if (!current) return status(res, 404, 'NotFound', `${resource}.${group} "${name}" not found`, { name, group, kind: resource });
+      store.delete(key(name));
+      return send(res, 200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name, group, kind: resource, uid: current.metadata.uid } });
+    }
     if (req.method === 'PATCH') {
       if (!current) return status(res, 404, 'NotFound', `${resource}.${group} "${name}" not found`, { name, group, kind: resource });
       if (req.headers['content-type'] !== 'application/merge-patch+json') {
