@@ -1,0 +1,82 @@
+/** Public API of src/security (CA, join tokens, mTLS, authorization, JWT). Re-exports only. */
+export { CaError, isCaError, type CaErrorCode } from './errors.js';
+export {
+  isValidIdentity,
+  parseSpiffeId,
+  principalOf,
+  spiffeId,
+  spiffeIdFromSubjectAltName,
+  toSpiffeUri,
+  uriSansOf,
+  type WorkloadIdentity,
+} from './identity.js';
+export {
+  CertificateAuthority,
+  DEFAULT_MAX_WORKLOAD_CERT_TTL_MS,
+  DEFAULT_WORKLOAD_CERT_TTL_MS,
+  type CertificateAuthorityOptions,
+  type IssuedCertificate,
+  type PluginCaFiles,
+} from './ca/certificate-authority.js';
+export { generateKeyAndCsr, type KeyAndCsr } from './ca/csr.js';
+export { splitPemCertificates } from './ca/der-sign.js';
+export { JoinTokenStore, type JoinTokenStoreOptions } from './join-tokens.js';
+export {
+  bootstrapExchange,
+  createBootstrapHandler,
+  renewForAuthenticatedPeer,
+  toBootstrapResponse,
+  type BootstrapRequest,
+  type BootstrapResponse,
+} from './bootstrap.js';
+export { REDACT_CENSOR, REDACT_PATHS, redactOptions } from './redact.js';
+export {
+  CertificateStore,
+  renewerFor,
+  workloadCertificateFrom,
+  type CertificateStoreOptions,
+  type SignedChain,
+  type WorkloadCertificate,
+} from './tls/certificate-store.js';
+export {
+  connectionSecurityPolicy,
+  createMeshListener,
+  handToServer,
+  modeForPort,
+  peerSecurityOf,
+  type MeshListener,
+  type MeshListenerOptions,
+  type PeerSecurity,
+  type RejectReason,
+} from './tls/mesh-listener.js';
+export {
+  compileClientTls,
+  createClientTlsOptions,
+  SecureNamingError,
+  spiffeIdentityCheck,
+  type ClientTlsExtras,
+  type UpstreamTlsSetting,
+} from './tls/client-tls.js';
+export { compileAuthorization, evaluateAuthorization, type CompiledAuthorization } from './authz/evaluate.js';
+export { RBAC_DENIED_BODY, RBAC_DENIED_STATUS, type AuthzDecision, type AuthzRequest } from './authz/types.js';
+export { checkExternalAuthz, type ExtAuthzCheckRequest, type ExtAuthzOptions, type ExtAuthzResult } from './authz/ext-authz.js';
+export { authorizeRequest, type AuthorizationOutcome } from './authz/authorize.js';
+export {
+  authenticateRequest,
+  RequestAuthenticator,
+  type AuthnRequest,
+  type AuthnResult,
+  type RequestAuthenticatorOptions,
+} from './jwt/authenticate.js';
+export {
+  createInboundFilter,
+  createTlsProvider,
+  inboundIdentityOf,
+  type InboundDenial,
+  type InboundFilterContext,
+  type InboundFilterOptions,
+  type InboundIdentity,
+  type SecurityTlsProvider,
+  type ServerTlsOptions,
+  type TlsProviderOptions,
+} from './proxy-adapters.js';
