@@ -57,6 +57,15 @@ export function parseDocuments(text: string, file: string, limits?: Partial<Load
     return { objects: [], diagnostics };
   }
 
+  // The YAML parser recurses per flow level and slows down sharply on deep `[[[[` input, so deep
+  // flow nesting is refused by a linear scan before parsing.
+  const deepAt = flowNestingBeyond(text, lim.maxDepth);
+  if (deepAt !== undefined) {
+    const { line, col } = lineOf(text, deepAt);
+    fail(line, col, `flow collections nest deeper than ${lim.maxDepth} levels; refused`);
+    return { objects: [], diagnostics };
+  }
+
   const lineCounter = new LineCounter();
   const parsed = parseAllDocuments(text, {
     lineCounter,
@@ -147,6 +156,45 @@ export function fieldSource(obj: Pick<MeshObject, 'source' | 'fieldSources'>, pa
     current = parentPath(current);
   }
   return obj.source ?? { file: '<unknown>', line: 1, col: 1 };
+}
+
+/**
+ * Offset where `[`/`{` nesting first exceeds `max`, ignoring quoted scalars and comments; undefined
+ * if it never does. A heuristic pre-check: the parser's own depth check (measure) stays authoritative.
+ */
+function flowNestingBeyond(text: string, max: number): number | undefined {
+  let depth = 0;
+  let quote: '"' | "'" | undefined;
+  let prev = '\n';
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quote) {
+      if (c === '\\' && quote === '"') i++;
+      else if (c === quote) quote = undefined;
+      else if (c === '\n' && quote === "'") quote = undefined; // unterminated: let the parser report it
+    } else if (c === '#' && (prev === ' ' || prev === '\t' || prev === '\n')) {
+      const end = text.indexOf('\n', i);
+      if (end < 0) return undefined;
+      i = end;
+      prev = '\n';
+      continue;
+    } else if ((c === '"' || c === "'") && ' \t\n[{,:'.includes(prev)) quote = c;
+    else if (c === '[' || c === '{') {
+      if (++depth > max) return i;
+    } else if ((c === ']' || c === '}') && depth > 0) depth--;
+    prev = c;
+  }
+  return undefined;
+}
+
+function lineOf(text: string, offset: number): { line: number; col: number } {
+  let line = 1;
+  let start = 0;
+  for (let i = text.indexOf('\n'); i >= 0 && i < offset; i = text.indexOf('\n', i + 1)) {
+    line++;
+    start = i + 1;
+  }
+  return { line, col: offset - start + 1 };
 }
 
 function firstLine(message: string): string {

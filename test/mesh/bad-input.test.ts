@@ -124,6 +124,22 @@ describe('generated hostile input', () => {
     const deep = `${'['.repeat(MAX_NESTING_DEPTH + 5)}${']'.repeat(MAX_NESTING_DEPTH + 5)}`;
     const { objects, diagnostics } = parseDocuments(`apiVersion: v1\nkind: ConfigMap\nmetadata: {name: deep}\ndata: ${deep}\n`, 'deep.yaml');
     expect(objects).toEqual([]);
-    expect(diagnostics[0].message).toMatch(/nests deeper than/);
+    expect(diagnostics[0]).toMatchObject({ line: 4, message: expect.stringMatching(/nest deeper than 64 levels/) });
+  });
+
+  it('refuses deep block nesting too', () => {
+    const lines = ['apiVersion: v1', 'kind: ConfigMap', 'metadata: {name: deep}', 'data:'];
+    for (let i = 1; i <= MAX_NESTING_DEPTH + 2; i++) lines.push(`${' '.repeat(i)}k${i}:`);
+    const { objects, diagnostics } = parseDocuments(`${lines.join('\n')} end\n`, 'deep.yaml');
+    expect(objects).toEqual([]);
+    expect(diagnostics[0].message).toMatch(/nests deeper than 64 levels/);
+  });
+
+  it('does not count brackets inside quoted strings or comments', () => {
+    const brackets = '['.repeat(MAX_NESTING_DEPTH * 2);
+    const text = `apiVersion: v1\nkind: ConfigMap  # ${brackets}\nmetadata: {name: q}\ndata:\n  a: "${brackets}"\n  b: '${brackets}'\n`;
+    const { objects, diagnostics } = parseDocuments(text, 'q.yaml');
+    expect(diagnostics).toEqual([]);
+    expect(objects).toHaveLength(1);
   });
 });
