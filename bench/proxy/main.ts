@@ -7,7 +7,7 @@
  *   node --import tsx bench/proxy/main.ts [--quick]
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, renameSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -26,8 +26,24 @@ function cleanup(): void {
 process.on('exit', cleanup);
 process.on('SIGINT', () => process.exit(130));
 
+/**
+ * The servers run as plain JavaScript bundled by esbuild (as a built proxy runs), not through tsx,
+ * whose loader would inflate RSS and startup; tsx is the fallback when esbuild is unavailable.
+ */
+let serveEntry: string[] = ['--import', 'tsx', join(HERE, 'serve.ts')];
+function bundleServe(dir: string): void {
+  const esbuild = join(ROOT, 'node_modules', '.bin', 'esbuild');
+  const out = join(dir, 'serve.mjs');
+  const r = spawnSync(esbuild, [join(HERE, 'serve.ts'), '--bundle', '--platform=node', '--format=esm', '--packages=external', `--outfile=${out}`, '--log-level=error']);
+  if (r.status === 0) {
+    // Bare imports resolve from the bundle's directory: give it the project's node_modules.
+    symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
+    serveEntry = [out];
+  } else console.error(`esbuild bundle failed, serving through tsx: ${r.stderr}`);
+}
+
 async function serve(kind: string, arg?: string): Promise<{ port: number; pid: number }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(HERE, 'serve.ts'), kind, ...(arg ? [arg] : [])], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...serveEntry, kind, ...(arg ? [arg] : [])], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(child);
   const line = await new Promise<string>((resolve, reject) => {
     const rl = createInterface({ input: child.stdout! });
@@ -112,6 +128,7 @@ function writeAtomic(file: string, s: ProxySnapshot): void {
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'trellis-bench-'));
   try {
+    bundleServe(dir);
     const upstream = await serve('upstream');
     const simpleFile = join(dir, 'simple.json');
     const realisticFile = join(dir, 'realistic.json');
