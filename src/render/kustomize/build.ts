@@ -1,6 +1,6 @@
 import { childPath, pointerToPath } from '../../mesh/field-path.js';
 import { parseDocuments } from '../../mesh/load.js';
-import type { Diagnostic, MeshObject, SourceRef } from '../../mesh/object.js';
+import type { Diagnostic, MeshObject } from '../../mesh/object.js';
 import { joinRepoPath, normalizeRepoPath } from '../fs.js';
 import type { RepoFileSystem } from '../types.js';
 import { diagnosticAt, RenderError, type RenderErrorCode } from './errors.js';
@@ -411,4 +411,3 @@ function withoutIdentity(patch: JsonObject): JsonObject {
   return rest;
 }
 
-export type { SourceRef };

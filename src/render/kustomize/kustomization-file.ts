@@ -3,7 +3,7 @@ import type { Diagnostic, SourceRef } from '../../mesh/object.js';
 import { diagnosticAt, RenderError } from './errors.js';
 import { isObject } from './resource.js';
 import { SELECTOR_FIELDS, type TargetSelector } from './selector.js';
-import { parseYamlWithSources, type SourcedValue } from './yaml-source.js';
+import { parseYamlWithSources } from './yaml-source.js';
 
 /** File names kustomize recognises as a kustomization, in its order of preference. */
 export const KUSTOMIZATION_FILE_NAMES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'] as const;
@@ -239,4 +239,3 @@ function describe(value: unknown): string {
   return `${typeof value} ${JSON.stringify(value)}`;
 }
 
-export type { SourcedValue };

@@ -62,11 +62,6 @@ export function toMeshObject(res: KResource): MeshObject {
   return obj;
 }
 
-/** The plain document as kustomize would print it. */
-export function toPlain(res: KResource): JsonObject {
-  return res.doc;
-}
-
 export function metadataOf(doc: JsonObject): JsonObject {
   const meta = doc.metadata;
   if (meta && typeof meta === 'object' && !Array.isArray(meta)) return meta;
