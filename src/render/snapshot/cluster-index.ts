@@ -154,7 +154,10 @@ function groupByKind(objects: readonly MeshObject[]): Map<string, MeshObject[]> 
     else keyed.set(obj.kind, [entry]);
   }
   const out = new Map<string, MeshObject[]>();
-  for (const [kind, list] of keyed) out.set(kind, list.sort((a, b) => byString(a.key, b.key)).map((e) => e.obj));
+  // a repository cannot hold two objects with one kind/namespace/name (kustomize refuses it), but if
+  // a caller passes duplicates the output must still not depend on their order
+  const tieBreak = (a: MeshObject, b: MeshObject): number => byString(JSON.stringify([a.apiVersion, a.spec]), JSON.stringify([b.apiVersion, b.spec]));
+  for (const [kind, list] of keyed) out.set(kind, list.sort((a, b) => byString(a.key, b.key) || tieBreak(a.obj, b.obj)).map((e) => e.obj));
   return out;
 }
 
