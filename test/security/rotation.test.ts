@@ -2,7 +2,8 @@ import { Agent, request as httpsRequest } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { CertificateAuthority } from '../../src/security/ca/certificate-authority.js';
-import { CertificateStore, renewerFor, type WorkloadCertificate } from '../../src/security/tls/certificate-store.js';
+import { generateKeyAndCsr } from '../../src/security/ca/csr.js';
+import { CertificateStore, renewerFor, workloadCertificateFrom, type WorkloadCertificate } from '../../src/security/tls/certificate-store.js';
 import { compileClientTls } from '../../src/security/tls/client-tls.js';
 import { createMeshListener, handToServer, type MeshListener } from '../../src/security/tls/mesh-listener.js';
 import { echoSecurityServer, issueWorkload, listen } from './helpers/mesh.js';
@@ -23,12 +24,19 @@ async function waitFor(condition: () => boolean, timeoutMs = 15_000): Promise<vo
   }
 }
 
-const SHORT_TTL_MS = 3000;
+/** Short enough to see two rotations quickly; renewals use pre-generated keys so a loaded machine still renews well before expiry. */
+const SHORT_TTL_MS = 4000;
 const serverIdentity = { trustDomain: 'cluster.local', namespace: 'shop', serviceAccount: 'server' };
 
 beforeAll(async () => {
   ca = await CertificateAuthority.open({ trustDomain: 'cluster.local', stateDir: tmp.make(), notBeforeSkewMs: 0 });
-  const renew = renewerFor(serverIdentity, (csrPem) => ca.issueWorkloadCertificate(csrPem, serverIdentity, SHORT_TTL_MS));
+  const keys = await Promise.all([1, 2, 3, 4, 5].map(() => generateKeyAndCsr(serverIdentity)));
+  const renew = async () => {
+    const next = keys.shift();
+    if (!next) throw new Error('test ran out of pre-generated keys');
+    const issued = ca.issueWorkloadCertificate(next.csrPem, serverIdentity, SHORT_TTL_MS);
+    return workloadCertificateFrom(next.privateKeyPem, issued.certChainPem, issued.rootCertPem);
+  };
   serverStore = await CertificateStore.create({ renew });
   clientStore = await CertificateStore.create({
     initial: await issueWorkload(ca, 'client'),
@@ -122,11 +130,11 @@ describe('certificate rotation under load', () => {
     const store = await CertificateStore.create({
       initial: current,
       retryMinMs: 20,
-      renew: async () => {
+      renew: renewerFor({ trustDomain: 'cluster.local', namespace: 'shop', serviceAccount: 'retry' }, (csrPem) => {
         calls += 1;
         if (calls < 3) throw new Error('control plane unavailable');
-        return issueWorkload(ca, 'retry', 60_000);
-      },
+        return ca.issueWorkloadCertificate(csrPem, { trustDomain: 'cluster.local', namespace: 'shop', serviceAccount: 'retry' }, 60_000);
+      }),
     });
     const failures: Error[] = [];
     store.on('rotation-failed', (error: Error) => failures.push(error));
