@@ -56,7 +56,9 @@ describe('bin/trellis render (child processes, sample repository)', () => {
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain(`${badEndpoints}:3:9: endpoints[0].port: must be a port number`);
     expect(bad.stdout).toBe('');
-  });
+    // generous: a child compiles the whole CLI through tsx (~3 s of cpu each); on a machine shared
+    // by many test runs that alone has been seen to take 20 s of wall time
+  }, 120_000);
 });
 
 describe('trellis render (in process, sample repository)', () => {
