@@ -8,7 +8,7 @@
  */
 import { execFile } from 'node:child_process';
 import { appendFile, cp, mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -109,6 +109,8 @@ async function main(): Promise<void> {
     const res = await fetch(`${hookOp.url}/hooks/git`, { method: 'POST', body, headers: { 'x-hub-signature-256': signWebhookBody(body, SECRET) } });
     if (res.status !== 202) throw new Error(`webhook answered ${res.status}`);
     webhook.push((await applied) - t0);
+    // Let the status commit for this apply land, so it does not compete with the next sample.
+    await hookOp.publisher.flush();
   }
   await hookOp.stop();
 
@@ -125,6 +127,7 @@ async function main(): Promise<void> {
     const { sha } = await commitAndPush();
     const t0 = performance.now();
     poll.push((await appliedAt(sha)) - t0);
+    await pollOp.publisher.flush();
   }
   await pollOp.stop();
 
@@ -177,12 +180,14 @@ async function main(): Promise<void> {
   ];
   const w0 = Math.max(...rows.map((r) => r[0].length));
   const w1 = Math.max(...rows.map((r) => r[1].length));
+  console.log(`\nload average at the end: ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${cpus().length} cores (figures scale with it)`);
   console.log(`\nTrellis GitOps loop (${quick ? 'quick' : 'full'}: ${WEBHOOK_RUNS} webhook runs, ${POLL_RUNS} poll runs, ${NOCHANGE_POLLS} no-change polls; sample repo, loopback smart HTTP)\n`);
   for (const [a, b, c] of rows) console.log(`${a.padEnd(w0)}  ${b.padStart(w1)}  ${c}`);
   console.log(
     JSON.stringify({
       bench: 'gitops',
       quick,
+      loadavg_1m: Math.round(loadavg()[0]! * 10) / 10,
       webhook_p50_ms: r1(pct(webhook, 50)),
       webhook_p95_ms: r1(pct(webhook, 95)),
       poll_interval_ms: POLL_INTERVAL_MS,

@@ -93,10 +93,14 @@ export class GitSource {
     return this.redactor.redact(text);
   }
 
-  /** Resolves the tracked ref to a commit, fetching only when it moved. */
-  async latest(): Promise<SourceRevision> {
+  /**
+   * Resolves the tracked ref to a commit, fetching only when it moved. With `probe: false` (a
+   * webhook said the branch moved) the ls-refs round trip is skipped and the branch is fetched
+   * directly.
+   */
+  async latest(opts: { probe?: boolean } = {}): Promise<SourceRevision> {
     try {
-      const rev = this.isRemote ? await this.latestRemote() : await this.latestLocal();
+      const rev = this.isRemote ? await this.latestRemote(opts.probe ?? true) : await this.latestLocal();
       if (this.lastSeen && this.lastSeen !== rev.commit) {
         rev.historyRewritten = !(await this.isAncestor(this.lastSeen, rev.commit));
       }
@@ -174,10 +178,17 @@ export class GitSource {
     return hit.peeled ?? hit.oid;
   }
 
-  private async latestRemote(): Promise<SourceRevision> {
+  private async latestRemote(probe: boolean): Promise<SourceRevision> {
     const exists = fs.existsSync(join(this.gitdir, 'HEAD'));
     if (!exists) await this.initClone();
     const r = this.ref;
+    if (!probe && 'branch' in r) {
+      const before = await this.localTracking();
+      await this.fetch();
+      const after = await this.localTracking();
+      if (!after) throw new TransientError('RefNotFound', `${this.fullRef} not found on ${this.redact(this.url)}`);
+      return { commit: after, ref: this.fullRef, fetched: after !== before };
+    }
     if ('commit' in r && (await this.hasCommit(r.commit))) return { commit: r.commit, ref: r.commit, fetched: false };
     const remote = await this.remoteCommit();
     if (await this.hasCommit(remote)) return { commit: remote, ref: this.fullRef, fetched: false };

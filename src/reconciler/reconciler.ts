@@ -169,7 +169,8 @@ export class Reconciler {
   private async detectChange(ctx: StepContext): Promise<void> {
     const started = performance.now();
     try {
-      ctx.revision = await this.opts.source.latest();
+      // A webhook already told us the branch moved: fetch without the ls-refs probe.
+      ctx.revision = await this.opts.source.latest({ probe: ctx.trigger !== 'webhook' });
       this.opts.metrics?.pollDuration.observe({ result: ctx.revision.fetched ? 'fetched' : 'unchanged' }, (performance.now() - started) / 1000);
     } catch (err) {
       this.opts.metrics?.pollDuration.observe({ result: 'error' }, (performance.now() - started) / 1000);
