@@ -51,6 +51,11 @@ describe('GitSource over real smart HTTP', () => {
     expect((await stat(join(snap.dir, 'dir/a.txt'))).nlink).toBe(2);
     expect((await stat(join(snap.dir, 'trellis.yaml'))).nlink).toBe(1);
     expect((await source.commitInfo(sha)).message).toBe('bump');
+
+    // Without the probe (a webhook said the branch moved): fetch directly, same answers.
+    expect(await source.latest({ probe: false })).toMatchObject({ commit: sha, fetched: false });
+    const sha3 = await repo.commitAndPush({ 'trellis.yaml': 'v: 3\n' }, 'bump again');
+    expect(await source.latest({ probe: false })).toMatchObject({ commit: sha3, fetched: true });
   });
 
   test('tracks an annotated tag and a pinned commit', async () => {
