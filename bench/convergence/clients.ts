@@ -17,7 +17,7 @@ export interface ClientsStart {
   servicesPerNamespace: number;
 }
 
-export type ClientsReport = { type: 'started' } | { type: 'counters'; snapshots: number; bytes: number; applied: number; rejected: number };
+export type ClientsReport = { type: 'started' } | { type: 'counters'; snapshots: number; bytes: number; applied: number; rejected: number; cpuMs: number };
 
 function validate(s: ProxySnapshot): string | null {
   if (s.format !== SNAPSHOT_FORMAT) return `format ${s.format}`;
@@ -44,7 +44,7 @@ process.on('message', async (msg: { type: 'start'; start: ClientsStart } | { typ
           url,
           identity: identity('bench', ns, `w${i}`, '0', `svc-${i % servicesPerNamespace}`),
           endpoint: { address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, port: 8080 },
-          heartbeatMs: 3_600_000,
+          heartbeatMs: 10_000,
           backoff: { initialMs: 100, maxMs: 2000 },
           apply: (s) => {
             const problem = validate(s);
@@ -63,7 +63,8 @@ process.on('message', async (msg: { type: 'start'; start: ClientsStart } | { typ
       snapshots += c.counters.snapshots;
       bytes += c.counters.bytesReceived;
     }
-    process.send?.({ type: 'counters', snapshots, bytes, applied, rejected } satisfies ClientsReport);
+    const cpu = process.cpuUsage();
+    process.send?.({ type: 'counters', snapshots, bytes, applied, rejected, cpuMs: (cpu.user + cpu.system) / 1000 } satisfies ClientsReport);
   } else if (msg.type === 'stop') {
     await Promise.all(clients.map((c) => c.stop()));
     process.exit(0);

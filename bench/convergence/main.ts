@@ -24,6 +24,7 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const NAMESPACES = Array.from({ length: 10 }, (_, i) => `ns-${i}`);
 const SERVICES_PER_NAMESPACE = 20;
 const CONVERGE_TIMEOUT_MS = 120_000;
+const COLD_START_TIMEOUT_MS = 600_000;
 /** --fresh-render: the renderer shares no objects between proxies (worst case for hashing). */
 const FRESH_RENDER = process.argv.includes('--fresh-render');
 
@@ -44,8 +45,11 @@ interface ScenarioResult {
   meshWide: ChangeResult;
   scoped: ChangeResult;
   operatorRssMb: number;
+  operatorPeakRssMb: number;
   operatorHeapMb: number;
   baselineRssMb: number;
+  coldStartOperatorCpuMs: number;
+  clientCpuMs: number;
   clientSnapshots: number;
   clientRejected: number;
 }
@@ -131,6 +135,7 @@ async function runScenario(proxies: number): Promise<ScenarioResult> {
   const processes = proxies >= 500 ? 2 : 1;
   const children: ChildProcess[] = [];
   const t0 = performance.now();
+  const coldCpu0 = process.cpuUsage();
   let first = 0;
   for (let p = 0; p < processes; p++) {
     const count = Math.floor(proxies / processes) + (p < proxies % processes ? 1 : 0);
@@ -144,10 +149,11 @@ async function runScenario(proxies: number): Promise<ScenarioResult> {
     const rows = server.status();
     return rows.length === proxies && rows.every((r) => r.sync === 'SYNCED');
   };
-  await waitUntil(allSynced, `${proxies} proxies SYNCED`);
+  await waitUntil(allSynced, `${proxies} proxies SYNCED`, COLD_START_TIMEOUT_MS);
   await server.flush();
-  await waitUntil(allSynced, `${proxies} proxies SYNCED after registry pushes`);
+  await waitUntil(allSynced, `${proxies} proxies SYNCED after registry pushes`, COLD_START_TIMEOUT_MS);
   const coldStartMs = performance.now() - t0;
+  const coldCpu = process.cpuUsage(coldCpu0);
   await sleep(300);
 
   const meshWide = await measureChange(server, proxies, () => {
@@ -160,14 +166,21 @@ async function runScenario(proxies: number): Promise<ScenarioResult> {
     config.timeouts['ns-3/svc-1'] = 700;
     server.configChanged('VirtualService ns-3/svc-1');
   });
+  // Settled memory: what the operator holds for this many proxies, not cold-start garbage.
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  gc?.();
+  await sleep(200);
   const memory = process.memoryUsage();
 
   let clientSnapshots = 0;
   let clientRejected = 0;
+  let clientCpuMs = 0;
   for (const child of children) {
     const c = await request(child, { type: 'counters' }, 'counters');
     clientSnapshots += c.snapshots;
     clientRejected += c.rejected;
+    clientCpuMs += c.cpuMs;
   }
   await Promise.all(children.map((child) => new Promise((resolve) => {
     child.once('exit', resolve);
@@ -181,7 +194,10 @@ async function runScenario(proxies: number): Promise<ScenarioResult> {
     scoped,
     operatorRssMb: memory.rss / 1048576,
     operatorHeapMb: memory.heapUsed / 1048576,
+    operatorPeakRssMb: process.resourceUsage().maxRSS / 1024,
     baselineRssMb,
+    coldStartOperatorCpuMs: (coldCpu.user + coldCpu.system) / 1000,
+    clientCpuMs,
     clientSnapshots,
     clientRejected,
   };
@@ -217,7 +233,7 @@ async function certificatesPerSecond(count: number): Promise<{ perSecond: number
 
 function runInFreshProcess(proxies: number): Promise<ScenarioResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--scenario', String(proxies)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', fileURLToPath(import.meta.url), '--scenario', String(proxies)], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.on('exit', (code) => {
@@ -238,7 +254,7 @@ async function main(): Promise<void> {
     return;
   }
   const quick = process.argv.includes('--quick');
-  const sizes = (arg('--sizes') ?? (quick ? '100,1000' : '100,1000,2000')).split(',').map(Number);
+  const sizes = (arg('--sizes') ?? (quick ? '100,300' : '100,1000,2000')).split(',').map(Number);
   const results: ScenarioResult[] = [];
   for (const size of sizes) {
     process.stderr.write(`convergence: ${size} proxies...\n`);
@@ -247,7 +263,7 @@ async function main(): Promise<void> {
   process.stderr.write('convergence: certificate issuance...\n');
   const certs = await certificatesPerSecond(quick ? 300 : 2000);
 
-  const header = ['proxies', 'cold start s', 'change→last ACK ms', 'push→last ACK ms', 'pushes (full)', 'bytes pushed', 'scoped change ms', 'scoped pushes', 'operator RSS MB', 'operator CPU ms'];
+  const header = ['proxies', 'cold start s', 'change→last ACK ms', 'push→last ACK ms', 'pushes (full)', 'bytes pushed', 'operator CPU ms', 'scoped change ms', 'scoped pushes', 'RSS MB (peak)', 'heap MB'];
   const rows = results.map((r) => [
     String(r.proxies),
     fmt(r.coldStartMs / 1000, 1),
@@ -255,10 +271,11 @@ async function main(): Promise<void> {
     fmt(r.meshWide.pushMs),
     `${r.meshWide.pushes} (${r.meshWide.fullPushes})`,
     String(r.meshWide.bytes),
+    fmt(r.meshWide.operatorCpuMs),
     fmt(r.scoped.ms),
     String(r.scoped.pushes),
-    fmt(r.operatorRssMb),
-    fmt(r.meshWide.operatorCpuMs),
+    `${fmt(r.operatorRssMb)} (${fmt(r.operatorPeakRssMb)})`,
+    fmt(r.operatorHeapMb),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i])).join('  ');
@@ -266,6 +283,10 @@ async function main(): Promise<void> {
 console.log(`operator process baseline RSS (node + tsx, before the server starts): ${fmt(results[0]?.baselineRssMb ?? 0)} MB`);
   console.log(line(header));
   for (const r of rows) console.log(line(r));
+  console.log('operator CPU ms: CPU the operator spent from the change to the last ACK (independent of machine load; wall times are not).');
+  for (const r of results) console.log(`${r.proxies} proxies: cold start took ${fmt(r.coldStartOperatorCpuMs)} ms operator CPU; all simulated clients together used ${fmt(r.clientCpuMs)} ms CPU; ${r.clientSnapshots} snapshots verified by clients`);
+  const load = (await import('node:os')).loadavg()[0];
+  console.log(`machine load average (1 min) at the end: ${load.toFixed(1)} on ${(await import('node:os')).cpus().length} CPUs`);
   if ('perSecond' in certs) console.log(`CA: ${certs.issued} workload certificates in ${fmt(certs.issued / certs.perSecond, 2)} s = ${fmt(certs.perSecond)} certificates/s (goal ≥ 500)`);
   else console.log(`CA: ${certs.skipped}`);
   const at1000 = results.find((r) => r.proxies === 1000);
@@ -288,6 +309,11 @@ console.log(`operator process baseline RSS (node + tsx, before the server starts
         coldStartMs: Math.round(r.coldStartMs),
         operatorRssMb: Math.round(r.operatorRssMb),
         operatorHeapMb: Math.round(r.operatorHeapMb),
+        operatorPeakRssMb: Math.round(r.operatorPeakRssMb),
+        baselineRssMb: Math.round(r.baselineRssMb),
+        changeOperatorCpuMs: Math.round(r.meshWide.operatorCpuMs),
+        coldStartOperatorCpuMs: Math.round(r.coldStartOperatorCpuMs),
+        clientCpuMsTotal: Math.round(r.clientCpuMs),
         clientRejected: r.clientRejected,
       })),
       certificatesPerSecond: 'perSecond' in certs ? Math.round(certs.perSecond) : null,

@@ -48,6 +48,12 @@ export interface DiscoveryServerOptions {
   debounceMaxMs?: number;
   /** A sent snapshot not acked within this long makes the proxy STALE (default 10 s). */
   staleAfterMs?: number;
+  /**
+   * A stream that carried no message (heartbeats included) for this long is closed and its proxy
+   * DISCONNECTED: it catches hosts that vanished without closing TCP (default 60 s; 0 = never).
+   * Keep it well above the proxies' heartbeat period.
+   */
+  idleTimeoutMs?: number;
   /** A disconnected proxy's endpoint is removed after this long (default 30 s). */
   endpointGraceMs?: number;
   /** A disconnected proxy is dropped from status after this long (default 1 h). */
@@ -136,6 +142,7 @@ interface PushRequest {
 interface Connection {
   proxyId: string;
   res: AnyResponse;
+  lastActivity: number;
   /** What the proxy holds, for deltas (null: nothing we know; next push is full). */
   base: { hash: string; hashes: ReadonlyMap<string, string> } | null;
   closed: boolean;
@@ -211,6 +218,20 @@ export function createDiscoveryServer(opts: DiscoveryServerOptions): DiscoverySe
   let transport: DualProtocolServer | null = null;
   let versionMismatchLogged = false;
   let verifyVersions = opts.verifyVersions ?? false;
+  const idleTimeoutMs = opts.idleTimeoutMs ?? 60_000;
+  let idleSweep: NodeJS.Timeout | null = null;
+
+  function sweepIdle(): void {
+    const cutoff = Date.now() - idleTimeoutMs;
+    for (const record of proxies.values()) {
+      const conn = record.connection;
+      if (!conn || conn.lastActivity >= cutoff) continue;
+      log.warn({ proxy: conn.proxyId, idleMs: Date.now() - conn.lastActivity }, 'no message from the proxy within the idle timeout; closing its stream');
+      onDisconnect(conn);
+      (conn.res as { destroy?: () => void }).destroy?.();
+      (conn.res as { stream?: { close?: () => void } }).stream?.close?.();
+    }
+  }
 
   const debouncer: Debouncer<ChangeEvent> = createDebouncer<ChangeEvent>({
     afterMs: opts.debounceMs ?? 100,
@@ -292,6 +313,12 @@ export function createDiscoveryServer(opts: DiscoveryServerOptions): DiscoverySe
     const version = desired.snapshot.version;
     if (request.full) conn.base = null;
     if (conn.base && conn.base.hash === version) return; // the proxy holds it already: nothing to send
+    if (!request.full && !conn.base && record.ackedHash === version) {
+      // It reconnected running exactly this (e.g. after an operator restart): no resend, and deltas build on it.
+      conn.base = { hash: version, hashes: desired.split.hashes };
+      record.lastSent = conn.base;
+      return;
+    }
     const delta = diffResources(conn.base?.hashes ?? null, desired.split);
     const base = conn.base?.hash ?? null;
     const line = encodeSnapshotMessage(version, base, delta.changed, delta.removed);
@@ -417,6 +444,7 @@ export function createDiscoveryServer(opts: DiscoveryServerOptions): DiscoverySe
     const record = proxies.get(conn.proxyId);
     if (!record || record.connection !== conn) return;
     const now = Date.now();
+    conn.lastActivity = now;
     switch (msg.type) {
       case 'hello':
         throw new ProtocolError('hello may only be the first message');
@@ -525,7 +553,7 @@ export function createDiscoveryServer(opts: DiscoveryServerOptions): DiscoverySe
             authenticating = false;
             if (closed || res.writableEnded || res.destroyed) return;
             if (!result.ok) return fail('unauthenticated', result.reason);
-            conn = { proxyId: hello.identity.id, res, base: null, closed: false };
+            conn = { proxyId: hello.identity.id, res, base: null, closed: false, lastActivity: Date.now() };
             onHello(conn, hello, peer);
             for (const queued of backlog.splice(0)) onMessage(queued);
           })
@@ -608,6 +636,10 @@ export function createDiscoveryServer(opts: DiscoveryServerOptions): DiscoverySe
     async listen(port = 0, host = '127.0.0.1') {
       if (transport) throw new Error('discovery server is already listening');
       transport = createDualProtocolServer(handleRequest, opts.tls);
+      if (idleTimeoutMs > 0) {
+        idleSweep = setInterval(sweepIdle, Math.max(10, Math.floor(idleTimeoutMs / 4)));
+        idleSweep.unref();
+      }
       const address = await transport.listen(port, host);
       const scheme = opts.tls ? 'https' : 'http';
       const urlHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -617,6 +649,7 @@ export function createDiscoveryServer(opts: DiscoveryServerOptions): DiscoverySe
     async close() {
       closed = true;
       debouncer.close();
+      if (idleSweep) clearInterval(idleSweep);
       for (const record of proxies.values()) {
         for (const timer of [record.graceTimer, record.forgetTimer]) if (timer) clearTimeout(timer);
         if (record.connection) {

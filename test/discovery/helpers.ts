@@ -10,7 +10,7 @@ export async function waitFor<T>(condition: () => T | Promise<T>, message: strin
     last = await condition();
     if (last) return last;
     if (Date.now() > deadline) throw new Error(`timed out waiting for: ${message}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
 
