@@ -45,6 +45,8 @@ export interface IndexedDestinationRule {
   namespace: string;
   host: string;
   exportTo?: string[];
+  /** `workloadSelector.matchLabels`: the rule applies only to these workloads of its namespace. */
+  workloadSelector?: Record<string, string>;
   spec: DestinationRuleSpec;
   /** Content hash of the resource: part of every cache key derived from it. */
   hash: string;
@@ -93,6 +95,8 @@ export interface ClusterIndex {
   namespaceIndependentVisibility: boolean;
   /** Namespaces holding a DestinationRule for a host outside them (their proxies may pick another rule). */
   foreignDestinationRuleNamespaces: Set<string>;
+  /** Namespaces holding a DestinationRule with a workloadSelector (their proxies' rules depend on labels). */
+  selectorDestinationRuleNamespaces: Set<string>;
   destinationRules: Map<string, IndexedDestinationRule[]>;
   wildcardDestinationRules: IndexedDestinationRule[];
   gateways: MeshObject<GatewaySpec>[];
@@ -297,6 +301,10 @@ export function buildClusterIndex(cluster: ClusterRender, endpoints: readonly Wo
       namespace,
       host: resolveHost(dr.spec.host, namespace),
       exportTo: dr.spec.exportTo,
+      workloadSelector:
+        dr.spec.workloadSelector?.matchLabels && Object.keys(dr.spec.workloadSelector.matchLabels).length > 0
+          ? dr.spec.workloadSelector.matchLabels
+          : undefined,
       spec: dr.spec,
       hash: objectHash(cache, dr),
     };
@@ -333,6 +341,11 @@ export function buildClusterIndex(cluster: ClusterRender, endpoints: readonly Wo
     }
   }
   for (const dr of wildcardDestinationRules) foreignDestinationRuleNamespaces.add(dr.namespace);
+  const selectorDestinationRuleNamespaces = new Set<string>();
+  for (const list of [...destinationRules.values(), wildcardDestinationRules]) {
+    for (const dr of list) if (dr.workloadSelector) selectorDestinationRuleNamespaces.add(dr.namespace);
+  }
+  for (const ns of selectorDestinationRuleNamespaces) foreignDestinationRuleNamespaces.add(ns);
 
   return {
     cluster: cluster.cluster,
@@ -344,6 +357,7 @@ export function buildClusterIndex(cluster: ClusterRender, endpoints: readonly Wo
     exportDefaults,
     namespaceIndependentVisibility,
     foreignDestinationRuleNamespaces,
+    selectorDestinationRuleNamespaces,
     serviceList: [...services.values()].sort((a, b) => byString(a.host, b.host)),
     endpointHashes,
     virtualServices,

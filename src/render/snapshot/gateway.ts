@@ -130,7 +130,7 @@ export function buildGatewayConfig(index: ClusterIndex, proxy: ProxyIdentity): G
   const listeners = ports.map((port) => translateListener(port, byPort.get(port)!));
   const routeConfigs = ports.map((port) => buildGatewayRouteConfig(index, proxy, port, byPort.get(port)!, referenced));
   const services = index.serviceList.filter((s) => exportedTo(s.exportTo ?? index.exportDefaults.service, s.namespace, proxy.namespace));
-  const { clusters, endpoints } = buildClustersAndEndpoints(index, proxy.namespace, services, referenced);
+  const { clusters, endpoints } = buildClustersAndEndpoints(index, proxy.namespace, proxy.labels, services, referenced);
   const result: GatewayConfig = freezeShared({ routeConfigs, listeners, clusters, endpoints });
   index.memo.set(memoKey, result);
   return result;

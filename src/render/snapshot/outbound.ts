@@ -120,12 +120,13 @@ export function visibleServices(index: ClusterIndex, proxyNamespace: string, egr
 export function buildClustersAndEndpoints(
   index: ClusterIndex,
   proxyNamespace: string,
+  proxyLabels: Record<string, string>,
   services: readonly ServiceInfo[],
   referenced: Map<string, ClusterRef>,
 ): { clusters: UpstreamCluster[]; endpoints: ClusterLoadAssignment[] } {
   const refs = new Map(referenced);
   for (const service of services) {
-    const dr = selectDestinationRule(index, service.host, proxyNamespace);
+    const dr = selectDestinationRule(index, service.host, proxyNamespace, proxyLabels);
     for (const port of routablePorts(service)) {
       const base = clusterName(port, undefined, service.host);
       if (!refs.has(base)) refs.set(base, { name: base, host: service.host, port });
@@ -136,7 +137,7 @@ export function buildClustersAndEndpoints(
     }
   }
   const names = [...refs.keys()].sort(byString);
-  const chosen = names.map((name) => selectDestinationRule(index, refs.get(name)!.host, proxyNamespace));
+  const chosen = names.map((name) => selectDestinationRule(index, refs.get(name)!.host, proxyNamespace, proxyLabels));
   // Namespaces that see the same clusters under the same DestinationRules share one list (and its
   // memoised canonical JSON and version-hash prefix): what makes a mesh without Sidecars affordable.
   const signature = `lists|${names.join(' ')}|${chosen.map((dr) => dr?.key ?? '').join(' ')}`;
@@ -189,7 +190,8 @@ function sharedVirtualHost(
  */
 export function buildSidecarOutbound(index: ClusterIndex, proxy: ProxyIdentity): OutboundConfig {
   const sidecar = selectSidecar(index, proxy);
-  const memoKey = `outbound|${proxy.namespace}|${sidecar ? objectKey(sidecar) : ''}|${index.anyWorkloadDependentRule ? labelsKey(proxy.labels) : ''}`;
+  const byLabels = index.anyWorkloadDependentRule || index.selectorDestinationRuleNamespaces.has(proxy.namespace);
+  const memoKey = `outbound|${proxy.namespace}|${sidecar ? objectKey(sidecar) : ''}|${byLabels ? labelsKey(proxy.labels) : ''}`;
   const memoised = index.memo.get(memoKey) as OutboundConfig | undefined;
   if (memoised) return memoised;
 
@@ -221,7 +223,7 @@ export function buildSidecarOutbound(index: ClusterIndex, proxy: ProxyIdentity):
     !index.foreignDestinationRuleNamespaces.has(proxy.namespace);
   let lists = uniform ? (index.memo.get('lists|uniform') as ReturnType<typeof buildClustersAndEndpoints> | undefined) : undefined;
   if (!lists) {
-    lists = buildClustersAndEndpoints(index, proxy.namespace, services, referenced);
+    lists = buildClustersAndEndpoints(index, proxy.namespace, proxy.labels, services, referenced);
     if (uniform) index.memo.set('lists|uniform', lists);
   }
   const { clusters, endpoints } = lists;

@@ -1,6 +1,6 @@
 import type { ClusterLoadAssignment, UpstreamCluster } from '../../mesh/snapshot.js';
-import { compact, freezeShared, exportedTo, hostMatchesPattern } from './common.js';
-import { cachedResource, type ClusterIndex, type IndexedDestinationRule } from './cluster-index.js';
+import { compact, freezeShared, exportedTo, hostMatchesPattern, labelsMatch } from './common.js';
+import { cachedResource, labelsKey, type ClusterIndex, type IndexedDestinationRule } from './cluster-index.js';
 import type { ClusterRef } from './translate-route.js';
 import {
   mergeTrafficPolicy,
@@ -15,22 +15,32 @@ import {
  * exported to the proxy, the one in the proxy's namespace, then the service's, then the root
  * namespace, then any other; exact hosts before wildcards.
  */
-export function selectDestinationRule(index: ClusterIndex, host: string, proxyNamespace: string): IndexedDestinationRule | undefined {
+export function selectDestinationRule(
+  index: ClusterIndex,
+  host: string,
+  proxyNamespace: string,
+  proxyLabels: Record<string, string> = {},
+): IndexedDestinationRule | undefined {
   const exactRules = index.destinationRules.get(host);
   if (!exactRules && index.wildcardDestinationRules.length === 0) return undefined;
-  if (exactRules && exactRules.length === 1 && index.wildcardDestinationRules.length === 0) {
+  if (exactRules && exactRules.length === 1 && index.wildcardDestinationRules.length === 0 && !exactRules[0].workloadSelector) {
     const only = exactRules[0];
     return exportedTo(only.exportTo ?? index.exportDefaults.destinationRule, only.namespace, proxyNamespace) ? only : undefined;
   }
-  const memoKey = `dr|${host}|${proxyNamespace}`;
+  const bySelector = index.selectorDestinationRuleNamespaces.has(proxyNamespace);
+  const memoKey = `dr|${host}|${proxyNamespace}|${bySelector ? labelsKey(proxyLabels) : ''}`;
   if (index.memo.has(memoKey)) return index.memo.get(memoKey) as IndexedDestinationRule | undefined;
   const exact = index.destinationRules.get(host) ?? [];
   const wildcard = index.wildcardDestinationRules.filter((dr) => hostMatchesPattern(host, dr.host));
-  const candidates = [...exact, ...wildcard].filter((dr) => exportedTo(dr.exportTo ?? index.exportDefaults.destinationRule, dr.namespace, proxyNamespace));
+  // a workloadSelector limits a rule to the selected workloads of its own namespace, where it wins
+  const candidates = [...exact, ...wildcard]
+    .filter((dr) => exportedTo(dr.exportTo ?? index.exportDefaults.destinationRule, dr.namespace, proxyNamespace))
+    .filter((dr) => !dr.workloadSelector || (dr.namespace === proxyNamespace && labelsMatch(dr.workloadSelector, proxyLabels)));
+  const selected = candidates.find((dr) => dr.workloadSelector);
   const serviceNamespace = index.services.get(host)?.namespace;
   const preferred = [proxyNamespace, serviceNamespace, index.mesh.rootNamespace];
-  let chosen: IndexedDestinationRule | undefined;
-  for (const ns of preferred) {
+  let chosen: IndexedDestinationRule | undefined = selected;
+  for (const ns of chosen ? [] : preferred) {
     chosen = candidates.find((dr) => dr.namespace === ns);
     if (chosen) break;
   }

@@ -187,6 +187,32 @@ spec:
   });
 });
 
+describe('DestinationRule workloadSelector', () => {
+  test('selects the rule per workload: the selected proxy and its neighbour in one index get different clusters', () => {
+    const objects = objectsFromYaml(`
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews, namespace: default}
+spec: {host: reviews, trafficPolicy: {loadBalancer: {simple: RANDOM}}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews-for-client, namespace: default}
+spec:
+  host: reviews
+  workloadSelector: {matchLabels: {app: client}}
+  trafficPolicy: {loadBalancer: {simple: ROUND_ROBIN}}
+`);
+    const index = buildClusterIndex(clusterOf(objects), endpoints);
+    const lb = (labels: Record<string, string>) =>
+      buildProxySnapshotFromIndex(index, proxyOf({ namespace: 'default', workload: labels.app, labels }))
+        .clusters.find((c) => c.name === 'outbound|9080||reviews.default.svc.cluster.local')!.lb;
+    expect(lb({ app: 'client' })).toEqual({ simple: 'ROUND_ROBIN' });
+    expect(lb({ app: 'other' })).toEqual({ simple: 'RANDOM' });
+    expect(lb({ app: 'client', version: 'v2' })).toEqual({ simple: 'ROUND_ROBIN' });
+  });
+});
+
 describe('resourceHashes', () => {
   test('names every resource and changes only the hashes of what changed', () => {
     const objects = objectsFromYaml(CONFIG);
