@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { Logger } from 'pino';
+import { pino, type Logger } from 'pino';
 import type { ProxyIdentity } from '../mesh/snapshot.js';
 import { startMeshAgent, type MeshAgent } from '../proxy/agent.js';
 import { startBookinfoApp, type BookinfoService } from './bookinfo-app.js';
@@ -40,6 +40,8 @@ export interface DemoCluster {
 export async function startDemoCluster(opts: { cluster: string; index: number; discoveryUrl: string; stateDir: string; logger: Logger }): Promise<DemoCluster> {
   const { cluster, index, discoveryUrl, logger } = opts;
   const agents: MeshAgent[] = [];
+  // Access logs (on in mesh 1.16.1) go to a file per cluster, not to the process's log stream.
+  const accessLogDestination = pino.destination({ dest: join(opts.stateDir, 'access.log'), mkdir: true, sync: false });
   const apps: Array<{ close(): Promise<void> }> = [];
   for (const [i, w] of BOOKINFO_WORKLOADS.entries()) {
     const address = podAddress(index, i);
@@ -67,6 +69,7 @@ export async function startDemoCluster(opts: { cluster: string; index: number; d
           appPort: app.port,
           appHost: '127.0.0.1',
           stateDir: join(opts.stateDir, workload),
+          accessLogDestination,
           logger: logger.child({ proxy: identity.id }),
         },
         discovery: { url: discoveryUrl, identity, endpoint: { address, port: SERVICE_PORT, labels }, heartbeatMs: 1000 },
@@ -84,7 +87,7 @@ export async function startDemoCluster(opts: { cluster: string; index: number; d
     mode: 'gateway',
   };
   const gateway = await startMeshAgent({
-    proxy: { mode: 'gateway', bindAddress: gatewayAddress(index), stateDir: join(opts.stateDir, 'istio-ingressgateway'), logger: logger.child({ proxy: gatewayIdentity.id }) },
+    proxy: { mode: 'gateway', bindAddress: gatewayAddress(index), stateDir: join(opts.stateDir, 'istio-ingressgateway'), accessLogDestination, logger: logger.child({ proxy: gatewayIdentity.id }) },
     discovery: { url: discoveryUrl, identity: gatewayIdentity, heartbeatMs: 1000 },
     logger: logger.child({ proxy: gatewayIdentity.id }),
   });
@@ -95,6 +98,7 @@ export async function startDemoCluster(opts: { cluster: string; index: number; d
     async stop() {
       await Promise.all(agents.map((a) => a.stop({ drainMs: 500 })));
       await Promise.all(apps.map((a) => a.close()));
+      accessLogDestination.flushSync();
     },
   };
 }

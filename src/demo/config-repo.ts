@@ -30,13 +30,14 @@ export class DemoConfigRepo {
   }
 
   /** Copies the sample repository, tunes the Fleet for a short demo, commits, and creates the bare repository served over HTTP. */
-  static async create(opts: { sampleRoot: string; workDir: string; bareDir: string; analysisInterval: string; minRequests: number }): Promise<void> {
+  static async create(opts: { sampleRoot: string; workDir: string; bareDir: string; analysisInterval: string; minRequests: number; maxP99LatencyMs?: number }): Promise<void> {
     await mkdir(opts.workDir, { recursive: true });
     for (const entry of ['trellis.yaml', 'versions', 'kustomize']) await cp(join(opts.sampleRoot, entry), join(opts.workDir, entry), { recursive: true });
     const fleetPath = join(opts.workDir, 'trellis.yaml');
     const doc = parseDocument(await readFile(fleetPath, 'utf8'));
     doc.setIn(['spec', 'rollout', 'analysis', 'interval'], opts.analysisInterval);
     doc.setIn(['spec', 'rollout', 'analysis', 'minRequests'], opts.minRequests);
+    if (opts.maxP99LatencyMs !== undefined) doc.setIn(['spec', 'rollout', 'analysis', 'maxP99LatencyMs'], opts.maxP99LatencyMs);
     await writeFile(fleetPath, doc.toString());
     const run = (cwd: string, ...args: string[]) => execFileP('git', args, { cwd, env: DemoConfigRepo.GIT_ENV });
     await run(opts.workDir, 'init', '-q', '-b', 'main');

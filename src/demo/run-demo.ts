@@ -80,7 +80,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
   try {
     // 1. The config repository, served over real smart HTTP.
     out(`${stamp()} workspace ${root}`);
-    await DemoConfigRepo.create({ sampleRoot: PROJECT_ROOT, workDir: join(root, 'work'), bareDir: join(root, 'git', 'config.git'), analysisInterval: `${intervalMs}ms`, minRequests: 10 });
+    await DemoConfigRepo.create({ sampleRoot: PROJECT_ROOT, workDir: join(root, 'work'), bareDir: join(root, 'git', 'config.git'), analysisInterval: `${intervalMs}ms`, minRequests: 10, maxP99LatencyMs: 2000 });
     run.git = await startGitHttpServer({ root: join(root, 'git') });
     const remote = run.git.url('config.git');
     out(`${stamp()} git server ${remote}`);
@@ -90,7 +90,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     await writeFile(join(root, 'webhook-secret'), secret, { mode: 0o600 });
     run.operator = startChild('operator', TRELLIS, [
       'operator', '--repo', remote, '--branch', 'main', '--interval', '2s', '--state-dir', join(root, 'operator'),
-      '--host', '127.0.0.1', '--port', '0', '--discovery-port', '0', '--rollout-tick', '250ms',
+      '--host', '127.0.0.1', '--port', '0', '--discovery-host', '127.0.0.1', '--discovery-port', '0', '--rollout-tick', '250ms',
       '--webhook-secret-file', join(root, 'webhook-secret'), '--leader-election', 'file',
     ], join(logs, 'operator.log'));
     const ready = await run.operator.waitFor('control plane started', 60_000);
@@ -107,7 +107,6 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
       );
     }
     const gateways = await Promise.all(run.clusters.map((c) => c.waitFor('cluster ready', 60_000)));
-    gateways.forEach((g, i) => run.loads.push(startLoad({ url: String(g.gatewayUrl), host: 'bookinfo.example.com', path: '/productpage', rps })));
     out(`${stamp()} clusters up: ${gateways.map((g, i) => `${CLUSTERS[i]} ${String(g.gatewayUrl)}`).join(', ')}`);
 
     const watcher = new StatusWatcher(api, out, stamp);
@@ -116,6 +115,8 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
       allClusters(v).every((c) => c.phase === 'Healthy' && c.stableVersion === version && !c.targetVersion && c.proxies.total >= expectTotal && c.proxies.onTarget === c.proxies.total);
     await watcher.until(healthyOn('1.15.4'), 90_000, 'every cluster healthy on 1.15.4');
     check('baseline', true, 'all four clusters healthy on 1.15.4, every proxy synced');
+    for (const g of gateways) run.loads.push(startLoad({ url: String(g.gatewayUrl), host: 'bookinfo.example.com', path: '/productpage', rps }));
+    await delay(intervalMs);
 
     // 4. Upgrade 1.15.4 → 1.16.1 by pull request: dev first, then the operator's promotions.
     const upgradeAt = Date.now();

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { register as registerDemo } from './demo.js';
 import { register as registerOperator } from './operator.js';
 import { register as registerProfile } from './profile.js';
 import { register as registerProxy } from './proxy.js';
@@ -6,6 +7,7 @@ import { register as registerProxyConfig } from './proxy-config.js';
 import { register as registerProxyStatus } from './proxy-status.js';
 import { register as registerRender } from './render.js';
 import { register as registerRollout } from './rollout.js';
+import { register as registerUpgrade } from './upgrade.js';
 import { register as registerValidate } from './validate.js';
 
 /**
@@ -14,6 +16,7 @@ import { register as registerValidate } from './validate.js';
  */
 export function registerCommands(program: Command): void {
   void program;
+  registerDemo(program);
   registerOperator(program);
   registerProfile(program);
   registerProxy(program);
@@ -21,5 +24,6 @@ export function registerCommands(program: Command): void {
   registerProxyStatus(program);
   registerRender(program);
   registerRollout(program);
+  registerUpgrade(program);
   registerValidate(program);
 }

@@ -92,6 +92,7 @@ export class BranchPublisher {
     if (this.isRemote && !fs.existsSync(join(this.gitdir, 'HEAD'))) {
       await mkdir(this.opts.cacheDir, { recursive: true });
       await git.init({ fs, gitdir: this.gitdir, bare: true });
+      await git.addRemote({ fs, gitdir: this.gitdir, remote: 'origin', url: this.url, force: true });
     }
     let lastError: unknown;
     for (let attempt = 1; attempt <= MAX_PUBLISH_ATTEMPTS; attempt++) {
@@ -125,7 +126,7 @@ export class BranchPublisher {
   private async tipOf(branch: string): Promise<string | undefined> {
     const ref = `refs/heads/${branch}`;
     if (!this.isRemote) return git.resolveRef({ fs, gitdir: this.gitdir, ref }).catch(() => undefined);
-    await this.withHttp((http) => git.fetch({ fs, http, gitdir: this.gitdir, url: this.url, ref: branch, singleBranch: true, tags: false, cache: this.cache }));
+    await this.withHttp((http) => git.fetch({ fs, http, gitdir: this.gitdir, remote: 'origin', url: this.url, ref: branch, singleBranch: true, tags: false, cache: this.cache }));
     const refs = await this.withHttp((http) => git.listServerRefs({ http, url: this.url, prefix: ref, protocolVersion: 1 }));
     return refs.find((r) => r.ref === ref)?.oid;
   }
