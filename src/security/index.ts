@@ -29,6 +29,7 @@ export {
   type BootstrapRequest,
   type BootstrapResponse,
 } from './bootstrap.js';
+export { requestBootstrapCertificate, type BootstrapClientOptions } from './bootstrap-client.js';
 export { REDACT_CENSOR, REDACT_PATHS, redactOptions } from './redact.js';
 export {
   CertificateStore,

@@ -1,4 +1,5 @@
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -10,6 +11,8 @@ import { CertificateAuthority } from '../../src/security/ca/certificate-authorit
 import { generateKeyAndCsr } from '../../src/security/ca/csr.js';
 import { bootstrapExchange, createBootstrapHandler, renewForAuthenticatedPeer } from '../../src/security/bootstrap.js';
 import { JoinTokenStore } from '../../src/security/join-tokens.js';
+import { requestBootstrapCertificate } from '../../src/security/bootstrap-client.js';
+import { issueWorkload } from './helpers/mesh.js';
 import { REDACT_CENSOR, redactOptions } from '../../src/security/redact.js';
 import { tempDirs } from './helpers/tmp.js';
 
@@ -129,6 +132,39 @@ describe('bootstrap exchange', () => {
       expect(log.raw()).not.toContain(token);
       expect(log.raw()).not.toContain(badToken);
     });
+  });
+});
+
+describe('bootstrap client (proxy side)', () => {
+  let server: HttpsServer;
+  let url: string;
+  beforeAll(async () => {
+    const operator = await issueWorkload(ca, 'operator', undefined, 'trellis-system');
+    server = createHttpsServer({ key: operator.privateKeyPem, cert: operator.certChainPem }, createBootstrapHandler(ca, tokens));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/v1/bootstrap`;
+  });
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  const common = () => ({ url, cluster: 'east', trustDomain: 'cluster.local', namespace: 'shop', serviceAccount: 'cart', caPem: ca.rootCertPem, expectedServerSpiffeIds: ['spiffe://cluster.local/ns/trellis-system/sa/operator'] });
+
+  it('gets a workload certificate over HTTPS, verifying the operator by its SPIFFE id', async () => {
+    const cert = await requestBootstrapCertificate({ ...common(), token: await tokens.tokenFor('east') });
+    expect(cert.spiffeId).toBe('spiffe://cluster.local/ns/shop/sa/cart');
+    expect(cert.rootCertPem).toBe(ca.rootCertPem);
+    expect(createPublicKey(createPrivateKey(cert.privateKeyPem)).export({ format: 'pem', type: 'spki' })).toBe(
+      new X509Certificate(cert.certChainPem).publicKey.export({ format: 'pem', type: 'spki' }),
+    );
+  });
+
+  it('fails with AUTHN on a bad token and refuses an operator with an unexpected identity', async () => {
+    await expect(requestBootstrapCertificate({ ...common(), token: 'nope-nope-nope-nope' })).rejects.toMatchObject({ code: 'AUTHN' });
+    await expect(
+      requestBootstrapCertificate({ ...common(), token: await tokens.tokenFor('east'), expectedServerSpiffeIds: ['spiffe://cluster.local/ns/x/sa/y'] }),
+    ).rejects.toMatchObject({ code: 'CA_NOT_READY' });
   });
 });
 
