@@ -48,10 +48,10 @@ beforeAll(async () => {
     for (const l of lines) if (l.trim()) logs.push(JSON.parse(l));
   });
   child.stderr!.on('data', (c: Buffer) => process.stderr.write(c));
-  const started = await waitFor(() => logs.find((l) => l.msg === 'control plane started'), 'control plane started log', 20_000);
+  const started = await waitFor(() => logs.find((l) => l.msg === 'control plane started'), 'control plane started log', 50_000);
   base = started.api;
   expect(started.discovery).toMatch(/^(https?|h2c?):\/\/127\.0\.0\.1:\d+/);
-}, 30_000);
+}, 60_000);
 
 afterAll(async () => {
   if (child && child.exitCode === null) child.kill('SIGKILL');
@@ -83,7 +83,10 @@ describe('trellis operator (CLI, child process) on the sample config repository'
     expect(fam('trellis_git_poll_duration_seconds')).toBeDefined();
     expect(fam('trellis_leader')!.metrics[0]!.value).toBe('1');
 
-    await waitFor(() => kube.get('clusterstatuses', 'trellis-system', 'prod-eu')?.status, 'ClusterStatus written to Kubernetes');
+    await waitFor(
+      () => ['dev', 'staging', 'prod-us', 'prod-eu'].every((c) => (kube.get('clusterstatuses', 'trellis-system', c)?.status as { phase?: string } | undefined)?.phase),
+      'every ClusterStatus written to Kubernetes',
+    );
     const cache = join(tmp, 'kubectl-cache');
     const { stdout } = await execFileP('kubectl', ['--kubeconfig', kube.kubeconfigPath, '--cache-dir', cache, 'get', 'clusterstatuses']);
     const lines = stdout.trim().split('\n').map((l) => l.split(/\s+/));
