@@ -69,7 +69,8 @@ export function parseDocuments(text: string, file: string, limits?: Partial<Load
   const lineCounter = new LineCounter();
   const parsed = parseAllDocuments(text, {
     lineCounter,
-    uniqueKeys: true,
+    // Duplicate keys are found by measure() in linear time; yaml's check is quadratic per mapping.
+    uniqueKeys: false,
     // Merge keys (`<<: *anchor`) as Kubernetes' YAML readers accept them; aliases stay capped.
     merge: true,
     prettyErrors: false,
@@ -115,6 +116,11 @@ export function parseDocuments(text: string, file: string, limits?: Partial<Load
     }
     if (shape.depth > lim.maxDepth) {
       fail(docStart.line, docStart.col, `document ${index + 1} nests deeper than ${lim.maxDepth} levels; refused`);
+      continue;
+    }
+    if (shape.duplicateKey) {
+      const dup = pos(shape.duplicateKey.offset);
+      fail(dup.line, dup.col, `duplicate key: ${JSON.stringify(shape.duplicateKey.key)} appears twice in one mapping`);
       continue;
     }
 
@@ -201,23 +207,39 @@ function firstLine(message: string): string {
   return message.split('\n')[0].trim();
 }
 
-function measure(root: unknown, lim: LoadLimits): { aliases: number; depth: number } {
-  let aliases = 0;
-  let depth = 0;
+interface Shape {
+  aliases: number;
+  depth: number;
+  /** First repeated key in a mapping (yaml's own uniqueKeys check is quadratic per mapping). */
+  duplicateKey?: { key: string; offset: number };
+}
+
+/** One linear walk: alias count, nesting depth and duplicate keys, stopping at the first limit hit. */
+function measure(root: unknown, lim: LoadLimits): Shape {
+  const shape: Shape = { aliases: 0, depth: 0 };
   const stack: Array<[unknown, number]> = [[root, 1]];
   while (stack.length > 0) {
     const [node, level] = stack.pop()!;
-    if (level > depth) depth = level;
-    if (depth > lim.maxDepth || aliases > lim.maxAliasCount) break;
-    if (isAlias(node)) aliases++;
-    else if (isMap(node) || isSeq(node)) {
+    if (level > shape.depth) shape.depth = level;
+    if (shape.depth > lim.maxDepth || shape.aliases > lim.maxAliasCount) break;
+    if (isAlias(node)) shape.aliases++;
+    else if (isMap(node)) {
+      const seen = new Set<string>();
+      for (const pair of node.items) {
+        const key = pair.key;
+        if (isScalar(key)) {
+          const name = String(key.value);
+          if (seen.has(name) && name !== '<<' && !shape.duplicateKey) shape.duplicateKey = { key: name, offset: key.range?.[0] ?? 0 };
+          seen.add(name);
+        }
+        stack.push([pair.key, level + 1]);
+        stack.push([pair.value, level + 1]);
+      }
+    } else if (isSeq(node)) {
       for (const item of node.items) stack.push([item, level + 1]);
-    } else if (isPair(node)) {
-      stack.push([node.key, level]);
-      stack.push([node.value, level]);
     }
   }
-  return { aliases, depth };
+  return shape;
 }
 
 function recordPositions(

@@ -109,3 +109,14 @@ describe('parseDocuments: YAML features Kubernetes tooling accepts', () => {
     expect(objects[0].spec).toEqual({ base: { x: 1, y: 2 }, copy: { x: 1, y: 3 } });
   });
 });
+
+describe('parseDocuments: duplicate keys in large mappings', () => {
+  it('finds a duplicate far from its first occurrence and names its line', () => {
+    const keys = Array.from({ length: 5000 }, (_, i) => `  k${i}: v`);
+    keys.push('  k0: again');
+    const text = `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: big}\ndata:\n${keys.join('\n')}\n`;
+    const { objects, diagnostics } = parseDocuments(text, 'keys.yaml');
+    expect(objects).toEqual([]);
+    expect(diagnostics).toEqual([expect.objectContaining({ line: 5005, message: 'duplicate key: "k0" appears twice in one mapping' })]);
+  });
+});
