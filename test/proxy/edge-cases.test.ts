@@ -1,5 +1,12 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { Agent } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { TLSSocket } from 'node:tls';
+import type { AddressInfo } from 'node:net';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Proxy } from '../../src/proxy/index.js';
 import type { Route } from '../../src/mesh/snapshot.js';
 import { ClusterRuntime } from '../../src/proxy/upstream/cluster.js';
@@ -82,6 +89,33 @@ describe('edge cases', () => {
       const r = await send(proxy.ports.outbound!, { headers: { host: 'svc', cookie } });
       expect(r.headers['x-upstream']).toBe(first.headers['x-upstream']);
       expect(r.headers['set-cookie']).toBeUndefined();
+    }
+  });
+});
+
+describe('upstream TLS origination', () => {
+  it('originates TLS (DestinationRule SIMPLE) with the CA file and SNI, and refuses a snapshot whose CA file is missing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'trellis-upstream-tls-'));
+    try {
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=up.local', '-addext', 'subjectAltName=DNS:up.local'], { stdio: 'ignore' });
+      const server = createHttpsServer({ cert: readFileSync(join(dir, 'cert.pem')), key: readFileSync(join(dir, 'key.pem')) }, (req, res) => res.end(`tls ${(req.socket as TLSSocket).servername}`));
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+      const port = (server.address() as AddressInfo).port;
+      try {
+        proxy = await startSidecar(one({}, port, { tls: { mode: 'SIMPLE', caCertificates: join(dir, 'cert.pem'), sni: 'up.local', subjectAltNames: [] } }));
+        const r = await send(proxy.ports.outbound!, { headers: { host: 'svc' } });
+        expect(`${r.status} ${r.headers['x-trellis-response-flags'] ?? ''} ${r.body}`).toBe('200  tls up.local');
+        const bad = proxy.applySnapshot(one({}, port, { tls: { mode: 'SIMPLE', caCertificates: join(dir, 'missing.pem'), subjectAltNames: [] } }));
+        expect(bad.ok).toBe(false);
+        expect(!bad.ok && bad.error).toMatch(/tls\.caCertificates .*missing\.pem/);
+        await proxy.close({ drainMs: 0 });
+        proxy = undefined;
+      } finally {
+        server.closeAllConnections();
+        await new Promise((r) => server.close(r));
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

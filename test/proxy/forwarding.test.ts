@@ -49,6 +49,21 @@ describe('sidecar outbound forwarding', () => {
     expect(a.seen[1].headers['x-request-id']).toBe('abc-123');
   });
 
+  it('propagates W3C trace context (same trace id, new span id) and keeps x-request-id end to end', async () => {
+    const a = await upstream();
+    proxy = await startSidecar(
+      snapshot({ hosts: [{ domains: ['svc'], routes: [route({ action: toCluster('c') })] }], clusters: [cluster('c')], endpoints: { c: [endpoint(a.port)] } }),
+    );
+    const trace = '4bf92f3577b34da6a3ce929d0e0e4736';
+    await send(proxy.ports.outbound!, { headers: { host: 'svc', traceparent: `00-${trace}-00f067aa0ba902b7-01`, 'x-request-id': 'rid-1' } });
+    const h = a.seen[0].headers;
+    expect(h.traceparent).toMatch(new RegExp(`^00-${trace}-[0-9a-f]{16}-01$`));
+    expect(h.traceparent).not.toContain('00f067aa0ba902b7');
+    expect(h['x-b3-traceid']).toBe(trace);
+    expect(h['x-b3-parentspanid']).toBe('00f067aa0ba902b7');
+    expect(h['x-request-id']).toBe('rid-1');
+  });
+
   it('serves absolute-form (forward proxy) requests', async () => {
     const a = await upstream();
     proxy = await startSidecar(

@@ -163,7 +163,9 @@ export class Exchange {
           bodyTimeout: 0,
           upgrade: null,
           reset: cluster.noKeepAlive,
-        },
+          // undici would otherwise take SNI from the Host header (Istio's auto SNI): the DR's `sni` wins.
+          ...(cluster.sni ? { servername: cluster.sni } : {}),
+        } as Dispatcher.DispatchOptions,
         a,
       );
     } catch (err) {

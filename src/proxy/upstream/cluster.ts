@@ -30,6 +30,8 @@ export class ClusterRuntime {
   removed = false;
   /** maxRequestsPerConnection 1: every request closes its connection (Istio: disables keep-alive). */
   readonly noKeepAlive: boolean;
+  /** SNI for originated TLS when configured (DestinationRule `tls.sni` or the TLS extension). */
+  readonly sni: string | undefined;
   private readonly balancer: Balancer;
   private readonly outlier: OutlierDetectionPolicy | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
@@ -47,6 +49,7 @@ export class ClusterRuntime {
     this.outlier = def.outlierDetection && (def.outlierDetection.consecutive5xxErrors > 0 || def.outlierDetection.consecutiveGatewayErrors > 0) ? def.outlierDetection : undefined;
     this.hashKey = compileHashKey(def);
     this.noKeepAlive = cp.maxRequestsPerConnection === 1;
+    this.sni = typeof poolSettings.tls?.servername === 'string' ? poolSettings.tls.servername : undefined;
     this.cookie = 'consistentHash' in def.lb ? def.lb.consistentHash.httpCookie : undefined;
     if (this.outlier) {
       this.sweepTimer = setInterval(() => this.sweep(), Math.max(10, this.outlier.intervalMs));
