@@ -50,10 +50,12 @@ describe('operator GitOps loop over real smart HTTP', () => {
 
     // The status branch, as a human reads it.
     await waitFor(async () => {
+      // Read the store first: whatever it holds now is written by the flush that follows.
+      const inStore = h!.op.status.get('dev')?.observedCommit === sha;
       await h!.op.publisher.flush();
       const refs = await git(h!.repo.workDir, 'ls-remote', 'origin', 'refs/heads/trellis-status');
       const tip = refs.split('\t')[0];
-      return tip && tip === h!.op.gitStatusWriter!.lastCommit && h!.op.status.get('dev')?.observedCommit === sha ? tip : undefined;
+      return inStore && tip && tip === h!.op.gitStatusWriter!.lastCommit ? tip : undefined;
     }, 'status pushed for the second commit');
     const clone = await tmp();
     await git(clone, 'clone', '--quiet', '--branch', 'trellis-status', h.repo.url, 'status');
