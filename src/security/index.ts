@@ -30,12 +30,20 @@ export {
   type BootstrapResponse,
 } from './bootstrap.js';
 export { requestBootstrapCertificate, type BootstrapClientOptions } from './bootstrap-client.js';
+export {
+  resolvePeerAuthentication,
+  type PeerAuthenticationInput,
+  type PeerAuthenticationPolicy,
+  type ResolvedPeerAuthentication,
+} from './peer-authentication.js';
 export { REDACT_CENSOR, REDACT_PATHS, redactOptions } from './redact.js';
 export {
+  certificateSummaries,
   CertificateStore,
   renewerFor,
   workloadCertificateFrom,
   type CertificateStoreOptions,
+  type CertificateSummary,
   type SignedChain,
   type WorkloadCertificate,
 } from './tls/certificate-store.js';

@@ -194,3 +194,42 @@ export class CertificateStore extends EventEmitter {
 function contextFor(cert: WorkloadCertificate): SecureContext {
   return createSecureContext({ key: cert.privateKeyPem, cert: cert.certChainPem, ca: cert.rootCertPem });
 }
+
+/** What an admin API or `proxy-config secret` may show about a workload certificate: never the key. */
+export interface CertificateSummary {
+  /** Envoy/istioctl resource names. */
+  name: 'default' | 'ROOTCA';
+  spiffeId?: string;
+  serialNumber: string;
+  notBefore: string;
+  notAfter: string;
+  /** ACTIVE while valid, else EXPIRED (istioctl's STATUS / VALID CERT columns). */
+  status: 'ACTIVE' | 'EXPIRED';
+  certChainPem: string;
+}
+
+export function certificateSummaries(cert: WorkloadCertificate, now: number = Date.now()): CertificateSummary[] {
+  const root = new X509Certificate(splitPemCertificates(cert.rootCertPem)[0] ?? cert.rootCertPem);
+  const statusOf = (notBefore: Date, notAfter: Date) => (now >= notBefore.getTime() && now < notAfter.getTime() ? 'ACTIVE' : 'EXPIRED');
+  const rootNotBefore = new Date(root.validFrom);
+  const rootNotAfter = new Date(root.validTo);
+  return [
+    {
+      name: 'default',
+      spiffeId: cert.spiffeId,
+      serialNumber: cert.serialNumber,
+      notBefore: cert.notBefore.toISOString(),
+      notAfter: cert.notAfter.toISOString(),
+      status: statusOf(cert.notBefore, cert.notAfter),
+      certChainPem: cert.certChainPem,
+    },
+    {
+      name: 'ROOTCA',
+      serialNumber: root.serialNumber,
+      notBefore: rootNotBefore.toISOString(),
+      notAfter: rootNotAfter.toISOString(),
+      status: statusOf(rootNotBefore, rootNotAfter),
+      certChainPem: cert.rootCertPem,
+    },
+  ];
+}
