@@ -11,6 +11,7 @@ import type { KindInfo } from './kinds.js';
 import { fieldSource } from './load.js';
 import type { Diagnostic, MeshObject } from './object.js';
 import { list, obj, str, strList, strMap } from './schemas/dsl.js';
+import { displayName } from './validators/context.js';
 import type { Schema } from './schemas/dsl.js';
 
 export function createAjv(): Ajv {
@@ -59,8 +60,7 @@ const VALIDATORS = new Map<KindInfo, ValidateFunction>(MESH_KINDS.map((info) => 
 
 /** `namespace/name` (or `name`) as diagnostics print it. */
 export function objectName(obj: Pick<MeshObject, 'metadata'>): string {
-  const { name, namespace } = obj.metadata ?? { name: '' };
-  return namespace ? `${namespace}/${name}` : String(name ?? '');
+  return displayName(obj);
 }
 
 /** The value ajv validates: the object as written, without loader bookkeeping. */

@@ -243,4 +243,9 @@ spec: {mtls: {mode: STRICT}}
     const selected = load(pa('three').replace('spec: {mtls', 'spec: {selector: {matchLabels: {app: x}}, mtls'), 'c.yaml');
     expect(validateObjects([...objs.slice(0, 1), ...selected]).warnings).toEqual([]);
   });
+
+  it('names an unnamed IstioOperator "(unnamed)" in findings', () => {
+    const objs = load('apiVersion: install.istio.io/v1alpha1\nkind: IstioOperator\nmetadata: {namespace: istio-system}\nspec: {profil: demo}\n');
+    expect(validateObjects(objs).errors.map(brief)).toEqual(['mesh.yaml:4 IstioOperator istio-system/(unnamed) spec.profil: unknown field "profil"']);
+  });
 });

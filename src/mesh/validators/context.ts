@@ -7,8 +7,7 @@ export class ObjectReport {
   readonly name: string;
 
   constructor(readonly obj: MeshObject) {
-    const { name, namespace } = obj.metadata ?? { name: '' };
-    this.name = namespace ? `${namespace}/${name}` : String(name ?? '');
+    this.name = displayName(obj);
   }
 
   error(fieldPath: string, message: string): void {
@@ -32,6 +31,13 @@ export class ObjectReport {
       message,
     });
   }
+}
+
+/** `namespace/name` or `name`; an unnamed object (an IstioOperator may be one) shows as `(unnamed)`. */
+export function displayName(obj: Pick<MeshObject, 'metadata'>): string {
+  const { name, namespace } = obj.metadata ?? { name: '' };
+  const shown = typeof name === 'string' && name !== '' ? name : '(unnamed)';
+  return typeof namespace === 'string' && namespace !== '' ? `${namespace}/${shown}` : shown;
 }
 
 export type SpecValidator = (spec: Record<string, unknown>, report: ObjectReport) => void;
