@@ -21,7 +21,7 @@ import { PROXY_ERRORS, RESPONSE_FLAGS_HEADER, type ProxyErrorCode } from './erro
 import { Observer, ensureRequestId } from './observe.js';
 import type { VersionStats } from './telemetry/index.js';
 import { validateProxySnapshot } from './snapshot-validate.js';
-import type { InboundFilter, ProxyTlsProvider } from './extensions.js';
+import type { InboundContext, InboundFilter, ProxyTlsProvider } from './extensions.js';
 import { DEFAULT_POOL_FOR_LOCAL } from './local-cluster.js';
 import { persistSnapshot, loadPersistedSnapshot } from './state-store.js';
 
@@ -558,16 +558,7 @@ class TrellisProxy implements Proxy {
     };
     const filter = this.opts.inboundFilter;
     if (!filter) return go();
-    const socket = ctx.req.socket;
-    const isTls = socket instanceof TLSSocket;
-    const peer = isTls ? (socket as TLSSocket).getPeerCertificate() : undefined;
-    filter(ctx.req, {
-      snapshot: ctx.state!.snapshot,
-      port: ctx.l.port,
-      remoteAddress: socket.remoteAddress,
-      tls: isTls,
-      peerCertificate: peer && peer.raw ? { raw: peer.raw, subjectaltname: peer.subjectaltname } : undefined,
-    }).then(
+    filter(ctx.req, this.inboundContext(ctx.req, ctx.state!.snapshot, ctx.l)).then(
       (denial) => {
         if (!denial) return go();
         ctx.req.resume();
@@ -581,9 +572,44 @@ class TrellisProxy implements Proxy {
     );
   }
 
+  private inboundContext(req: IncomingMessage, snapshot: ProxySnapshot, l: ListenerInfo): InboundContext {
+    const socket = req.socket;
+    const isTls = socket instanceof TLSSocket;
+    const peer = isTls ? (socket as TLSSocket).getPeerCertificate() : undefined;
+    return {
+      snapshot,
+      port: l.port,
+      remoteAddress: socket.remoteAddress,
+      tls: isTls,
+      peerCertificate: peer && peer.raw ? { raw: peer.raw, subjectaltname: peer.subjectaltname } : undefined,
+    };
+  }
+
   private handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, l: ListenerInfo): void {
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
+    const filter = this.opts.inboundFilter;
+    const state = this.state;
+    if (l.kind === 'inbound' && filter && state) {
+      // Upgrades are authorized exactly like plain inbound requests.
+      socket.pause();
+      filter(req, this.inboundContext(req, state.snapshot, l)).then(
+        (denial) => {
+          if (!denial) return this.upgradeAllowed(req, socket, head, l);
+          const body = denial.body ?? '';
+          let extra = '';
+          for (const [k, v] of Object.entries(denial.headers ?? {})) extra += `${k}: ${v}\r\n`;
+          socket.end(`HTTP/1.1 ${denial.status} Denied\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}${RESPONSE_FLAGS_HEADER}: UAEX\r\nconnection: close\r\n\r\n${body}`);
+        },
+        () => socket.end(`HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\n${RESPONSE_FLAGS_HEADER}: UAEX\r\nconnection: close\r\n\r\n`),
+      );
+      return;
+    }
+    this.upgradeAllowed(req, socket, head, l);
+  }
+
+  private upgradeAllowed(req: IncomingMessage, socket: Duplex, head: Buffer, l: ListenerInfo): void {
+    // A socket paused for the inbound filter resumes when tunnelUpgrade pipes it.
     const refuse = (status: number, flag: string, text: string): void => {
       socket.end(`HTTP/1.1 ${status} ${text}\r\ncontent-length: 0\r\n${RESPONSE_FLAGS_HEADER}: ${flag}\r\nconnection: close\r\n\r\n`);
     };

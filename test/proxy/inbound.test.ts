@@ -94,3 +94,35 @@ describe('telemetry wiring', () => {
     expect(entry).toMatchObject({ method: 'GET', path: '/r', response_code: 201, request_id: 'id-0', route_name: 'default/reviews/0', upstream_cluster: 'c', authority: 'reviews' });
   });
 });
+
+describe('inbound upgrades', () => {
+  it('runs the inbound filter on WebSocket upgrades and relays allowed ones to the app', async () => {
+    const { WebSocketServer, WebSocket } = await import('ws');
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    await new Promise<void>((r) => wss.once('listening', () => r()));
+    wss.on('connection', (ws) => ws.on('message', (m) => ws.send(`app got ${m.toString()}`)));
+    const appPort = (wss.address() as { port: number }).port;
+    try {
+      proxy = await startSidecar(snapshot({}), {
+        inboundPort: 0,
+        appPort,
+        inboundFilter: async (req) => (req.headers['x-deny'] ? { status: 403, body: 'RBAC: access denied' } : null),
+      });
+      const url = `ws://127.0.0.1:${proxy.ports.inbound}/chat`;
+      const denied = new WebSocket(url, { headers: { 'x-deny': '1' } });
+      denied.on('error', () => undefined);
+      const status = await new Promise<number>((resolve) => denied.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)));
+      expect(status).toBe(403);
+      denied.terminate();
+      const ws = new WebSocket(url);
+      await new Promise<void>((resolve, reject) => { ws.once('open', () => resolve()); ws.once('error', reject); });
+      const reply = new Promise<string>((r) => ws.once('message', (m) => r(m.toString())));
+      ws.send('ping');
+      expect(await reply).toBe('app got ping');
+      ws.terminate();
+    } finally {
+      for (const c of wss.clients) c.terminate();
+      await new Promise((r) => wss.close(r));
+    }
+  });
+});
