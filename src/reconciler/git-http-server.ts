@@ -57,6 +57,8 @@ export interface GitServerStats {
   byService: Record<string, number>;
   /** POSTs (pack negotiation or upload): zero for a poll that only lists refs. */
   posts: number;
+  /** Requests held open right now by the `hang` fault. */
+  hanging: number;
 }
 
 export interface GitHttpServer {
@@ -107,6 +109,7 @@ export async function startGitHttpServer(options: GitHttpServerOptions): Promise
 
     if (fault === 'hang') {
       hanging.add(res);
+      res.on('close', () => hanging.delete(res));
       req.resume();
       return;
     }
@@ -176,7 +179,7 @@ export async function startGitHttpServer(options: GitHttpServerOptions): Promise
         hanging.clear();
       }
     },
-    stats: () => ({ ...stats, byService: { ...stats.byService } }),
+    stats: () => ({ ...stats, byService: { ...stats.byService }, hanging: hanging.size }),
     resetStats: () => {
       stats = emptyStats();
     },
@@ -185,7 +188,7 @@ export async function startGitHttpServer(options: GitHttpServerOptions): Promise
 }
 
 function emptyStats(): GitServerStats {
-  return { requests: 0, bytesIn: 0, bytesOut: 0, byService: {}, posts: 0 };
+  return { requests: 0, bytesIn: 0, bytesOut: 0, byService: {}, posts: 0, hanging: 0 };
 }
 
 function authorized(req: IncomingMessage, auth: GitServerAuth): boolean {

@@ -7,6 +7,9 @@ import { TransientError, errorMessage } from './errors.js';
 import { boundedHttpClient, emptyWireStats, type WireStats } from './git-http-client.js';
 import { checkoutSnapshot, pruneSnapshots, type SnapshotManifest } from './git-snapshot.js';
 
+/** Reason of the TransientError a cancelled operation fails with (shutdown; not a fault to report). */
+export const CANCELLED = 'Cancelled';
+
 /** Default deadline of one git network operation (Flux's GitRepository default). */
 export const DEFAULT_GIT_TIMEOUT_MS = 60_000;
 
@@ -147,19 +150,33 @@ export class GitSource {
 
   // ---- remote ---------------------------------------------------------------------------------
 
+  /** Aborts every git network operation in flight (shutdown); they fail with reason `Cancelled`. */
+  cancel(): void {
+    for (const cancel of this.inFlight) cancel();
+  }
+
+  private readonly inFlight = new Set<() => void>();
+
   private async withDeadline<T>(fn: (http: ReturnType<typeof boundedHttpClient>) => Promise<T>): Promise<T> {
     const controller = new AbortController();
     let timer: NodeJS.Timeout | undefined;
+    let cancel!: () => void;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         controller.abort();
         reject(new TransientError('GitOperationTimeout', `git operation timed out after ${this.timeoutMs} ms`));
       }, this.timeoutMs);
+      cancel = () => {
+        controller.abort();
+        reject(new TransientError(CANCELLED, 'git operation cancelled: operator stopping'));
+      };
     });
+    this.inFlight.add(cancel);
     const http = boundedHttpClient({ signal: controller.signal, headers: authorizationHeader(this.auth), stats: this.wire, idleTimeoutMs: this.timeoutMs });
     try {
       return await Promise.race([fn(http), deadline]);
     } finally {
+      this.inFlight.delete(cancel);
       clearTimeout(timer);
       controller.abort();
     }

@@ -14,6 +14,19 @@ import { ReconcileLoop, type BackoffOptions, type Schedule } from './schedule.js
 import { StatusPublisher } from './status-publisher.js';
 import { StatusStore, type FleetStatus } from './status-store.js';
 
+/** How long shutdown waits for the last status write. */
+export const STOP_FLUSH_TIMEOUT_MS = 5_000;
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+    }),
+  ]);
+}
+
 export interface OperatorOptions {
   /** Smart-HTTP(S) URL or local repository path of the config repository. */
   repo: string;
@@ -219,9 +232,11 @@ export class Operator {
 
   /** Stops the loop (waiting for a run in flight), flushes status, releases leadership, closes HTTP. */
   async stop(): Promise<void> {
+    this.source.cancel();
     await this.loop.stop();
-    if (this.elector.isLeader()) await this.publisher.flush().catch(() => undefined);
-    await this.publisher.close();
+    // A last status write, bounded: shutdown must fit the pod's grace period even if git hangs.
+    if (this.elector.isLeader()) await withTimeout(this.publisher.flush(), STOP_FLUSH_TIMEOUT_MS).catch(() => undefined);
+    await withTimeout(this.publisher.close(), STOP_FLUSH_TIMEOUT_MS).catch(() => undefined);
     await this.elector.stop();
     await this.http?.close();
     this.logger.info('operator stopped');

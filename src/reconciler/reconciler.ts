@@ -5,7 +5,7 @@ import { loadRepositoryFromDir } from '../render/repository.js';
 import type { RepositoryRender } from '../render/types.js';
 import { ConditionTypes, Reasons, removeCondition, setCondition } from './conditions.js';
 import { StalledError, TransientError, WaitingError, errorMessage, isReconcileError, type ReconcileError } from './errors.js';
-import type { GitSource, Snapshot, SourceRevision } from './git-source.js';
+import { CANCELLED, type GitSource, type Snapshot, type SourceRevision } from './git-source.js';
 import type { OperatorMetrics } from './metrics.js';
 import type { RunOutcome, Trigger } from './schedule.js';
 import type { StatusStore } from './status-store.js';
@@ -235,6 +235,10 @@ export class Reconciler {
     const log = this.opts.logger;
     const commit = ctx.revision?.commit;
 
+    if (error instanceof TransientError && error.reason === CANCELLED) {
+      log?.info({ commit }, 'reconcile cancelled (operator stopping)');
+      return;
+    }
     if (error instanceof TransientError) {
       this.failures += 1;
       this.faultSince = this.faultSince ?? now;

@@ -71,6 +71,19 @@ describe('operator under git server faults: keeps the last good config, reports,
     expect(everything).not.toContain(Buffer.from(`bot:${password}`).toString('base64'));
   });
 
+  test('shutdown while git hangs: in-flight git calls are cancelled, no fault is reported, stop returns', async () => {
+    h = await startHarness({ timeoutMs: 120_000, statusBranch: false });
+    await waitFor(() => h!.applied[0], 'first apply');
+    await h.repo.server.setFault('hang');
+    await h.repo.commitAndPush({ 'clusters/dev.yaml': 'version: "1.16.1"\n' }, 'x', [], 'disk');
+    h.op.loop.trigger('manual');
+    // The run is now stuck on the hanging server (a request was accepted and never answered).
+    await waitFor(() => h!.repo.server.stats().hanging > 0, 'a git request hanging');
+    await h.op.stop(); // would take the 120 s deadline without cancellation (jest fails at 30 s)
+    expect(h.op.status.source.fault).toBeUndefined();
+    expect(h.logs.some((l) => l.msg === 'reconcile cancelled (operator stopping)')).toBe(true);
+  });
+
   test('a subscriber that refuses a commit: ApplyFailed, retried with backoff, then applied', async () => {
     h = await startHarness({ statusBranch: false });
     await waitFor(() => h!.applied[0], 'first apply');
