@@ -14,6 +14,7 @@ import {
   RolloutController,
   RolloutStateStore,
   applyRolloutActions,
+  StatusBranchReader,
   buildClusterView,
   groupByStage,
   type ClusterRolloutState,
@@ -57,6 +58,8 @@ export class ControlPlane {
   private firstApply!: Promise<void>;
   private markApplied!: () => void;
   private readonly publisher?: BranchPublisher;
+  private readonly statusReader?: StatusBranchReader;
+  private lastStatusRead = 0;
 
   constructor(private readonly opts: ControlPlaneOptions) {
     this.firstApply = new Promise((resolve) => (this.markApplied = resolve));
@@ -71,17 +74,21 @@ export class ControlPlane {
       registry: this.operator.metrics.registry,
       logger: this.logger,
     });
-    this.rollout = new RolloutController({
-      store: new RolloutStateStore(join(opts.stateDir, 'rollout')),
-      clusters: () => this.managedClusters(),
-      observe: { proxiesOf: (c) => this.proxiesOf(c).map((p) => p.id), statsOf: (c) => this.statsOf(c) },
-      verifiedElsewhere: opts.verifiedElsewhere ?? (() => []),
-    });
-    this.operator.onApply((render, revision) => this.apply(render, revision));
     const ref = opts.ref ?? { branch: 'main' };
     if ('branch' in ref) {
       this.publisher = new BranchPublisher({ repo: opts.repo, cacheDir: join(opts.stateDir, 'publish'), auth: opts.auth, timeoutMs: opts.timeoutMs });
     }
+    if (this.publisher && opts.statusBranch !== false) {
+      this.statusReader = new StatusBranchReader({ publisher: this.publisher, branch: opts.statusBranch ?? 'trellis-status' });
+    }
+    const reader = this.statusReader;
+    this.rollout = new RolloutController({
+      store: new RolloutStateStore(join(opts.stateDir, 'rollout')),
+      clusters: () => this.managedClusters(),
+      observe: { proxiesOf: (c) => this.proxiesOf(c).map((p) => p.id), statsOf: (c) => this.statsOf(c) },
+      verifiedElsewhere: opts.verifiedElsewhere ?? (reader ? (c) => reader.verifiedVersions(c) : () => []),
+    });
+    this.operator.onApply((render, revision) => this.apply(render, revision));
   }
 
   get discoveryUrl(): string {
@@ -141,6 +148,7 @@ export class ControlPlane {
   private async runTick(): Promise<void> {
     const desired = this.desired;
     if (!desired) return;
+    await this.refreshOtherClusters();
     const transitions = await this.rollout.tick(Date.now());
     for (const t of transitions) {
       this.logger.info({ cluster: t.cluster, phase: t.state.phase, events: t.events.map((e) => e.type), message: t.state.message }, 'rollout transition');
@@ -172,6 +180,20 @@ export class ControlPlane {
     } catch (err) {
       this.logger.error({ cluster: t.cluster, err: errorMessage(err) }, 'rollout git action failed');
     }
+  }
+
+  /**
+   * When this instance does not manage every cluster and one of its clusters waits on the stage
+   * gate, re-read the status branch (at most once a second) for the other operators' verifications.
+   */
+  private async refreshOtherClusters(): Promise<void> {
+    const desired = this.desired;
+    if (!this.statusReader || !desired || !this.opts.clusters) return;
+    const waiting = this.managedClusters().some((c) => this.rollout.states[c]?.phase === 'Waiting' || desired.versions[c] !== this.rollout.states[c]?.stableVersion);
+    if (!waiting || Date.now() - this.lastStatusRead < 1000) return;
+    this.lastStatusRead = Date.now();
+    await this.statusReader.refresh();
+    if (this.statusReader.error) this.logger.warn({ err: this.statusReader.error }, 'reading the status branch failed; the stage gate stays closed');
   }
 
   /** Writes each managed cluster's rollout and proxy state into the status store (unchanged ones are dropped there). */

@@ -89,11 +89,7 @@ export class BranchPublisher {
 
   /** Returns the pushed commit, or undefined when the plan had nothing to change. */
   async publish(req: PublishRequest): Promise<string | undefined> {
-    if (this.isRemote && !fs.existsSync(join(this.gitdir, 'HEAD'))) {
-      await mkdir(this.opts.cacheDir, { recursive: true });
-      await git.init({ fs, gitdir: this.gitdir, bare: true });
-      await git.addRemote({ fs, gitdir: this.gitdir, remote: 'origin', url: this.url, force: true });
-    }
+    await this.ensureGitdir();
     let lastError: unknown;
     for (let attempt = 1; attempt <= MAX_PUBLISH_ATTEMPTS; attempt++) {
       const tip = await this.tipOf(req.baseBranch);
@@ -112,6 +108,21 @@ export class BranchPublisher {
     throw new Error(this.redactor.redact(`push to ${req.targetBranch} rejected ${MAX_PUBLISH_ATTEMPTS} times: ${errorMessage(lastError)}`));
   }
 
+  /** A read-only view of a branch's tip as the remote has it now; undefined when the branch does not exist. */
+  async readBranch(branch: string): Promise<RepoFileSystem | undefined> {
+    await this.ensureGitdir();
+    const tip = await this.tipOf(branch);
+    return tip ? new GitCommitFileSystem(this.gitdir, tip, this.cache) : undefined;
+  }
+
+  private async ensureGitdir(): Promise<void> {
+    if (this.isRemote && !fs.existsSync(join(this.gitdir, 'HEAD'))) {
+      await mkdir(this.opts.cacheDir, { recursive: true });
+      await git.init({ fs, gitdir: this.gitdir, bare: true });
+      await git.addRemote({ fs, gitdir: this.gitdir, remote: 'origin', url: this.url, force: true });
+    }
+  }
+
   private async withHttp<T>(fn: (http: ReturnType<typeof boundedHttpClient>) => Promise<T>): Promise<T> {
     const controller = new AbortController();
     const timeoutMs = this.opts.timeoutMs ?? DEFAULT_GIT_TIMEOUT_MS;
@@ -126,6 +137,8 @@ export class BranchPublisher {
   private async tipOf(branch: string): Promise<string | undefined> {
     const ref = `refs/heads/${branch}`;
     if (!this.isRemote) return git.resolveRef({ fs, gitdir: this.gitdir, ref }).catch(() => undefined);
+    const advertised = await this.withHttp((http) => git.listServerRefs({ http, url: this.url, prefix: ref, protocolVersion: 1 }));
+    if (!advertised.some((r) => r.ref === ref)) return undefined;
     await this.withHttp((http) => git.fetch({ fs, http, gitdir: this.gitdir, remote: 'origin', url: this.url, ref: branch, singleBranch: true, tags: false, cache: this.cache }));
     const refs = await this.withHttp((http) => git.listServerRefs({ http, url: this.url, prefix: ref, protocolVersion: 1 }));
     return refs.find((r) => r.ref === ref)?.oid;

@@ -15,3 +15,4 @@ export * from './controller.js';
 export * from './view.js';
 export * from './branch-publisher.js';
 export * from './actions.js';
+export * from './status-reader.js';
