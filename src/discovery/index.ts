@@ -8,6 +8,7 @@ export * from './version-stats.js';
 export * from './auth.js';
 export * from './metrics.js';
 export * from './server.js';
+export * from './client.js';
 export * from './debug-api.js';
 export * from './debug-client.js';
 export type { ServerTlsOptions } from './transport.js';

@@ -143,6 +143,11 @@ interface Connection {
   proxyId: string;
   res: AnyResponse;
   lastActivity: number;
+  /** Version sent and not yet answered: the next push waits for its ACK/NACK (flow control). */
+  inFlight: string | null;
+  /** A push held back until the in-flight one is answered (or stale). */
+  deferred: PushRequest | null;
+  deferTimer: NodeJS.Timeout | null;
   /** What the proxy holds, for deltas (null: nothing we know; next push is full). */
   base: { hash: string; hashes: ReadonlyMap<string, string> } | null;
   closed: boolean;
@@ -302,9 +307,36 @@ export function createDiscoveryServer(opts: DiscoveryServerOptions): DiscoverySe
     return { snapshot, split: splitSnapshot(snapshot) };
   }
 
+  function mergePush(a: PushRequest, b: PushRequest): PushRequest {
+    return { reasons: mergeReasons(a.reasons, b.reasons), changeAt: Math.min(a.changeAt, b.changeAt), full: a.full || b.full };
+  }
+
+  /** Releases a push held for flow control (the in-flight version was answered, or is stale). */
+  function releaseDeferred(conn: Connection): void {
+    if (conn.deferTimer) clearTimeout(conn.deferTimer);
+    conn.deferTimer = null;
+    const deferred = conn.deferred;
+    conn.deferred = null;
+    if (deferred && !conn.closed) {
+      queue.enqueue(conn.proxyId, deferred);
+      pump();
+    }
+  }
+
   async function pushToProxy(proxyId: string, request: PushRequest): Promise<void> {
     const record = proxies.get(proxyId);
     if (!record || !record.connection) return;
+    const pending = record.connection;
+    // Flow control: a proxy still applying the last push gets the newest state once it answers,
+    // not every intermediate one (slow proxies in a cold start would otherwise queue many).
+    if (pending.inFlight !== null && !request.full && record.sentAt !== null && Date.now() - record.sentAt < staleAfterMs) {
+      pending.deferred = pending.deferred ? mergePush(pending.deferred, request) : request;
+      if (!pending.deferTimer) {
+        pending.deferTimer = setTimeout(() => releaseDeferred(pending), Math.max(1, staleAfterMs - (Date.now() - record.sentAt)));
+        pending.deferTimer.unref();
+      }
+      return;
+    }
     const started = performance.now();
     const desired = await render(record);
     const conn = record.connection;
@@ -327,6 +359,7 @@ export function createDiscoveryServer(opts: DiscoveryServerOptions): DiscoverySe
     record.sentAt = Date.now();
     record.pushChangeAt = request.changeAt;
     conn.base = { hash: version, hashes: desired.split.hashes };
+    conn.inFlight = version;
     record.lastSent = conn.base;
     const flushed = (conn.res as NodeJS.WritableStream).write(line);
     metrics.pushes.inc({ type: base === null ? 'full' : 'delta' });
@@ -460,6 +493,10 @@ export function createDiscoveryServer(opts: DiscoveryServerOptions): DiscoverySe
         const classified = classifyReply(record, msg, now);
         Object.assign(record, classified.record);
         metrics.replies.inc({ kind: classified.kind });
+        if (classified.kind !== 'stale' && conn.inFlight === msg.hash) {
+          conn.inFlight = null;
+          if (!classified.resync) releaseDeferred(conn);
+        }
         if (classified.kind === 'ack') {
           if (record.pushChangeAt !== null) metrics.convergenceSeconds.observe((now - record.pushChangeAt) / 1000);
           record.pushChangeAt = null;
@@ -475,7 +512,12 @@ export function createDiscoveryServer(opts: DiscoveryServerOptions): DiscoverySe
               log.error({ proxy: conn.proxyId, rendered: desired.version }, 'rendered snapshot version is not its content hash; verifying every snapshot from now on');
             }
             conn.base = null;
-            queue.enqueue(conn.proxyId, { reasons: ['resync'], changeAt: record.pushChangeAt ?? now, full: true });
+            const deferred = conn.deferred;
+            conn.deferred = null;
+            if (conn.deferTimer) clearTimeout(conn.deferTimer);
+            conn.deferTimer = null;
+            const resync: PushRequest = { reasons: ['resync'], changeAt: record.pushChangeAt ?? now, full: true };
+            queue.enqueue(conn.proxyId, deferred ? mergePush(deferred, resync) : resync);
             pump();
           } else {
             log.warn({ proxy: conn.proxyId, hash: msg.hash, reason: msg.reason }, 'proxy rejected its snapshot');
@@ -490,6 +532,9 @@ export function createDiscoveryServer(opts: DiscoveryServerOptions): DiscoverySe
   function onDisconnect(conn: Connection): void {
     if (conn.closed) return;
     conn.closed = true;
+    if (conn.deferTimer) clearTimeout(conn.deferTimer);
+    conn.deferTimer = null;
+    conn.deferred = null;
     const record = proxies.get(conn.proxyId);
     if (!record || record.connection !== conn) return;
     record.connection = null;
@@ -553,7 +598,7 @@ export function createDiscoveryServer(opts: DiscoveryServerOptions): DiscoverySe
             authenticating = false;
             if (closed || res.writableEnded || res.destroyed) return;
             if (!result.ok) return fail('unauthenticated', result.reason);
-            conn = { proxyId: hello.identity.id, res, base: null, closed: false, lastActivity: Date.now() };
+            conn = { proxyId: hello.identity.id, res, base: null, closed: false, lastActivity: Date.now(), inFlight: null, deferred: null, deferTimer: null };
             onHello(conn, hello, peer);
             for (const queued of backlog.splice(0)) onMessage(queued);
           })

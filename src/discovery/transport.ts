@@ -20,6 +20,7 @@ export interface ServerTlsOptions {
 
 /** Flow-control window large enough that a full snapshot is not throttled by round trips. */
 export const STREAM_WINDOW_BYTES = 4 * 1024 * 1024;
+const FIRST_BYTES_TIMEOUT_MS = 10_000;
 
 export interface DualProtocolServer {
   listen(port: number, host: string): Promise<AddressInfo>;
@@ -51,7 +52,10 @@ export function createDualProtocolServer(handler: RequestHandler, tls?: ServerTl
     h1.keepAliveTimeout = 5000;
     outer = createNetServer((socket) => {
       track(socket);
+      // A connection that never says a word is not kept forever.
+      socket.setTimeout(FIRST_BYTES_TIMEOUT_MS, () => socket.destroy());
       socket.once('data', (first: Buffer) => {
+        socket.setTimeout(0);
         socket.pause();
         socket.unshift(first);
         if (first.subarray(0, 4).toString('latin1') === 'PRI ') h2.emit('connection', socket);

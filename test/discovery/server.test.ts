@@ -167,6 +167,32 @@ describe('debounce, reconnect, NACK, STALE, DISCONNECTED', () => {
     await waitFor(allSynced(s, 1), 'SYNCED after the late ACK');
   });
 
+  it('holds further pushes to a proxy until it answers the one in flight, then sends only the newest', async () => {
+    const config = syntheticConfig(['a'], 1);
+    const { url, server: s } = await startServer(config);
+    let hold = false;
+    const releases: Array<() => void> = [];
+    const client = pool.start(url, identity('c1', 'a', 'w', '0'), {
+      apply: () => (hold ? new Promise((resolve) => releases.push(() => resolve({ ok: true }))) : { ok: true }),
+    });
+    await waitFor(allSynced(s, 1), 'SYNCED');
+    const before = client.counters.snapshots;
+    hold = true;
+    config.timeouts['a/svc-0'] = 1;
+    s.configChanged('first');
+    await waitFor(() => releases.length === 1, 'first push being applied');
+    for (const timeout of [2, 3]) {
+      config.timeouts['a/svc-0'] = timeout;
+      s.configChanged(`change to ${timeout}`);
+      await s.flush();
+    }
+    expect(client.counters.snapshots).toBe(before + 1);
+    hold = false;
+    releases[0]();
+    await waitFor(() => allSynced(s, 1)() && client.running?.routeConfigs[0].virtualHosts[0].routes[0].timeoutMs === 3, 'SYNCED on the newest');
+    expect(client.counters.snapshots).toBe(before + 2);
+  });
+
   it('marks a gone proxy DISCONNECTED and removes its endpoint from other proxies after the grace period', async () => {
     const config = syntheticConfig(['a'], 0);
     const { url, server: s } = await startServer(config, { endpointGraceMs: 150 });
