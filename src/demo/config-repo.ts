@@ -92,6 +92,21 @@ export class DemoConfigRepo {
     await this.git('merge', '-q', '--ff-only', 'FETCH_HEAD');
   }
 
+  /** The operator's status branch: its commit log (author, subject) and the ClusterStatus file of each cluster. */
+  async statusBranch(branch = 'trellis-status'): Promise<{ log: Array<{ author: string; subject: string }>; files: Record<string, string> }> {
+    await this.git('fetch', '-q', this.remoteUrl, `${branch}:refs/remotes/status/${branch}`);
+    const ref = `refs/remotes/status/${branch}`;
+    const log = (await this.git('log', '--format=%an%x09%s', ref)).split('\n').filter(Boolean).map((l) => {
+      const [author, subject] = l.split('\t');
+      return { author, subject };
+    });
+    const files: Record<string, string> = {};
+    for (const name of (await this.git('ls-tree', '--name-only', `${ref}:status`)).split('\n').filter(Boolean)) {
+      files[name] = await this.git('show', `${ref}:status/${name}`);
+    }
+    return { log, files };
+  }
+
   /** Promotion branches the operator pushed (`trellis/promote/...`). */
   async promotionBranches(): Promise<string[]> {
     const out = await this.git('ls-remote', '--heads', this.remoteUrl, 'trellis/promote/*');

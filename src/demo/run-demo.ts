@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as delay } from 'node:timers/promises';
+import { parse as parseYaml } from 'yaml';
+import type { ClusterStatusStatus } from '../mesh/api/index.js';
 import { startGitHttpServer, type GitHttpServer } from '../reconciler/git-http-server.js';
 import { formatClusterLine, type ClusterRolloutView, type RolloutStatusView } from '../reconciler/rollout/view.js';
 import { addBadSidecar } from './bad-version.js';
@@ -166,6 +168,17 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     const touched = ['staging', 'prod-us', 'prod-eu'].filter((c) => watcher.everTargeted(c, '1.16.2'));
     check('prod untouched', touched.length === 0, touched.length ? `1.16.2 reached ${touched.join(', ')}` : 'staging, prod-us and prod-eu never ran 1.16.2');
     check('revert commit', true, 'the operator pushed a commit pointing dev back at 1.16.1');
+    await watcher.until(async () => statusOf(await repo.statusBranch(), 'dev')?.failedVersions?.includes('1.16.2') === true, 30_000, 'status branch records the rollback');
+    const status = await repo.statusBranch();
+    const dev = statusOf(status, 'dev');
+    const prodUs = statusOf(status, 'prod-us');
+    const byOperator = status.log.every((c) => c.author === 'trellis-operator');
+    const readable = status.log.find((c) => /^dev: 1\.16\.2 .*rolled back|^dev: .*rolled back/.test(c.subject));
+    check(
+      'status branch',
+      byOperator && dev?.currentVersion === '1.16.1' && prodUs?.currentVersion === '1.16.1' && !(prodUs?.verifiedVersions ?? []).includes('1.16.2') && readable !== undefined,
+      `${status.log.length} commits by trellis-operator; status/dev.yaml currentVersion ${dev?.currentVersion}, failed ${dev?.failedVersions?.join(',')}; status/prod-us.yaml verified ${prodUs?.verifiedVersions?.join(',')}; e.g. "${readable?.subject ?? status.log[0]?.subject}"`,
+    );
     out(`${stamp()} blast radius: ${result.figures.badPhaseFailures} of ${result.figures.badPhaseRequests} fleet requests failed while 1.16.2 was live (${result.figures.blastRadiusPercent}%; goal ≤ 0.5%)`);
   } catch (err) {
     check('demo', false, err instanceof Error ? err.message : String(err));
@@ -186,6 +199,11 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     }
   }
   return result;
+}
+
+function statusOf(branch: { files: Record<string, string> }, cluster: string): ClusterStatusStatus | undefined {
+  const text = branch.files[`${cluster}.yaml`];
+  return text ? (parseYaml(text) as { status?: ClusterStatusStatus }).status : undefined;
 }
 
 async function revertLanded(repo: DemoConfigRepo): Promise<boolean> {
