@@ -121,9 +121,16 @@ describe('self-signed CA', () => {
 });
 
 describe('plug-in CA (intermediate built by the openssl CLI)', () => {
+  let a: ReturnType<typeof makeOpensslCa>;
+  let b: ReturnType<typeof makeOpensslCa>;
+  beforeAll(() => {
+    a = makeOpensslCa(tmp.make(), 'A');
+    b = makeOpensslCa(tmp.make(), 'B');
+  });
+
   it('signs with the intermediate; the chain verifies to the user root', async () => {
     const dir = tmp.make();
-    const files = makeOpensslCa(dir);
+    const files = a;
     const ca = await CertificateAuthority.open({ trustDomain: 'example.org', plugin: files });
     expect(ca.mode).toBe('plugin');
     expect(ca.rootCertPem).toBe(readFileSync(files.rootFile, 'utf8'));
@@ -140,8 +147,6 @@ describe('plug-in CA (intermediate built by the openssl CLI)', () => {
   });
 
   it('reports the file at fault when the key does not match or the chain is broken', async () => {
-    const a = makeOpensslCa(tmp.make(), 'A');
-    const b = makeOpensslCa(tmp.make(), 'B');
     await expect(CertificateAuthority.open({ trustDomain: 'x.org', plugin: { ...a, keyFile: b.keyFile } })).rejects.toMatchObject({
       code: 'CA_LOAD',
       reason: expect.stringContaining(b.keyFile),
