@@ -48,7 +48,7 @@ export class Observer {
   /** Resolves (once per host or cluster) the metric series of an outbound / gateway request. */
   sourceSeries(cluster: UpstreamCluster | undefined, host: EndpointState | undefined): SeriesHandle | undefined {
     const m = this.metrics;
-    if (!m || !this.metricsEnabled) return undefined;
+    if (!m) return undefined;
     if (host) {
       if (host.series) return host.series as SeriesHandle;
       const e = host.endpoint;
@@ -77,7 +77,7 @@ export class Observer {
   /** The series of an inbound request (reporter=destination). */
   inboundSeries(policy: ConnectionSecurityPolicy, sourcePrincipal?: string): SeriesHandle | undefined {
     const m = this.metrics;
-    if (!m || !this.metricsEnabled) return undefined;
+    if (!m) return undefined;
     const reporter: Reporter = 'destination';
     return m.series({ reporter, destinationService: this.proxyService, requestProtocol: 'http', connectionSecurityPolicy: policy, sourcePrincipal });
   }
@@ -90,7 +90,8 @@ export class Observer {
     return undefined;
   }
 
+  /** Empty when the snapshot turns metrics off (telemetry.metrics: false). */
   renderPrometheus(): string {
-    return this.metrics ? this.metrics.renderPrometheus() : '';
+    return this.metrics && this.metricsEnabled ? this.metrics.renderPrometheus() : '';
   }
 }

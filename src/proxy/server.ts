@@ -688,13 +688,13 @@ class TrellisProxy implements Proxy {
     const flags = extraFlag ? (o.flags === '-' ? extraFlag : `${extraFlag},${o.flags}`) : o.flags;
     const obs = this.observer;
     const durationMs = performance.now() - ctx.start;
-    if (obs.metricsEnabled) {
-      const series =
-        ctx.l.kind === 'inbound'
-          ? obs.inboundSeries(ctx.l.scheme === 'https' ? 'mutual_tls' : 'none')
-          : obs.sourceSeries(o.cluster?.def, o.host);
-      series?.observe(o.status, flags, durationMs, o.requestBytes, o.responseBytes);
-    }
+    // Counted even with metrics off: rollout analysis reads the per-mesh-version counters (the
+    // observe fast path allocates nothing); only /stats/prometheus honours telemetry.metrics.
+    const series =
+      ctx.l.kind === 'inbound'
+        ? obs.inboundSeries(ctx.l.scheme === 'https' ? 'mutual_tls' : 'none')
+        : obs.sourceSeries(o.cluster?.def, o.host);
+    series?.observe(o.status, flags, durationMs, o.requestBytes, o.responseBytes);
     if (obs.accessLog.enabled) {
       const h = ctx.req.headers;
       obs.accessLog.log({

@@ -95,6 +95,21 @@ describe('telemetry wiring', () => {
   });
 });
 
+describe('metrics off', () => {
+  it('serves no Prometheus series but still counts per-mesh-version stats for rollout analysis', async () => {
+    const a = await startUpstream((_q, res) => { res.writeHead(503); res.end(); });
+    ups.push(a);
+    const s = snapshot({ hosts: [{ domains: ['svc'], routes: [route({ action: toCluster('c') })] }], clusters: [cluster('c')], endpoints: { c: [endpoint(a.port)] } });
+    s.telemetry.metrics = false;
+    proxy = await startSidecar(s);
+    for (let i = 0; i < 4; i++) await send(proxy.ports.outbound!, { headers: { host: 'svc' } });
+    expect((await send(proxy.ports.admin!, { path: '/stats/prometheus' })).body).toBe('');
+    const stats = proxy.versionStats();
+    expect(stats).toHaveLength(1);
+    expect(stats[0]).toMatchObject({ meshVersion: '1.22.0', requests: 4, errors5xx: 4 });
+  });
+});
+
 describe('inbound upgrades', () => {
   it('runs the inbound filter on WebSocket upgrades and relays allowed ones to the app', async () => {
     const { WebSocketServer, WebSocket } = await import('ws');

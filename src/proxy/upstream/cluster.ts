@@ -69,6 +69,10 @@ export class ClusterRuntime {
       const key = endpointKey(e);
       const existing = old.get(key);
       if (existing) {
+        // Metric labels come from the endpoint's labels: resolve the series again if they changed.
+        if (JSON.stringify(existing.endpoint.labels) !== JSON.stringify(e.labels) || existing.endpoint.workload !== e.workload || existing.endpoint.namespace !== e.namespace) {
+          existing.series = undefined;
+        }
         existing.endpoint = e;
         old.delete(key);
         next.push(existing);
