@@ -31,8 +31,10 @@ function desired(version: string, extra: Partial<DesiredFleet> = {}): DesiredFle
   };
 }
 
-function controller(verifiedElsewhere: Record<string, string[]> = {}): RolloutController {
+function controller(verifiedElsewhere: Record<string, string[]> = {}, resumeSettleMs = 0): RolloutController {
   return new RolloutController({
+    resumeSettleMs,
+    now: () => 0,
     store: new RolloutStateStore(dir),
     clusters: () => ['dev', 'prod'],
     observe: { proxiesOf: () => proxies, statsOf: () => stats },
@@ -69,6 +71,7 @@ test('assigns the canary version to the stable-hash-selected proxies and resumes
   expect(b.states.dev.transitions).toBe(a.states.dev.transitions);
   expect(proxies.filter((p) => b.versionFor('dev', p) === '1.16.1')).toEqual(onCanary);
   expect(await b.tick(t + 10)).toEqual([]); // window not over: no repeated step
+  expect(b.states.dev.windowStartedAt).toBe(t); // the persisted window (settle period 0 here)
   grow('1.16.1', 20, 0);
   await b.tick(t + 1000); // → 100%
   grow('1.16.1', 20, 0);
@@ -76,6 +79,25 @@ test('assigns the canary version to the stable-hash-selected proxies and resumes
   expect(done[0].state.phase).toBe('Healthy');
   expect(b.verified('dev')).toContain('1.16.1');
   expect(proxies.every((p) => b.versionFor('dev', p) === '1.16.1')).toBe(true);
+});
+
+test('after a restart the current step is measured afresh until counters settle, without repeating the step', async () => {
+  const a = controller();
+  await a.load();
+  await a.setDesired(desired('1.15.4'));
+  await a.setDesired({ ...desired('1.15.4'), versions: { dev: '1.16.1', prod: '1.15.4' } });
+  await a.tick(0);
+  grow('1.16.1', 500, 0); // history the old process had seen
+  const b = controller({}, 5000);
+  await b.load();
+  await b.setDesired({ ...desired('1.15.4'), versions: { dev: '1.16.1', prod: '1.15.4' } });
+  expect(await b.tick(4000)).toEqual([]); // still settling: window re-opened at 4000, no step taken
+  expect(b.states.dev.windowStartedAt).toBe(4000);
+  expect(b.states.dev.stepIndex).toBe(0);
+  grow('1.16.1', 20, 0);
+  const [next] = await b.tick(5000 + 1000);
+  expect(next.state.stepIndex).toBe(1);
+  expect(next.state.lastAnalysis?.requests).toBe(20); // only what happened after the window re-opened
 });
 
 test('prod waits for dev to verify, and opens from the status branch record of another operator', async () => {

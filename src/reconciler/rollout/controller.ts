@@ -42,6 +42,8 @@ export class RolloutController {
   private file: RolloutStateFile = { version: 1, clusters: {} };
   private desired?: DesiredFleet;
   private policy?: ResolvedRolloutPolicy;
+  /** After a restart, analysis windows re-open until proxies have reconnected and reported (see load). */
+  private resumeSettledAt = 0;
 
   constructor(
     private readonly opts: {
@@ -50,11 +52,20 @@ export class RolloutController {
       clusters: () => readonly string[];
       observe: FleetObservation;
       verifiedElsewhere: VerifiedVersionsOf;
+      /** How long after a restart counters are treated as unsettled (default 3 s: a few heartbeats). */
+      resumeSettleMs?: number;
+      now?: () => number;
     },
   ) {}
 
+  /**
+   * Loads the persisted state: a rollout resumes at the step it was on. The analysis window of
+   * that step is measured afresh, because the counters it started from lived in the previous
+   * process (a restarted operator sees each proxy's whole history in its first heartbeat).
+   */
   async load(): Promise<void> {
     this.file = await this.opts.store.load();
+    this.resumeSettledAt = (this.opts.now?.() ?? Date.now()) + (this.opts.resumeSettleMs ?? 3000);
   }
 
   get states(): Readonly<Record<string, ClusterRolloutState>> {
@@ -101,9 +112,13 @@ export class RolloutController {
     if (!desired || !policy) return [];
     const out: ClusterTransition[] = [];
     for (const cluster of this.opts.clusters()) {
-      const prev = this.file.clusters[cluster];
+      let prev = this.file.clusters[cluster];
       const version = desired.versions[cluster];
       if (!prev || !version) continue;
+      if (prev.targetVersion && now < this.resumeSettledAt) {
+        prev = { ...prev, windowStartedAt: now, windowStart: structuredClone(this.opts.observe.statsOf(cluster)) };
+        this.file.clusters[cluster] = prev;
+      }
       const { state, events } = tickCluster(prev, {
         now,
         policy,
