@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import type { Proxy } from '../../src/proxy/index.js';
 import type { Route } from '../../src/mesh/snapshot.js';
-import { cluster, endpoint, route, snapshot, toCluster, NO_RETRY, DEFAULT_RETRY } from './fixtures.js';
+import { cluster, endpoint, route, snapshot, toCluster, NO_RETRY, DEFAULT_RETRY, DEFAULT_POOL } from './fixtures.js';
 import { freePort, send, startSidecar, startUpstream, waitFor, type Upstream } from './helpers.js';
 
 let proxy: Proxy | undefined;
@@ -80,6 +80,17 @@ describe('retries', () => {
     );
     for (let i = 0; i < 4; i++) expect((await send(proxy.ports.outbound!, { headers: { host: 'svc' } })).status).toBe(200);
     expect(a.hits).toBe(4);
+  });
+
+  it('honours the cluster maxRetries circuit breaker (0 = no retries at all)', async () => {
+    const a = await upstream((_q, res) => { res.writeHead(503); res.end(); });
+    proxy = await startSidecar(snapshot({
+      hosts: [{ domains: ['svc'], routes: [route({ action: toCluster('c'), retry: { attempts: 3, retryOn: ['5xx'], retriableStatusCodes: [], backoffBaseMs: 1 } })] }],
+      clusters: [cluster('c', { connectionPool: { ...DEFAULT_POOL, maxRetries: 0 } })],
+      endpoints: { c: [endpoint(a.port)] },
+    }));
+    expect((await send(proxy.ports.outbound!, { headers: { host: 'svc' } })).status).toBe(503);
+    expect(a.hits).toBe(1);
   });
 
   it('answers 503 UF when connecting fails and no retry applies', async () => {
