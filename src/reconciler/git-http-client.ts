@@ -1,3 +1,4 @@
+import { Agent as HttpsAgent } from 'node:https';
 import nodeHttp from 'isomorphic-git/http/node';
 import type { GitHttpRequest, GitHttpResponse, HttpClient } from 'isomorphic-git';
 
@@ -16,7 +17,7 @@ export function emptyWireStats(): WireStats {
  * isomorphic-git's node HTTP client, bounded by `signal` (a real socket abort, so a hanging server
  * leaks nothing), with extra headers (auth) and byte counting into `stats`.
  */
-export function boundedHttpClient(opts: { signal: AbortSignal; headers?: Record<string, string>; stats: WireStats; idleTimeoutMs: number }): HttpClient {
+export function boundedHttpClient(opts: { signal: AbortSignal; headers?: Record<string, string>; stats: WireStats; idleTimeoutMs: number; agent?: unknown }): HttpClient {
   return {
     async request(req: GitHttpRequest): Promise<GitHttpResponse> {
       opts.signal.throwIfAborted();
@@ -31,6 +32,7 @@ export function boundedHttpClient(opts: { signal: AbortSignal; headers?: Record<
       const res = await nodeHttp.request({
         ...req,
         body,
+        ...(opts.agent ? { agent: opts.agent } : {}),
         headers: { ...(req.headers ?? {}), ...(opts.headers ?? {}) },
         signal: opts.signal,
         // simple-get passes this to http.request: a socket idle limit on top of the operation deadline.
@@ -49,4 +51,9 @@ export function boundedHttpClient(opts: { signal: AbortSignal; headers?: Record<
       return res;
     },
   };
+}
+
+/** An HTTPS agent trusting only `ca` (PEM bundle), keep-alive: for git servers with a private CA. */
+export function agentForCa(ca: string | Buffer | undefined): HttpsAgent | undefined {
+  return ca ? new HttpsAgent({ ca, keepAlive: true }) : undefined;
 }

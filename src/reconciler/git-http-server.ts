@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { createGunzip } from 'node:zlib';
 import { timingSafeEqual } from 'node:crypto';
@@ -38,6 +39,8 @@ export interface GitHttpServerOptions {
   port?: number;
   /** Called after each request completes (for counting and tests). */
   onRequest?: (info: GitRequestInfo) => void;
+  /** Serve HTTPS with this key and certificate (PEM). */
+  tls?: { key: string | Buffer; cert: string | Buffer };
 }
 
 export interface GitRequestInfo {
@@ -62,7 +65,7 @@ export interface GitServerStats {
 }
 
 export interface GitHttpServer {
-  /** `http://127.0.0.1:PORT` (no trailing slash). */
+  /** `http(s)://127.0.0.1:PORT` (no trailing slash). */
   readonly baseUrl: string;
   readonly port: number;
   /** URL of one repository: `${baseUrl}/${name}` (name includes `.git`). */
@@ -134,8 +137,8 @@ export async function startGitHttpServer(options: GitHttpServerOptions): Promise
     });
   };
 
-  const server: Server = createServer(handler);
-  server.on('connection', (s) => {
+  const server: Server = options.tls ? createTlsServer({ key: options.tls.key, cert: options.tls.cert }, handler) : createServer(handler);
+  server.on(options.tls ? 'secureConnection' : 'connection', (s: Socket) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
@@ -159,7 +162,7 @@ export async function startGitHttpServer(options: GitHttpServerOptions): Promise
     });
 
   const port = await listen(options.port ?? 0);
-  const baseUrl = `http://${host}:${port}`;
+  const baseUrl = `${options.tls ? 'https' : 'http'}://${host}:${port}`;
 
   return {
     baseUrl,

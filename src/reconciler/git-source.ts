@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import git from 'isomorphic-git';
 import { authorizationHeader, Redactor, splitUrlCredentials, type GitAuth } from './credentials.js';
 import { TransientError, errorMessage } from './errors.js';
-import { boundedHttpClient, emptyWireStats, type WireStats } from './git-http-client.js';
+import { agentForCa, boundedHttpClient, emptyWireStats, type WireStats } from './git-http-client.js';
 import { checkoutSnapshot, pruneSnapshots, type SnapshotManifest } from './git-snapshot.js';
 
 /** Reason of the TransientError a cancelled operation fails with (shutdown; not a fault to report). */
@@ -23,6 +23,8 @@ export interface GitSourceOptions {
   /** Where the full clone and the snapshots live (one directory per source). */
   cacheDir: string;
   auth?: GitAuth;
+  /** PEM CA bundle trusted for an https:// remote with a private CA. */
+  ca?: string | Buffer;
   timeoutMs?: number;
 }
 
@@ -65,6 +67,7 @@ export class GitSource {
   readonly wire: WireStats = emptyWireStats();
   private readonly auth?: GitAuth;
   private readonly redactor: Redactor;
+  private readonly agent: ReturnType<typeof agentForCa>;
   private readonly timeoutMs: number;
   private readonly gitdir: string;
   private readonly snapshotsDir: string;
@@ -79,6 +82,7 @@ export class GitSource {
     this.url = this.isRemote ? split.url : resolve(options.repo);
     this.auth = options.auth ?? split.auth;
     this.redactor = new Redactor(this.auth);
+    this.agent = agentForCa(this.isRemote && this.url.startsWith('https:') ? options.ca : undefined);
     this.ref = options.ref ?? { branch: 'main' };
     this.timeoutMs = options.timeoutMs ?? DEFAULT_GIT_TIMEOUT_MS;
     this.description = `${this.redactor.redact(this.url)}@${refLabel(this.ref)}`;
@@ -172,7 +176,7 @@ export class GitSource {
       };
     });
     this.inFlight.add(cancel);
-    const http = boundedHttpClient({ signal: controller.signal, headers: authorizationHeader(this.auth), stats: this.wire, idleTimeoutMs: this.timeoutMs });
+    const http = boundedHttpClient({ signal: controller.signal, headers: authorizationHeader(this.auth), stats: this.wire, idleTimeoutMs: this.timeoutMs, agent: this.agent });
     try {
       return await Promise.race([fn(http), deadline]);
     } finally {

@@ -5,7 +5,7 @@ import git, { type TreeEntry } from 'isomorphic-git';
 import { stringify as toYaml } from 'yaml';
 import { authorizationHeader, Redactor, splitUrlCredentials, type GitAuth } from './credentials.js';
 import { TransientError, errorMessage } from './errors.js';
-import { boundedHttpClient, emptyWireStats, type WireStats } from './git-http-client.js';
+import { agentForCa, boundedHttpClient, emptyWireStats, type WireStats } from './git-http-client.js';
 import { DEFAULT_GIT_TIMEOUT_MS } from './git-source.js';
 import { clusterStatusResource } from './status-format.js';
 import type { StatusBatch, StatusSink } from './status-publisher.js';
@@ -24,6 +24,8 @@ export interface GitStatusWriterOptions {
   /** Working directory for the writer's own clone of the status branch (remote repos). */
   cacheDir: string;
   auth?: GitAuth;
+  /** PEM CA bundle trusted for an https:// remote with a private CA. */
+  ca?: string | Buffer;
   timeoutMs?: number;
   author?: { name: string; email: string };
   now?: () => Date;
@@ -45,6 +47,7 @@ export class GitStatusWriter implements StatusSink {
   private readonly url: string;
   private readonly auth?: GitAuth;
   private readonly redactor: Redactor;
+  private readonly agent: ReturnType<typeof agentForCa>;
   private readonly gitdir: string;
   private readonly cache: object = {};
   /** Last commit this writer created (tests, /v1/status). */
@@ -57,6 +60,7 @@ export class GitStatusWriter implements StatusSink {
     this.url = this.isRemote ? split.url : resolve(opts.repo);
     this.auth = opts.auth ?? split.auth;
     this.redactor = new Redactor(this.auth);
+    this.agent = agentForCa(this.isRemote && this.url.startsWith('https:') ? opts.ca : undefined);
     this.gitdir = this.isRemote ? join(opts.cacheDir, 'status.git') : fs.existsSync(join(this.url, '.git')) ? join(this.url, '.git') : this.url;
   }
 
@@ -115,7 +119,7 @@ export class GitStatusWriter implements StatusSink {
     });
     try {
       return await Promise.race([
-        fn(boundedHttpClient({ signal: controller.signal, headers: authorizationHeader(this.auth), stats: this.wire, idleTimeoutMs: timeoutMs })),
+        fn(boundedHttpClient({ signal: controller.signal, headers: authorizationHeader(this.auth), stats: this.wire, idleTimeoutMs: timeoutMs, agent: this.agent })),
         deadline,
       ]);
     } finally {

@@ -40,6 +40,8 @@ export interface OperatorOptions {
   /** HMAC secret of POST /hooks/git; without it the webhook answers 404. */
   webhookSecret?: string;
   auth?: GitAuth;
+  /** PEM CA bundle for an https:// repository with a private CA. */
+  gitCa?: string | Buffer;
   /** Deadline of one git network operation (default 60 s). */
   timeoutMs?: number;
   /** Status branch name (default `trellis-status`); false: no git status. */
@@ -91,7 +93,7 @@ export class Operator {
     if (statusBranch && 'branch' in ref && ref.branch === statusBranch) {
       throw new Error(`--status-branch ${statusBranch} is the tracked branch: the operator would reconcile on its own status commits`);
     }
-    this.source = new GitSource({ repo: opts.repo, ref, cacheDir: join(opts.stateDir, 'source'), auth: opts.auth, timeoutMs: opts.timeoutMs });
+    this.source = new GitSource({ repo: opts.repo, ref, cacheDir: join(opts.stateDir, 'source'), auth: opts.auth, ca: opts.gitCa, timeoutMs: opts.timeoutMs });
     this.status = new StatusStore({ url: this.source.redact(this.source.url), ref: refLabel(ref) });
     this.metrics = new OperatorMetrics({ defaultMetrics: true, wire: () => this.source.wire });
     this.reconciler = new Reconciler({
@@ -118,7 +120,7 @@ export class Operator {
     });
     this.publisher = new StatusPublisher(this.status, { coalesceMs: opts.statusCoalesceMs, logger: this.logger, metrics: this.metrics });
     if (statusBranch) {
-      this.gitStatusWriter = new GitStatusWriter({ repo: opts.repo, branch: statusBranch, cacheDir: join(opts.stateDir, 'status'), auth: opts.auth, timeoutMs: opts.timeoutMs });
+      this.gitStatusWriter = new GitStatusWriter({ repo: opts.repo, branch: statusBranch, cacheDir: join(opts.stateDir, 'status'), auth: opts.auth, ca: opts.gitCa, timeoutMs: opts.timeoutMs });
       this.publisher.addSink(this.gitStatusWriter);
     }
     const kc = opts.kubeconfig ? loadKubeConfig(opts.kubeconfig) : undefined;

@@ -21,6 +21,8 @@ export const GIT_ENV: NodeJS.ProcessEnv = {
   GIT_CONFIG_GLOBAL: '/dev/null',
   GIT_TERMINAL_PROMPT: '0',
 };
+// The environment may pin git's CA bundle; tests pin it per repository (http.sslCAInfo) instead.
+delete GIT_ENV.GIT_SSL_CAINFO;
 
 /** Runs the real git CLI in `cwd`; returns trimmed stdout. */
 export async function git(cwd: string, ...args: string[]): Promise<string> {
@@ -62,6 +64,8 @@ export async function serveRepo(opts: {
   fromDir?: string;
   branch?: string;
   auth?: GitServerAuth;
+  /** Serve HTTPS; `caFile` (the PEM the work tree's git CLI trusts) is usually the certificate itself. */
+  tls?: { key: string | Buffer; cert: string | Buffer; caFile: string };
 }): Promise<ServedRepo> {
   const branch = opts.branch ?? 'main';
   const tmp = await mkdtemp(join(tmpdir(), 'trellis-git-'));
@@ -77,7 +81,8 @@ export async function serveRepo(opts: {
   await git(workDir, 'commit', '--quiet', '-m', 'initial config');
   await git(workDir, 'remote', 'add', 'origin', bareDir);
   await git(workDir, 'push', '--quiet', 'origin', branch);
-  const server = await startGitHttpServer({ root, auth: opts.auth });
+  const server = await startGitHttpServer({ root, auth: opts.auth, tls: opts.tls });
+  if (opts.tls) await git(workDir, 'config', 'http.sslCAInfo', opts.tls.caFile);
   const url = server.url('config.git');
   if (opts.auth) {
     const u = new URL(url);

@@ -17,6 +17,7 @@ interface OperatorCliOptions {
   cron?: string;
   webhookSecretFile?: string;
   gitCredentialsFile?: string;
+  gitCaFile?: string;
   stateDir: string;
   host: string;
   port: string;
@@ -71,6 +72,7 @@ export function register(program: Command): void {
     .option('--cron <expr>', 'poll on a cron schedule instead of an interval')
     .option('--webhook-secret-file <file>', 'HMAC secret for POST /hooks/git (without it the webhook is off)')
     .option('--git-credentials-file <file>', 'YAML/JSON {username, password} or {token}; else TRELLIS_GIT_* env vars')
+    .option('--git-ca-file <file>', 'PEM CA bundle trusted for an https:// repository with a private CA')
     .option('--state-dir <dir>', 'clone cache, snapshots, lock file', '.trellis/operator')
     .option('--host <addr>', 'HTTP bind address', '0.0.0.0')
     .option('--port <n>', 'HTTP port for /v1/status, /metrics, /healthz, /readyz, /hooks/git', '8080')
@@ -106,6 +108,7 @@ export function register(program: Command): void {
         port: port(o.port, '--port'),
         webhookSecret,
         auth,
+        gitCa: o.gitCaFile ? await readFile(o.gitCaFile) : undefined,
         timeoutMs: parseDuration(o.timeout),
         statusBranch: o.gitStatus ? o.statusBranch : (false as const),
         kubeconfig: o.kubeconfig,
