@@ -163,11 +163,21 @@ export function checkSelectorXorTargetRefs(report: ObjectReport, spec: Json): vo
   if (set.length > 1) report.error(`spec.${set[1]}`, `only one of selector, targetRef or targetRefs may be set (found ${set.join(', ')})`);
 }
 
-export function checkExportTo(report: ObjectReport, path: string, exportTo: unknown): void {
+/** After istio validateExportTo: ".", "*" or namespaces, no duplicates; "~" (nobody) only for ServiceEntry. */
+export function checkExportTo(report: ObjectReport, path: string, exportTo: unknown, opts: { allowNone?: boolean; namespace?: string } = {}): void {
   const values = arr(exportTo).filter((v): v is string => typeof v === 'string');
+  const seen = new Set<string>();
   values.forEach((value, i) => {
-    if (value === '*' || value === '.' || value === '~') return;
-    if (!isK8sNamespace(value)) report.error(childPath(path, i), `exportTo ${JSON.stringify(value)} must be ".", "*", "~" or a namespace name`);
+    const itemPath = childPath(path, i);
+    const key = value === '.' && opts.namespace ? opts.namespace : value;
+    if (seen.has(key)) report.error(itemPath, `duplicate exportTo entry ${JSON.stringify(value)}${key !== value ? ` (. is namespace ${key})` : ''}`);
+    seen.add(key);
+    if (value === '*' || value === '.') return;
+    if (value === '~') {
+      if (!opts.allowNone) report.error(itemPath, 'exportTo "~" (export to nobody) is allowed only in a ServiceEntry');
+      return;
+    }
+    if (!isK8sNamespace(value)) report.error(itemPath, `exportTo ${JSON.stringify(value)} must be ".", "*" or a namespace name`);
   });
   if (values.includes('*') && values.length > 1) report.error(path, 'exportTo "*" must not be combined with other values');
   if (values.includes('~') && values.length > 1) report.error(path, 'exportTo "~" must not be combined with other values');

@@ -18,7 +18,7 @@ import type { Json } from './checks.js';
 
 export function validateDestinationRule(spec: Json, report: ObjectReport): void {
   checkHost(report, 'spec.host', spec.host);
-  checkExportTo(report, 'spec.exportTo', spec.exportTo);
+  checkExportTo(report, 'spec.exportTo', spec.exportTo, { namespace: report.obj.metadata?.namespace });
   if (isObj(spec.workloadSelector)) checkLabels(report, 'spec.workloadSelector.matchLabels', spec.workloadSelector.matchLabels);
   if (isObj(spec.trafficPolicy)) validateTrafficPolicy(report, 'spec.trafficPolicy', spec.trafficPolicy, true);
 

@@ -151,7 +151,7 @@ export function validateServiceEntry(spec: Json, report: ObjectReport): void {
     cidr ||= address.includes('/');
   });
   if (cidr && resolution !== 'NONE' && resolution !== 'STATIC') report.error('spec.addresses', `CIDR addresses are allowed only with resolution NONE or STATIC, not ${resolution}`);
-  checkExportTo(report, 'spec.exportTo', spec.exportTo);
+  checkExportTo(report, 'spec.exportTo', spec.exportTo, { allowNone: true, namespace: report.obj.metadata?.namespace });
 
   const numbers = new Map<number, number>();
   const names = new Map<string, number>();

@@ -63,7 +63,7 @@ export function validateVirtualService(spec: Json, report: ObjectReport): void {
     }
   }
   gateways.forEach((gateway, i) => checkGatewayName(report, `spec.gateways[${i}]`, gateway));
-  checkExportTo(report, 'spec.exportTo', spec.exportTo);
+  checkExportTo(report, 'spec.exportTo', spec.exportTo, { namespace: report.obj.metadata?.namespace });
 
   if (arr(spec.http).length === 0 && arr(spec.tls).length === 0 && arr(spec.tcp).length === 0) {
     report.error('spec', 'http, tcp or tls must be provided in a VirtualService');
