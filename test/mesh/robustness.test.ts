@@ -41,27 +41,28 @@ describeWithIstioFixtures('validation is total over mutated input', () => {
   it('never throws and always points into the file', () => {
     const random = prng(20261122);
     let mutations = 0;
+    const misplaced: string[] = [];
     for (const { file, text } of corpus()) {
       const lines = text.split('\n').length;
       const { objects } = parseDocuments(text, file);
       for (const original of objects) {
         const paths = valuePaths({ spec: original.spec, metadata: original.metadata });
-        for (let i = 0; i < Math.min(8, paths.length); i++) {
+        for (let i = 0; i < Math.min(5, paths.length); i++) {
           const copy = JSON.parse(JSON.stringify({ spec: original.spec, metadata: original.metadata }));
           const path = paths[Math.floor(random() * paths.length)];
           setAt(copy, path, REPLACEMENTS[Math.floor(random() * REPLACEMENTS.length)]);
           const mutated: MeshObject = { ...original, spec: copy.spec, metadata: copy.metadata };
           const result = validateObjects([mutated]);
           for (const d of [...result.errors, ...result.warnings]) {
-            expect(d.file).toBe(file);
-            expect(d.line).toBeGreaterThanOrEqual(1);
-            expect(d.line).toBeLessThanOrEqual(lines);
-            expect(typeof d.message).toBe('string');
+            if (d.file !== file || d.line < 1 || d.line > lines || typeof d.message !== 'string' || d.message === '') {
+              misplaced.push(`${file} ${path.join('.')}: ${JSON.stringify(d)}`);
+            }
           }
           mutations++;
         }
       }
     }
+    expect(misplaced).toEqual([]);
     expect(mutations).toBeGreaterThan(300);
   });
 });
