@@ -51,6 +51,8 @@ export interface HTTPRouteDestination {
 
 export interface HTTPRedirect {
   uri?: string;
+  /** Replaces the matched prefix (needs a prefix match); mutually exclusive with `uri`. */
+  prefixRewrite?: string;
   authority?: string;
   port?: number;
   derivePort?: 'FROM_PROTOCOL_DEFAULT' | 'FROM_REQUEST_PORT';
@@ -112,6 +114,8 @@ export interface HTTPRoute {
   fault?: HTTPFaultInjection;
   mirror?: Destination;
   mirrorPercent?: number;
+  /** Deprecated spelling of mirrorPercent, still accepted by Istio. */
+  mirror_percent?: number;
   mirrorPercentage?: Percent;
   mirrors?: HTTPMirrorPolicy[];
   corsPolicy?: CorsPolicy;
@@ -169,6 +173,9 @@ export interface LoadBalancerSettings {
   };
   localityLbSetting?: Record<string, unknown>;
   warmupDurationSecs?: Duration;
+  warmup?: { duration: Duration; minimumPercent?: number; aggression?: number };
+  zoneAwareLbSetting?: Record<string, unknown>;
+  backendUtilization?: Record<string, unknown>;
 }
 
 export interface ConnectionPoolSettings {
@@ -188,6 +195,7 @@ export interface ConnectionPoolSettings {
     h2UpgradePolicy?: 'DEFAULT' | 'DO_NOT_UPGRADE' | 'UPGRADE';
     useClientProtocol?: boolean;
     maxConcurrentStreams?: number;
+    http2KeepAlive?: { interval?: Duration; timeout?: Duration };
   };
 }
 
@@ -201,6 +209,7 @@ export interface OutlierDetection {
   baseEjectionTime?: Duration;
   maxEjectionPercent?: number;
   minHealthPercent?: number;
+  outlierDetectionHttpErrorCodes?: number[];
 }
 
 export interface ClientTLSSettings {
@@ -212,6 +221,7 @@ export interface ClientTLSSettings {
   subjectAltNames?: string[];
   sni?: string;
   insecureSkipVerify?: boolean;
+  caCrl?: string;
 }
 
 export interface TrafficPolicy {
@@ -226,6 +236,9 @@ export interface TrafficPolicy {
     outlierDetection?: OutlierDetection;
     tls?: ClientTLSSettings;
   }>;
+  tunnel?: { protocol?: string; targetHost: string; targetPort: number };
+  proxyProtocol?: { version?: 'V1' | 'V2' };
+  retryBudget?: { percent?: number; minRetryConcurrency?: number; budgetInterval?: Duration };
 }
 
 // ---- Gateway ----
@@ -246,6 +259,14 @@ export interface ServerTLSSettings {
   minProtocolVersion?: string;
   maxProtocolVersion?: string;
   cipherSuites?: string[];
+  caCrl?: string;
+  credentialNames?: string[];
+  caCertCredentialName?: string;
+  tlsCertificates?: Array<{ serverCertificate?: string; privateKey?: string; caCertificates?: string }>;
+  verifyCertificateSpki?: string[];
+  verifyCertificateHash?: string[];
+  ecdhCurves?: string[];
+  insecureSkipVerify?: boolean;
 }
 export interface Server {
   port: Port;
@@ -285,7 +306,8 @@ export interface ServiceEntrySpec {
 // ---- Sidecar ----
 export interface SidecarSpec {
   workloadSelector?: WorkloadSelector;
-  ingress?: Array<{ port: Port; bind?: string; captureMode?: string; defaultEndpoint?: string }>;
+  ingress?: Array<{ port: Port; bind?: string; captureMode?: string; defaultEndpoint?: string; tls?: ServerTLSSettings; connectionPool?: ConnectionPoolSettings }>;
+  inboundConnectionPool?: ConnectionPoolSettings;
   egress?: Array<{ port?: Port; bind?: string; captureMode?: string; hosts: string[] }>;
   outboundTrafficPolicy?: { mode?: 'REGISTRY_ONLY' | 'ALLOW_ANY'; egressProxy?: Destination };
 }

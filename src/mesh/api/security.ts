@@ -20,6 +20,10 @@ export interface JWTRule {
   forwardOriginalToken?: boolean;
   outputClaimToHeaders?: Array<{ header: string; claim: string }>;
   timeout?: string;
+  /** Deprecated spelling of jwksUri. */
+  jwks_uri?: string;
+  spaceDelimitedClaims?: string[];
+  presence?: 'OPTIONAL' | 'REQUIRED';
 }
 
 export interface RequestAuthenticationSpec {
@@ -42,6 +46,8 @@ export interface AuthzSource {
   notIpBlocks?: string[];
   remoteIpBlocks?: string[];
   notRemoteIpBlocks?: string[];
+  trustDomains?: string[];
+  notTrustDomains?: string[];
 }
 export interface AuthzOperation {
   hosts?: string[];

@@ -14,6 +14,8 @@ export interface TelemetrySpec {
     disableSpanReporting?: boolean;
     customTags?: Record<string, unknown>;
     useRequestIdForTraceSampling?: boolean;
+    enableIstioTags?: boolean;
+    disableContextPropagation?: boolean;
   }>;
   metrics?: Array<{
     providers?: ProviderRef[];
