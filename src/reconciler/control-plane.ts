@@ -6,6 +6,7 @@ import type { ClusterStatusStatus } from '../mesh/api/index.js';
 import type { ProxyIdentity, ProxySnapshot } from '../mesh/snapshot.js';
 import { buildClusterIndex, buildProxySnapshotFromIndex, type ClusterIndex } from '../render/snapshot/index.js';
 import type { ClusterRender, RepositoryRender, WorkloadEndpoint } from '../render/types.js';
+import { CertificateAuthority, JoinTokenStore, createBootstrapHandler } from '../security/index.js';
 import { errorMessage } from './errors.js';
 import { Operator, type OperatorOptions } from './operator.js';
 import type { AppliedRevision } from './reconciler.js';
@@ -33,6 +34,12 @@ export interface ControlPlaneOptions extends Omit<OperatorOptions, 'appliedIsCur
   rolloutTickMs?: number;
   /** Versions verified by clusters this instance does not manage (from the status branch); see StatusBranchReader. */
   verifiedElsewhere?: (cluster: string) => readonly string[];
+  /**
+   * The mesh CA and join-token bootstrap (`POST /v1/bootstrap` on the operator API). On by default:
+   * root CA in `<caDir>/ca/` (default caDir: stateDir), join tokens in `<stateDir>/tokens/`.
+   * `false` turns it off.
+   */
+  security?: false | { trustDomain?: string; caDir?: string };
   /** Called after every rollout transition was persisted and published (promotion, revert, tests). */
   onTransition?: (t: ClusterTransition, desired: DesiredFleet) => void | Promise<void>;
 }
@@ -60,6 +67,10 @@ export class ControlPlane {
   private readonly publisher?: BranchPublisher;
   private readonly statusReader?: StatusBranchReader;
   private lastStatusRead = 0;
+  private ca?: CertificateAuthority;
+  private joinTokens?: JoinTokenStore;
+  private bootstrap?: (req: IncomingMessage, res: ServerResponse) => void;
+  private readonly announcedTokens = new Set<string>();
 
   constructor(private readonly opts: ControlPlaneOptions) {
     this.firstApply = new Promise((resolve) => (this.markApplied = resolve));
@@ -96,7 +107,18 @@ export class ControlPlane {
     return this.discoveryAddress.url;
   }
 
+  /** The mesh CA (after start, unless security is off). */
+  get certificateAuthority(): CertificateAuthority | undefined {
+    return this.ca;
+  }
+
+  /** Per-cluster join tokens (after start, unless security is off). */
+  get joinTokenStore(): JoinTokenStore | undefined {
+    return this.joinTokens;
+  }
+
   async start(): Promise<void> {
+    await this.openSecurity();
     await this.rollout.load();
     this.discoveryAddress = await this.discovery.listen(this.opts.discovery?.port ?? 0, this.opts.discovery?.host ?? '127.0.0.1');
     await this.operator.start();
@@ -104,6 +126,36 @@ export class ControlPlane {
     this.timer = setInterval(() => void this.tick(), every);
     this.timer.unref();
     this.logger.info({ discovery: this.discoveryAddress.url, api: this.operator.url }, 'control plane started');
+  }
+
+  private async openSecurity(): Promise<void> {
+    const security = this.opts.security;
+    if (security === false) return;
+    const trustDomain = security?.trustDomain ?? 'cluster.local';
+    this.ca = await CertificateAuthority.open({ trustDomain, stateDir: security?.caDir ?? this.opts.stateDir });
+    this.joinTokens = new JoinTokenStore({ stateDir: join(this.opts.stateDir, 'tokens') });
+    this.bootstrap = createBootstrapHandler(this.ca, this.joinTokens, this.logger);
+    this.logger.info({ trustDomain, caDir: join(security?.caDir ?? this.opts.stateDir, 'ca') }, 'mesh CA ready');
+  }
+
+  /** Creates each managed cluster's join token on first sight and logs where its file is (never the token). */
+  private async announceJoinTokens(render: RepositoryRender): Promise<void> {
+    if (!this.joinTokens || !this.ca) return;
+    const trustDomain = this.ca.trustDomain;
+    for (const cluster of this.managedClusters()) {
+      if (this.announcedTokens.has(cluster)) continue;
+      try {
+        const tokenFile = await this.joinTokens.tokenPath(cluster);
+        this.announcedTokens.add(cluster);
+        this.logger.info({ cluster, tokenFile, bootstrapPath: '/v1/bootstrap' }, 'join token file');
+      } catch (err) {
+        this.logger.error({ cluster, err: errorMessage(err) }, 'join token unavailable');
+      }
+      const meshDomain = render.clusters.find((c) => c.cluster === cluster)?.meshConfig.trustDomain;
+      if (meshDomain && meshDomain !== trustDomain) {
+        this.logger.warn({ cluster, meshTrustDomain: meshDomain, caTrustDomain: trustDomain }, 'the cluster meshConfig trustDomain differs from the CA trust domain; certificates carry the CA one');
+      }
+    }
   }
 
   async stop(): Promise<void> {
@@ -129,6 +181,7 @@ export class ControlPlane {
       commit: revision.commit,
     };
     await this.rollout.setDesired(this.desired);
+    await this.announceJoinTokens(render);
     this.markApplied();
     await this.tick();
     this.discovery.configChanged(`commit ${revision.commit.slice(0, 12)}`);
@@ -269,6 +322,11 @@ export class ControlPlane {
 
   private handleHttp(req: IncomingMessage, res: ServerResponse): boolean {
     const path = new URL(req.url ?? '/', 'http://operator.invalid').pathname;
+    if (path === '/v1/bootstrap') {
+      if (!this.bootstrap) res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ code: 'NOT_FOUND', message: 'the mesh CA is off' }));
+      else this.bootstrap(req, res);
+      return true;
+    }
     if (path === '/v1/rollout' && req.method === 'GET') {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(this.rolloutStatus(), null, 2) + '\n');
       return true;

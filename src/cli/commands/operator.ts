@@ -7,6 +7,7 @@ import type { TrackedRef } from '../../reconciler/git-source.js';
 import { ControlPlane } from '../../reconciler/control-plane.js';
 import { Operator, type OperatorOptions } from '../../reconciler/operator.js';
 import { parseDuration, type Schedule } from '../../reconciler/schedule.js';
+import { redactOptions } from '../../security/index.js';
 
 interface OperatorCliOptions {
   repo: string;
@@ -36,6 +37,8 @@ interface OperatorCliOptions {
   discoveryTlsCa?: string;
   rolloutTick: string;
   clusters?: string;
+  trustDomain: string;
+  meshCa: boolean;
 }
 
 /** Resolves --branch/--tag/--commit (exactly one, default branch main). */
@@ -90,9 +93,11 @@ export function register(program: Command): void {
     .option('--discovery-tls-ca <file>', 'CA bundle; when set, proxies must present client certificates (mTLS)')
     .option('--rollout-tick <duration>', 'how often the rollout engine looks at the fleet', '500ms')
     .option('--clusters <names>', 'comma-separated clusters this instance manages (default: every Fleet cluster)')
+    .option('--trust-domain <domain>', 'SPIFFE trust domain of the mesh CA (the meshConfig trustDomain)', 'cluster.local')
+    .option('--no-mesh-ca', 'no mesh CA and no POST /v1/bootstrap (proxies then run without mTLS)')
     .option('--gitops-only', 'no discovery server or rollout engine: an applied commit is what runs', false)
     .action(async (o: OperatorCliOptions) => {
-      const logger = pino({ name: 'trellis-operator', level: o.logLevel });
+      const logger = pino({ name: 'trellis-operator', level: o.logLevel, ...redactOptions });
       const ref = trackedRefFromFlags(o);
       const schedule: Schedule = o.cron ? { cron: o.cron } : { intervalMs: parseDuration(o.interval) };
       const webhookSecret = o.webhookSecretFile ? (await readFile(o.webhookSecretFile, 'utf8')).trim() : undefined;
@@ -132,6 +137,7 @@ export function register(program: Command): void {
           clusters: o.clusters ? o.clusters.split(',').map((c) => c.trim()).filter(Boolean) : undefined,
           discovery: { host: o.discoveryHost, port: port(o.discoveryPort, '--discovery-port'), tls },
           rolloutTickMs: parseDuration(o.rolloutTick),
+          security: o.meshCa ? { trustDomain: o.trustDomain } : false,
         });
       }
       await operator.start();
