@@ -80,15 +80,17 @@ export class RolloutController {
   async setDesired(desired: DesiredFleet): Promise<void> {
     this.desired = desired;
     this.policy = resolveRolloutPolicy(desired.fleet);
+    const next: RolloutStateFile = { version: 1, clusters: { ...this.file.clusters } };
     let created = false;
     for (const cluster of this.opts.clusters()) {
       const version = desired.versions[cluster];
-      if (version && !this.file.clusters[cluster]) {
-        this.file.clusters[cluster] = initialRolloutState(cluster, version);
+      if (version && !next.clusters[cluster]) {
+        next.clusters[cluster] = initialRolloutState(cluster, version);
         created = true;
       }
     }
-    if (created) await this.opts.store.save(this.file);
+    if (created) await this.opts.store.save(next);
+    this.file = next;
   }
 
   /** Verified versions of a cluster: this operator's own record, else the status branch's. */
@@ -106,18 +108,22 @@ export class RolloutController {
     return selectCanaryProxies(this.opts.observe.proxiesOf(cluster), weight).has(proxyId) ? state.targetVersion : state.stableVersion;
   }
 
+  /**
+   * One step for every managed cluster. The new state is written to disk before it becomes
+   * visible (API, version assignment): what anyone saw survives a kill -9.
+   */
   async tick(now: number): Promise<ClusterTransition[]> {
     const desired = this.desired;
     const policy = this.policy;
     if (!desired || !policy) return [];
+    const next: RolloutStateFile = { version: 1, clusters: { ...this.file.clusters } };
     const out: ClusterTransition[] = [];
     for (const cluster of this.opts.clusters()) {
-      let prev = this.file.clusters[cluster];
+      let prev = next.clusters[cluster];
       const version = desired.versions[cluster];
       if (!prev || !version) continue;
       if (prev.targetVersion && now < this.resumeSettledAt) {
         prev = { ...prev, windowStartedAt: now, windowStart: structuredClone(this.opts.observe.statsOf(cluster)) };
-        this.file.clusters[cluster] = prev;
       }
       const { state, events } = tickCluster(prev, {
         now,
@@ -128,16 +134,15 @@ export class RolloutController {
         gate: stageGate(desired.fleet, cluster, version, (c) => this.verified(c)),
         stats: this.opts.observe.statsOf(cluster),
       });
-      if (state.transitions === prev.transitions) {
-        this.file.clusters[cluster] = state; // same step: keep the accumulated window, nothing to report
-        continue;
-      }
+      next.clusters[cluster] = state; // an unchanged step keeps its accumulating window in memory only
+      if (state.transitions === prev.transitions) continue;
       const assignmentChanged =
         state.targetVersion !== prev.targetVersion || state.stableVersion !== prev.stableVersion || state.stepIndex !== prev.stepIndex;
-      this.file.clusters[cluster] = state;
       out.push({ cluster, state, events, assignmentChanged });
     }
-    if (out.length > 0) await this.opts.store.save(this.file);
+    if (out.length > 0) await this.opts.store.save(next);
+    this.file = next;
     return out;
   }
+
 }

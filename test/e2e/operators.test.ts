@@ -1,0 +1,169 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
+import { DemoConfigRepo } from '../../src/demo/config-repo.js';
+import { startLoad, type LoadGenerator } from '../../src/demo/load.js';
+import { startChild, type Child } from '../../src/demo/processes.js';
+import { startGitHttpServer, type GitHttpServer } from '../../src/reconciler/git-http-server.js';
+import type { RolloutStateFile } from '../../src/reconciler/rollout/state-store.js';
+import type { ClusterRolloutView, RolloutStatusView } from '../../src/reconciler/rollout/view.js';
+import { PROJECT_ROOT } from '../helpers/shared.js';
+
+/**
+ * Operators as real child processes against a real smart-HTTP git server, with demo clusters
+ * (bookinfo behind Trellis proxies) as real child processes and real load.
+ */
+const TRELLIS = join(PROJECT_ROOT, 'bin', 'trellis');
+const SECRET = 'e2e-secret';
+let root: string;
+let git: GitHttpServer;
+let repo: DemoConfigRepo;
+const children: Child[] = [];
+const loads: LoadGenerator[] = [];
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+function operator(name: string, opts: { stateDir: string; port: number; discoveryPort: number; clusters: string }): Child {
+  const child = startChild(name, TRELLIS, [
+    'operator', '--repo', git.url('config.git'), '--branch', 'main', '--interval', '1s', '--state-dir', opts.stateDir,
+    '--host', '127.0.0.1', '--port', String(opts.port), '--discovery-host', '127.0.0.1', '--discovery-port', String(opts.discoveryPort),
+    '--rollout-tick', '200ms', '--clusters', opts.clusters, '--leader-election', 'none', '--webhook-secret-file', join(root, 'secret'),
+  ], join(root, `${name}.log`));
+  children.push(child);
+  return child;
+}
+
+async function cluster(name: string, index: number, discoveryPort: number): Promise<string> {
+  const child = startChild(name, TRELLIS, ['demo-cluster', '--cluster', name, '--index', String(index), '--discovery', `http://127.0.0.1:${discoveryPort}`, '--state-dir', join(root, name)], join(root, `${name}.log`));
+  children.push(child);
+  return String((await child.waitFor('cluster ready', 120_000)).gatewayUrl);
+}
+
+async function rollout(port: number): Promise<RolloutStatusView | undefined> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}/v1/rollout`, { signal: AbortSignal.timeout(3000) });
+    return res.ok ? ((await res.json()) as RolloutStatusView) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function clusterView(v: RolloutStatusView | undefined, name: string): ClusterRolloutView | undefined {
+  return v?.stages.flatMap((s) => s.clusters).find((c) => c.cluster === name);
+}
+
+async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await delay(200);
+  }
+}
+
+beforeEach(async () => {
+  root = await mkdtemp(join(tmpdir(), 'trellis-ops-'));
+  await writeFile(join(root, 'secret'), SECRET);
+  await DemoConfigRepo.create({ sampleRoot: PROJECT_ROOT, workDir: join(root, 'work'), bareDir: join(root, 'git', 'config.git'), analysisInterval: '2s', minRequests: 5, maxP99LatencyMs: 5000 });
+  git = await startGitHttpServer({ root: join(root, 'git') });
+});
+
+afterEach(async () => {
+  await Promise.all(loads.splice(0).map((l) => l.stop()));
+  await Promise.all(children.splice(0).map((c) => c.stop()));
+  await git.close();
+  await rm(root, { recursive: true, force: true });
+});
+
+describe('operators', () => {
+  test('kill -9 in the middle of a canary step: the restarted operator resumes at the same step, neither repeating nor skipping one', async () => {
+    const [port, discoveryPort] = [await freePort(), await freePort()];
+    const stateDir = join(root, 'operator');
+    let op = operator('operator', { stateDir, port, discoveryPort, clusters: 'dev' });
+    await op.waitFor('control plane started', 120_000);
+    repo = new DemoConfigRepo(join(root, 'work'), git.url('config.git'), { url: `http://127.0.0.1:${port}/hooks/git`, secret: SECRET });
+    const gateway = await cluster('dev', 0, discoveryPort);
+    await until('dev healthy with every proxy', 120_000, async () => {
+      const c = clusterView(await rollout(port), 'dev');
+      return c?.phase === 'Healthy' && c.proxies.total === 7 ? c : undefined;
+    });
+    loads.push(startLoad({ url: gateway, host: 'bookinfo.example.com', path: '/productpage', rps: 20 }));
+
+    await repo.writeChanges(await repo.bumpOverlays(['dev'], '1.16.1'));
+    await repo.commitAndPush('dev to 1.16.1');
+    await until('the 50% step', 120_000, async () => (clusterView(await rollout(port), 'dev')?.step === 2 ? true : undefined));
+    const before = JSON.parse(await readFile(join(stateDir, 'rollout', 'rollout-state.json'), 'utf8')) as RolloutStateFile;
+    expect(before.clusters.dev.stepIndex).toBe(1);
+
+    await op.kill9();
+    op = operator('operator-restarted', { stateDir, port, discoveryPort, clusters: 'dev' });
+    await op.waitFor('control plane started', 120_000);
+    const resumed = await until('the restarted operator to answer', 60_000, async () => clusterView(await rollout(port), 'dev'));
+    expect(resumed.step).toBe(2);
+    expect(resumed.targetVersion).toBe('1.16.1');
+
+    const seen = new Set<number>();
+    const done = await until('dev healthy on 1.16.1', 180_000, async () => {
+      const c = clusterView(await rollout(port), 'dev');
+      if (c?.step) seen.add(c.step);
+      return c?.phase === 'Healthy' && c.stableVersion === '1.16.1' ? c : undefined;
+    });
+    expect([...seen].sort()).toEqual(seen.has(3) ? [2, 3] : [2]);
+    expect(seen.has(1)).toBe(false);
+    const after = JSON.parse(await readFile(join(stateDir, 'rollout', 'rollout-state.json'), 'utf8')) as RolloutStateFile;
+    expect(after.clusters.dev.verifiedVersions).toContain('1.16.1');
+    // From step 2: step 3, then verified — two transitions for the steps, whatever waiting happened between.
+    expect(after.clusters.dev.transitions).toBeGreaterThanOrEqual(before.clusters.dev.transitions + 2);
+    expect(done.proxies.total).toBe(7);
+  }, 600_000);
+
+  test('one operator per cluster: staging waits for dev, which another operator verifies, through the status branch', async () => {
+    const [devPort, devDiscovery, stagingPort, stagingDiscovery] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    const devOp = operator('op-dev', { stateDir: join(root, 'op-dev'), port: devPort, discoveryPort: devDiscovery, clusters: 'dev' });
+    const stagingOp = operator('op-staging', { stateDir: join(root, 'op-staging'), port: stagingPort, discoveryPort: stagingDiscovery, clusters: 'staging' });
+    await Promise.all([devOp.waitFor('control plane started', 120_000), stagingOp.waitFor('control plane started', 120_000)]);
+    repo = new DemoConfigRepo(join(root, 'work'), git.url('config.git'), { url: `http://127.0.0.1:${devPort}/hooks/git`, secret: SECRET });
+    const [devGw, stagingGw] = await Promise.all([cluster('dev', 0, devDiscovery), cluster('staging', 1, stagingDiscovery)]);
+    await until('both clusters healthy', 120_000, async () => {
+      const d = clusterView(await rollout(devPort), 'dev');
+      const s = clusterView(await rollout(stagingPort), 'staging');
+      return d?.phase === 'Healthy' && s?.phase === 'Healthy' && d.proxies.total === 7 && s.proxies.total === 7 ? true : undefined;
+    });
+    loads.push(startLoad({ url: devGw, host: 'bookinfo.example.com', path: '/productpage', rps: 20 }));
+    loads.push(startLoad({ url: stagingGw, host: 'bookinfo.example.com', path: '/productpage', rps: 20 }));
+
+    // Someone bumps both stages at once: the gate must hold staging until dev has verified 1.16.1.
+    await repo.writeChanges(await repo.bumpOverlays(['dev', 'staging'], '1.16.1'));
+    await repo.commitAndPush('dev and staging to 1.16.1');
+    const waiting = await until('staging waiting', 60_000, async () => {
+      const s = clusterView(await rollout(stagingPort), 'staging');
+      return s?.phase === 'Waiting' ? s : undefined;
+    });
+    expect(waiting.message).toMatch(/stage "dev"/);
+
+    let devVerifiedAt: number | undefined;
+    let stagingStartedAt: number | undefined;
+    await until('staging healthy on 1.16.1', 300_000, async () => {
+      const d = clusterView(await rollout(devPort), 'dev');
+      const s = clusterView(await rollout(stagingPort), 'staging');
+      if (devVerifiedAt === undefined && d?.phase === 'Healthy' && d.stableVersion === '1.16.1') devVerifiedAt = Date.now();
+      if (stagingStartedAt === undefined && s?.targetVersion === '1.16.1') stagingStartedAt = Date.now();
+      return s?.phase === 'Healthy' && s.stableVersion === '1.16.1' ? true : undefined;
+    });
+    expect(devVerifiedAt).toBeDefined();
+    expect(stagingStartedAt).toBeDefined();
+    expect(stagingStartedAt!).toBeGreaterThanOrEqual(devVerifiedAt!);
+    const status = await repo.statusBranch();
+    expect(Object.keys(status.files).sort()).toEqual(expect.arrayContaining(['dev.yaml', 'staging.yaml']));
+  }, 600_000);
+});
