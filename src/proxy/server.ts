@@ -1,8 +1,7 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import { createServer as createNetServer, type Server as NetServer, type Socket, type AddressInfo } from 'node:net';
-import { TLSSocket, createSecureContext } from 'node:tls';
-import { readFileSync } from 'node:fs';
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import { Duplex } from 'node:stream';
 import { pino, type Logger } from 'pino';
@@ -19,6 +18,9 @@ import { Exchange, REPLAY_BUFFER_LIMIT, type ExchangeOutcome } from './http/exch
 import { tunnelUpgrade } from './http/upgrade.js';
 import { PROXY_ERRORS, RESPONSE_FLAGS_HEADER, type ProxyErrorCode } from './errors.js';
 import { Observer, ensureRequestId } from './observe.js';
+import { hostPort, parseAbsoluteForm, splitHostPort } from './http/request-target.js';
+import { listenOn, replayingStream } from './listen.js';
+import { readGatewayTls } from './gateway-tls.js';
 import type { VersionStats } from './telemetry/index.js';
 import { validateProxySnapshot } from './snapshot-validate.js';
 import type { InboundContext, InboundFilter, ProxyTlsProvider } from './extensions.js';
@@ -825,92 +827,6 @@ function attachRouteRuntime(table: RouteTable): void {
       r.runtime = rt;
     }
   }
-}
-
-function readGatewayTls(listeners: GatewayListener[]): Map<string, { cert: string; key: string } | undefined> {
-  const out = new Map<string, { cert: string; key: string } | undefined>();
-  for (const l of listeners) {
-    if (!l.tls || l.tls.mode === 'PASSTHROUGH' || l.tls.mode === 'AUTO_PASSTHROUGH') { out.set(l.name, undefined); continue; }
-    if (l.tls.mode !== 'SIMPLE') throw new Error(`listeners ${l.name}.tls.mode: ${l.tls.mode} is not served by this proxy (SIMPLE only)`);
-    if (!l.tls.serverCertificate || !l.tls.privateKey) throw new Error(`listeners ${l.name}.tls: serverCertificate and privateKey files are required for SIMPLE`);
-    const read = (p: string, field: string): string => {
-      try {
-        return readFileSync(p, 'utf8');
-      } catch (err) {
-        throw new Error(`listeners ${l.name}.tls.${field} ${p}: ${(err as Error).message}`);
-      }
-    };
-    const creds = { cert: read(l.tls.serverCertificate, 'serverCertificate'), key: read(l.tls.privateKey, 'privateKey') };
-    try {
-      createSecureContext(creds);
-    } catch (err) {
-      throw new Error(`listeners ${l.name}.tls: ${(err as Error).message}`);
-    }
-    out.set(l.name, creds);
-  }
-  return out;
-}
-
-/** A Duplex over `socket` that first yields `first` (bytes already read while sniffing). */
-function replayingStream(socket: Socket, first: Buffer): Duplex {
-  const wrapper = new Duplex({
-    read() {
-      socket.resume();
-    },
-    write(chunk: Buffer, _enc, cb) {
-      socket.write(chunk, cb);
-    },
-    final(cb) {
-      socket.end();
-      cb();
-    },
-    destroy(err, cb) {
-      socket.destroy(err ?? undefined);
-      cb(err);
-    },
-  });
-  wrapper.push(first);
-  socket.on('data', (d: Buffer) => {
-    if (!wrapper.push(d)) socket.pause();
-  });
-  socket.once('end', () => wrapper.push(null));
-  socket.once('close', () => wrapper.destroy());
-  socket.on('error', (err) => wrapper.destroy(err));
-  Object.defineProperty(wrapper, 'remoteAddress', { get: () => socket.remoteAddress });
-  return wrapper;
-}
-
-function parseAbsoluteForm(url: string): { authority: string; path: string } | undefined {
-  const sep = url.indexOf('://');
-  if (sep < 0) return undefined;
-  const rest = url.slice(sep + 3);
-  const slash = rest.search(/[/?]/);
-  if (slash < 0) return { authority: rest, path: '/' };
-  const path = rest.slice(slash);
-  return { authority: rest.slice(0, slash), path: path.startsWith('?') ? `/${path}` : path };
-}
-
-function hostPort(host: string, scheme: string): number {
-  const m = /:(\d+)$/.exec(host);
-  return m ? Number(m[1]) : scheme === 'https' ? 443 : 80;
-}
-
-function splitHostPort(authority: string, defaultPort: number): { address: string; port: number } {
-  const m = /^(.*?)(?::(\d+))?$/.exec(authority)!;
-  let address = m[1];
-  if (address.startsWith('[') && address.endsWith(']')) address = address.slice(1, -1);
-  return { address, port: m[2] ? Number(m[2]) : defaultPort };
-}
-
-function listenOn(server: Server | NetServer, port: number, host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: Error): void => reject(err);
-    server.once('error', onError);
-    server.listen(port, host, () => {
-      server.off('error', onError);
-      resolve((server.address() as AddressInfo).port);
-    });
-  });
 }
 
 /**

@@ -236,3 +236,17 @@ describe('RE2 syntax', () => {
     expect(rewritePath(d.route, d.match, '/r/abc', '')).toBe('/x/abc');
   });
 });
+
+describe('request targets', () => {
+  it('parses absolute-form targets, Host ports and host:port authorities', async () => {
+    const { parseAbsoluteForm, hostPort, splitHostPort } = await import('../../src/proxy/http/request-target.js');
+    expect(parseAbsoluteForm('http://ratings:9080/r/1?x=2')).toEqual({ authority: 'ratings:9080', path: '/r/1?x=2' });
+    expect(parseAbsoluteForm('http://ratings')).toEqual({ authority: 'ratings', path: '/' });
+    expect(parseAbsoluteForm('http://ratings?x=1')).toEqual({ authority: 'ratings', path: '/?x=1' });
+    expect(parseAbsoluteForm('/plain')).toBeUndefined();
+    expect(hostPort('svc:8080', 'http')).toBe(8080);
+    expect(hostPort('svc', 'https')).toBe(443);
+    expect(splitHostPort('[::1]:9000', 80)).toEqual({ address: '::1', port: 9000 });
+    expect(splitHostPort('example.com', 80)).toEqual({ address: 'example.com', port: 80 });
+  });
+});
