@@ -8,6 +8,7 @@ import { FileLockElector } from '../../src/reconciler/leader.js';
 import { ReconcileLoop, parseDuration, type RunOutcome, type Trigger } from '../../src/reconciler/schedule.js';
 import { statusSummaryKey } from '../../src/reconciler/status-format.js';
 import { StatusStore } from '../../src/reconciler/status-store.js';
+import { StatusPublisher, type StatusBatch } from '../../src/reconciler/status-publisher.js';
 import { signWebhookBody, verifyWebhookSignature } from '../../src/reconciler/webhook.js';
 import { waitFor } from './helpers/operator-harness.js';
 
@@ -64,6 +65,45 @@ describe('conditions', () => {
     store.recordHistory({ commit: 'x', outcome: 'refused' }, now);
     store.recordHistory({ commit: 'x', outcome: 'refused' }, now);
     expect(store.source.history[0]).toMatchObject({ commit: 'x', count: 2 });
+  });
+});
+
+describe('status publisher', () => {
+  test('a burst becomes one write; unchanged summaries write nothing; a failed write is retried with the latest state', async () => {
+    const store = new StatusStore({ url: 'u', ref: 'main' });
+    const batches: StatusBatch[] = [];
+    let failNext = 0;
+    const publisher = new StatusPublisher(store, { coalesceMs: 30, backoff: { initialMs: 20, maxMs: 40, factor: 2 } });
+    publisher.addSink({
+      name: 'memory',
+      async write(batch) {
+        if (failNext > 0) {
+          failNext -= 1;
+          throw new Error('remote down');
+        }
+        batches.push(batch);
+      },
+    });
+    for (const phase of ['Progressing', 'Progressing', 'Healthy'] as const) {
+      store.update('dev', (s) => ({ ...s, phase, desiredVersion: '1.16.1' }));
+      store.update('prod', (s) => ({ ...s, phase: 'Waiting' }));
+    }
+    await waitFor(() => batches.length === 1, 'one coalesced write');
+    expect(batches[0]!.changed.map((c) => `${c.cluster}:${c.status.phase}`)).toEqual(['dev:Healthy', 'prod:Waiting']);
+    expect(batches[0]!.message).toBe('dev: 1.16.1 healthy (+1 more)\n\ndev: 1.16.1 healthy\nprod: waiting\n');
+
+    // Analysis figures alone are not a transition.
+    store.update('dev', (s) => ({ ...s, lastAnalysis: { successRate: 99.9, p99LatencyMs: 80 } }));
+    await publisher.flush();
+    expect(batches.length).toBe(1);
+
+    failNext = 2;
+    store.update('prod', (s) => ({ ...s, phase: 'Progressing' }));
+    store.update('prod', (s) => ({ ...s, phase: 'Healthy' }));
+    await waitFor(() => batches.length === 2, 'write after retries');
+    expect(batches[1]!.changed.map((c) => `${c.cluster}:${c.status.phase}`)).toEqual(['prod:Healthy']);
+    expect(publisher.errors()).toEqual({});
+    await publisher.close();
   });
 });
 
