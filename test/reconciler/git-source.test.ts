@@ -82,6 +82,12 @@ describe('GitSource over real smart HTTP', () => {
     expect(rev.commit).toBe(await git(repo.workDir, 'rev-parse', 'HEAD'));
     expect(await readFile(join((await source.checkout(rev.commit)).dir, 'x.yaml'), 'utf8')).toBe('x: 1\n');
     expect(source.wire.requests).toBe(0);
+    // A non-bare checkout works the same (its .git is read).
+    const work = new GitSource({ repo: repo.workDir, cacheDir: await tmp() });
+    expect((await work.latest()).commit).toBe(rev.commit);
+    const sha = await repo.commitAndPush({ 'x.yaml': 'x: 2\n' });
+    expect((await work.latest()).commit).toBe(sha);
+    expect(await readFile(join((await work.checkout(sha)).dir, 'x.yaml'), 'utf8')).toBe('x: 2\n');
   });
 
   test('force-push is detected as rewritten history and checked out', async () => {
