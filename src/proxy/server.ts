@@ -77,6 +77,11 @@ export interface ProxyStatus {
 export interface Proxy {
   /** Validates, compiles and swaps in a snapshot; a refused one leaves the current one in force. */
   applySnapshot(snapshot: unknown, source?: string): ApplyResult;
+  /**
+   * Re-reads upstream TLS from the TLS extension for the current snapshot (after a certificate
+   * rotation): clusters whose client TLS changed get new pools; the old ones drain.
+   */
+  reloadTls(): void;
   /** Records a snapshot refused before it reached applySnapshot (e.g. a config file that does not parse). */
   reportRejected(reason: string, source: string): void;
   /** Stops accepting, drains in-flight requests up to `drainMs` (default 5000), then closes everything. */
@@ -224,6 +229,18 @@ class TrellisProxy implements Proxy {
     return this.state?.snapshot;
   }
 
+  reloadTls(): void {
+    const state = this.state;
+    if (!state) return;
+    try {
+      const prepared = this.clusterManager.prepare(state.snapshot);
+      this.clusterManager.commit(prepared);
+      this.state = { ...state, clusters: prepared.clusters };
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, 'TLS reload failed; clusters keep their current credentials');
+    }
+  }
+
   // ------------------------------------------------------------------ listeners
 
   async listen(): Promise<void> {
@@ -286,6 +303,7 @@ class TrellisProxy implements Proxy {
     this.configureHttpServer(plain, info);
     const tlsInfo: ListenerInfo = { ...info, scheme: 'https' };
     let secure: HttpsServer | undefined;
+    let lastCtx: object | undefined;
     const front = createNetServer((socket) => {
       socket.once('data', (first: Buffer) => {
         socket.pause();
@@ -294,7 +312,9 @@ class TrellisProxy implements Proxy {
           if (!secure) {
             secure = createHttpsServer({ ...ctx });
             this.configureHttpServer(secure, tlsInfo);
-          } else secure.setSecureContext(ctx);
+          } else if (ctx !== lastCtx) secure.setSecureContext(ctx);
+          // Building a secure context costs a key parse: only when the provider hands out a new one (rotation).
+          lastCtx = ctx;
           // TLS reads the socket's handle directly and would miss the sniffed bytes: hand it a JS stream.
           secure.emit('connection', replayingStream(socket, first));
           return;

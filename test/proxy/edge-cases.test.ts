@@ -110,6 +110,19 @@ describe('upstream TLS origination', () => {
         expect(!bad.ok && bad.error).toMatch(/tls\.caCertificates .*missing\.pem/);
         await proxy.close({ drainMs: 0 });
         proxy = undefined;
+
+        // The TLS extension supplies client TLS; reloadTls picks up rotated credentials without a new snapshot.
+        let opts: Record<string, unknown> = { ca: readFileSync(join(dir, 'cert.pem'), 'utf8'), servername: 'up.local', minVersion: 'TLSv1.2' };
+        let calls = 0;
+        proxy = await startSidecar(one({}, port), { tls: { serverContext: () => undefined, clientContext: () => { calls++; return opts; } } });
+        expect((await send(proxy.ports.outbound!, { headers: { host: 'svc' } })).body).toBe('tls up.local');
+        expect(proxy.clusters()[0].endpoints[0].totalRequests).toBe(1);
+        const before = calls;
+        opts = { ...opts, minVersion: 'TLSv1.3' };
+        proxy.reloadTls();
+        expect(calls).toBe(before + 1);
+        expect(proxy.clusters()[0].endpoints[0].totalRequests).toBe(0);
+        expect((await send(proxy.ports.outbound!, { headers: { host: 'svc' } })).body).toBe('tls up.local');
       } finally {
         server.closeAllConnections();
         await new Promise((r) => server.close(r));
