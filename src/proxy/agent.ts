@@ -2,7 +2,10 @@ import type { Logger } from 'pino';
 import { startDiscoveryClient, type ClientTlsOptions, type DiscoveryClient } from '../discovery/client.js';
 import type { HeartbeatStat } from '../discovery/protocol.js';
 import type { ProxyIdentity, ProxySnapshot } from '../mesh/snapshot.js';
+import { startProxySecurity, type MeshSecurityOptions, type ProxySecurity } from './mesh-security.js';
 import { startProxy, type Proxy, type ProxyOptions } from './server.js';
+import { validateProxySnapshot } from './snapshot-validate.js';
+import { loadPersistedSnapshot } from './state-store.js';
 import type { VersionStats } from './telemetry/index.js';
 
 /**
@@ -24,12 +27,20 @@ export interface MeshAgentOptions {
     tls?: ClientTlsOptions | (() => ClientTlsOptions);
     heartbeatMs?: number;
   };
+  /**
+   * Workload identity and mTLS: the first certificate comes from the operator's bootstrap endpoint
+   * with the cluster's join token; the proxy then serves inbound mTLS (PeerAuthentication), auto
+   * mTLS / ISTIO_MUTUAL outbound, and authorization / JWT on inbound requests.
+   */
+  security?: MeshSecurityOptions;
   logger?: Logger;
 }
 
 export interface MeshAgent {
   proxy: Proxy;
   client: DiscoveryClient;
+  /** Present when `security` was given. */
+  security?: ProxySecurity;
   stop(opts?: { drainMs?: number }): Promise<void>;
 }
 
@@ -39,7 +50,29 @@ export interface MeshAgent {
  * reason when the proxy refuses it) and reports its per-mesh-version statistics in heartbeats.
  */
 export async function startMeshAgent(opts: MeshAgentOptions): Promise<MeshAgent> {
-  const proxy = await startProxy({ ...opts.proxy, logger: opts.proxy.logger ?? opts.logger });
+  const security = opts.security ? await startProxySecurity(opts.security, opts.discovery.identity, opts.logger) : undefined;
+  if (security && opts.proxy.stateDir) {
+    const persisted = loadPersistedSnapshot(opts.proxy.stateDir);
+    const checked = persisted.found ? validateProxySnapshot(persisted.value) : undefined;
+    if (checked?.ok) security.observeSnapshot(checked.snapshot);
+  }
+  let proxy: Proxy;
+  try {
+    proxy = await startProxy({
+      ...opts.proxy,
+      logger: opts.proxy.logger ?? opts.logger,
+      ...(security ? { tls: opts.proxy.tls ?? security.tls, inboundFilter: opts.proxy.inboundFilter ?? security.inboundFilter } : {}),
+    });
+  } catch (err) {
+    security?.stop();
+    throw err;
+  }
+  if (security) {
+    // Upstream pools hold the TLS options they were built with: rebuild them after a rotation
+    // (Proxy.reloadTls, where the proxy has it; else the next applied snapshot does).
+    const reload = (proxy as unknown as { reloadTls?: () => void }).reloadTls;
+    security.store.on('rotated', () => reload?.call(proxy));
+  }
   const client = startDiscoveryClient({
     url: opts.discovery.url,
     identity: opts.discovery.identity,
@@ -49,16 +82,22 @@ export async function startMeshAgent(opts: MeshAgentOptions): Promise<MeshAgent>
     initialSnapshot: proxy.currentSnapshot() ?? null,
     meshVersion: proxy.currentSnapshot()?.meshVersion,
     apply: (snapshot: ProxySnapshot) => {
+      const previous = proxy.currentSnapshot();
+      security?.observeSnapshot(snapshot);
       const result = proxy.applySnapshot(snapshot, 'discovery');
+      if (!result.ok) security?.observeSnapshot(previous);
       return result.ok ? { ok: true } : { ok: false, error: result.error };
     },
     stats: () => proxy.versionStats().map(toHeartbeatStat),
+    certificate: security ? () => security.certificateInfo() : undefined,
     logger: opts.logger,
   });
   return {
     proxy,
     client,
+    security,
     async stop(stopOpts) {
+      security?.stop();
       await client.stop();
       await proxy.close(stopOpts);
     },

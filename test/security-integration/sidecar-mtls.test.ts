@@ -1,0 +1,190 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, request as httpRequest, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import type { AuthorizationPolicyRef, ProxyIdentity, ProxySnapshot } from '../../src/mesh/snapshot.js';
+import { startProxySecurity, type ProxySecurity } from '../../src/proxy/mesh-security.js';
+import { startProxy, type Proxy } from '../../src/proxy/server.js';
+import { CertificateAuthority, JoinTokenStore, createBootstrapHandler, generateKeyAndCsr } from '../../src/security/index.js';
+import { cluster, route, snapshot, toCluster } from '../proxy/fixtures.js';
+
+/**
+ * Two sidecars with workload certificates from a real bootstrap endpoint (CA + join token over
+ * HTTP), real TLS between them, a STRICT inbound, authorization from the snapshot, and openssl as
+ * an independent client.
+ */
+const run = promisify(execFile);
+const TRUST_DOMAIN = 'cluster.local';
+const RATINGS_SA = 'bookinfo-ratings';
+const PRODUCTPAGE_PRINCIPAL = 'cluster.local/ns/bookinfo/sa/bookinfo-productpage';
+const RATINGS_CLUSTER = 'outbound|9080||ratings.bookinfo.svc.cluster.local';
+const MISNAMED_CLUSTER = 'outbound|9080||misnamed.bookinfo.svc.cluster.local';
+
+let dir: string;
+let bootstrapServer: Server;
+let bootstrapUrl: string;
+let token: string;
+let app: Server;
+const seen: Array<{ method: string; url: string }> = [];
+const securities: ProxySecurity[] = [];
+let client: Proxy;
+let server: Proxy;
+let serverSecurity: ProxySecurity;
+let clientSecurity: ProxySecurity;
+let otherCa: CertificateAuthority;
+
+function identity(workload: string, serviceAccount: string): ProxyIdentity {
+  return { id: `c1/bookinfo/${workload}/0`, cluster: 'c1', namespace: 'bookinfo', workload, labels: { app: workload }, service: workload, serviceAccount, mode: 'sidecar' };
+}
+
+function listen(s: Server): Promise<number> {
+  return new Promise((resolve) => s.listen(0, '127.0.0.1', () => resolve((s.address() as AddressInfo).port)));
+}
+
+function serverSnapshot(authorization: AuthorizationPolicyRef[] = []): ProxySnapshot {
+  const s = snapshot({});
+  return { ...s, proxy: identity('ratings', RATINGS_SA), inbound: { mtlsMode: 'STRICT', portLevelMtls: {}, authorization, jwtRules: [] } };
+}
+
+function get(port: number, host: string, method = 'GET', path = '/ratings/1'): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, method, path, headers: { host }, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'trellis-sec-int-'));
+  const ca = await CertificateAuthority.open({ trustDomain: TRUST_DOMAIN, stateDir: join(dir, 'operator') });
+  const tokens = new JoinTokenStore({ stateDir: join(dir, 'operator') });
+  token = await tokens.tokenFor('c1');
+  bootstrapServer = createServer(createBootstrapHandler(ca, tokens));
+  bootstrapUrl = `http://127.0.0.1:${await listen(bootstrapServer)}/v1/bootstrap`;
+  otherCa = await CertificateAuthority.open({ trustDomain: TRUST_DOMAIN, stateDir: join(dir, 'other') });
+
+  app = createServer((req, res) => {
+    seen.push({ method: req.method ?? '', url: req.url ?? '' });
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ app: 'ratings', url: req.url }));
+  });
+  const appPort = await listen(app);
+
+  const options = { bootstrapUrl, cluster: 'c1', token, trustDomain: TRUST_DOMAIN };
+  serverSecurity = await startProxySecurity(options, identity('ratings', RATINGS_SA));
+  clientSecurity = await startProxySecurity(options, identity('productpage', 'bookinfo-productpage'));
+  securities.push(serverSecurity, clientSecurity);
+
+  server = await startProxy({ mode: 'sidecar', bindAddress: '127.0.0.1', inboundPort: 0, appPort, appHost: '127.0.0.1', tls: serverSecurity.tls, inboundFilter: serverSecurity.inboundFilter });
+  const applied = server.applySnapshot(serverSnapshot());
+  expect(applied.ok).toBe(true);
+
+  const inbound = server.ports.inbound!;
+  const sidecarEndpoint = (serviceAccount: string) => ({ address: '127.0.0.1', port: inbound, labels: {}, tlsMode: 'istio' as const, serviceAccount, namespace: 'bookinfo', weight: 1 });
+  const clientSnapshot = snapshot({
+    hosts: [
+      { domains: ['ratings', 'ratings:9080'], routes: [route({ action: toCluster(RATINGS_CLUSTER) })] },
+      { domains: ['misnamed', 'misnamed:9080'], routes: [route({ action: toCluster(MISNAMED_CLUSTER) })] },
+    ],
+    clusters: [cluster(RATINGS_CLUSTER, { service: 'ratings.bookinfo.svc.cluster.local', port: 9080 }), cluster(MISNAMED_CLUSTER, { service: 'misnamed.bookinfo.svc.cluster.local', port: 9080 })],
+    // Secure naming: the misnamed service's endpoint claims another account than the sidecar has.
+    endpoints: { [RATINGS_CLUSTER]: [sidecarEndpoint(RATINGS_SA)], [MISNAMED_CLUSTER]: [sidecarEndpoint('bookinfo-reviews')] },
+  });
+  client = await startProxy({ mode: 'sidecar', bindAddress: '127.0.0.1', outboundPort: 0, tls: clientSecurity.tls, inboundFilter: clientSecurity.inboundFilter });
+  clientSecurity.observeSnapshot(clientSnapshot);
+  expect(client.applySnapshot(clientSnapshot).ok).toBe(true);
+}, 30_000);
+
+afterAll(async () => {
+  await client?.close({ drainMs: 0 });
+  await server?.close({ drainMs: 0 });
+  for (const s of securities) s.stop();
+  await new Promise((r) => app?.close(r));
+  await new Promise((r) => bootstrapServer?.close(r));
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('sidecar-to-sidecar mTLS with bootstrapped workload certificates', () => {
+  test('each proxy holds a certificate for its SPIFFE identity from the bootstrap endpoint', () => {
+    expect(serverSecurity.certificateInfo().spiffeId).toBe(`spiffe://${TRUST_DOMAIN}/ns/bookinfo/sa/${RATINGS_SA}`);
+    expect(clientSecurity.certificateInfo().spiffeId).toBe(`spiffe://${PRODUCTPAGE_PRINCIPAL}`);
+    expect(serverSecurity.certificateInfo().issuer).toBeTruthy();
+  });
+
+  test('STRICT: a plaintext request to the inbound port is refused and never reaches the app', async () => {
+    const before = seen.length;
+    const res = await get(server.ports.inbound!, 'ratings:9080');
+    expect(res.status).toBe(403);
+    expect(seen.length).toBe(before);
+  });
+
+  test('through the peer sidecar (auto mTLS) the request succeeds and the app sees it', async () => {
+    const res = await get(client.ports.outbound!, 'ratings:9080', 'GET', '/ratings/42');
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.body)).toEqual({ app: 'ratings', url: '/ratings/42' });
+    expect(seen.some((r) => r.url === '/ratings/42')).toBe(true);
+  });
+
+  test('secure naming: a server presenting another identity than the endpoint account is refused', async () => {
+    const before = seen.length;
+    const res = await get(client.ports.outbound!, 'misnamed:9080', 'GET', '/misnamed');
+    expect(res.status).toBeGreaterThanOrEqual(500);
+    expect(seen.length).toBe(before);
+  });
+
+  test('openssl s_client sees the SPIFFE SAN and a chain that verifies to the mesh root', async () => {
+    const cert = serverSecurity.store.current;
+    const peer = clientSecurity.store.current;
+    await writeFile(join(dir, 'root.pem'), cert.rootCertPem);
+    await writeFile(join(dir, 'client.pem'), peer.certChainPem);
+    await writeFile(join(dir, 'client.key'), peer.privateKeyPem, { mode: 0o600 });
+    const { stdout } = await run('sh', ['-c', `openssl s_client -connect 127.0.0.1:${server.ports.inbound} -CAfile ${dir}/root.pem -cert ${dir}/client.pem -key ${dir}/client.key -showcerts </dev/null 2>&1`], { timeout: 10_000 });
+    expect(stdout).toMatch(/Verify return code: 0 \(ok\)/);
+    const leaf = stdout.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/)![0];
+    await writeFile(join(dir, 'leaf.pem'), `${leaf}\n`);
+    const { stdout: text } = await run('openssl', ['x509', '-in', join(dir, 'leaf.pem'), '-noout', '-ext', 'subjectAltName']);
+    expect(text).toContain(`URI:spiffe://${TRUST_DOMAIN}/ns/bookinfo/sa/${RATINGS_SA}`);
+  });
+
+  test('a client certificate from another CA is refused in the handshake', async () => {
+    const { privateKeyPem, csrPem } = await generateKeyAndCsr({ trustDomain: TRUST_DOMAIN, namespace: 'bookinfo', serviceAccount: 'intruder' });
+    const foreign = otherCa.issueWorkloadCertificate(csrPem, { trustDomain: TRUST_DOMAIN, namespace: 'bookinfo', serviceAccount: 'intruder' });
+    const outcome = await new Promise<string>((resolve) => {
+      const socket = tlsConnect({ host: '127.0.0.1', port: server.ports.inbound!, key: privateKeyPem, cert: foreign.certChainPem, ca: serverSecurity.store.current.rootCertPem, checkServerIdentity: () => undefined });
+      socket.on('secureConnect', () => socket.write('GET / HTTP/1.1\r\nhost: ratings\r\n\r\n'));
+      socket.on('data', (d: Buffer) => {
+        resolve(`answered ${d.toString('utf8').split('\r\n')[0]}`);
+        socket.destroy();
+      });
+      socket.on('error', (e) => resolve(`error ${e.message}`));
+      socket.on('close', () => resolve('closed'));
+    });
+    expect(outcome.startsWith('answered')).toBe(false);
+  });
+
+  test('AuthorizationPolicy DENY answers 403 RBAC: access denied; the source principal comes from mTLS', async () => {
+    const applied = server.applySnapshot(
+      serverSnapshot([
+        { name: 'bookinfo/deny-delete', action: 'DENY', rules: [{ to: [{ operation: { methods: ['DELETE'] } }] }] },
+        { name: 'bookinfo/deny-productpage-admin', action: 'DENY', rules: [{ from: [{ source: { principals: [PRODUCTPAGE_PRINCIPAL] } }], to: [{ operation: { paths: ['/admin/*'] } }] }] },
+      ]),
+    );
+    expect(applied.ok).toBe(true);
+    const denied = await get(client.ports.outbound!, 'ratings:9080', 'DELETE', '/ratings/1');
+    expect(denied).toEqual({ status: 403, body: 'RBAC: access denied' });
+    const admin = await get(client.ports.outbound!, 'ratings:9080', 'GET', '/admin/users');
+    expect(admin).toEqual({ status: 403, body: 'RBAC: access denied' });
+    const allowed = await get(client.ports.outbound!, 'ratings:9080', 'GET', '/ratings/7');
+    expect(allowed.status).toBe(200);
+    expect(seen.some((r) => r.method === 'DELETE' || r.url.startsWith('/admin'))).toBe(false);
+  });
+});
