@@ -2,16 +2,29 @@ import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import type { GatewayListener } from '../mesh/snapshot.js';
 
+export interface GatewayTls {
+  /** Listener name → SIMPLE credentials, or undefined for plaintext HTTP listeners. */
+  creds: Map<string, { cert: string; key: string } | undefined>;
+  /** Listeners this proxy does not serve, with the reason (reported on /server_info, never fatal). */
+  skipped: Map<string, string>;
+}
+
 /**
- * Reads and checks the SIMPLE TLS credentials of gateway listeners at apply time; any error
- * (missing file, bad key) refuses the snapshot, naming the listener and field.
+ * Reads and checks the TLS credentials of gateway listeners at apply time. A SIMPLE listener whose
+ * files are missing or invalid refuses the snapshot (naming listener and field); modes this proxy
+ * does not terminate (MUTUAL, PASSTHROUGH, credentialName-only, …) skip that listener only.
  */
-export function readGatewayTls(listeners: GatewayListener[]): Map<string, { cert: string; key: string } | undefined> {
-  const out = new Map<string, { cert: string; key: string } | undefined>();
+export function readGatewayTls(listeners: GatewayListener[]): GatewayTls {
+  const creds = new Map<string, { cert: string; key: string } | undefined>();
+  const skipped = new Map<string, string>();
   for (const l of listeners) {
-    if (!l.tls || l.tls.mode === 'PASSTHROUGH' || l.tls.mode === 'AUTO_PASSTHROUGH') { out.set(l.name, undefined); continue; }
-    if (l.tls.mode !== 'SIMPLE') throw new Error(`listeners ${l.name}.tls.mode: ${l.tls.mode} is not served by this proxy (SIMPLE only)`);
-    if (!l.tls.serverCertificate || !l.tls.privateKey) throw new Error(`listeners ${l.name}.tls: serverCertificate and privateKey files are required for SIMPLE`);
+    if (l.protocol === 'TCP' || l.protocol === 'TLS') { skipped.set(l.name, `protocol ${l.protocol} is not served (HTTP and HTTPS only)`); continue; }
+    if (!l.tls) { creds.set(l.name, undefined); continue; }
+    if (l.tls.mode !== 'SIMPLE') { skipped.set(l.name, `tls.mode ${l.tls.mode} is not served (SIMPLE only)`); continue; }
+    if (!l.tls.serverCertificate || !l.tls.privateKey) {
+      skipped.set(l.name, `tls: SIMPLE needs serverCertificate and privateKey files${l.tls.credentialName ? ` (credentialName ${l.tls.credentialName} is not resolved by this proxy)` : ''}`);
+      continue;
+    }
     const read = (p: string, field: string): string => {
       try {
         return readFileSync(p, 'utf8');
@@ -19,13 +32,13 @@ export function readGatewayTls(listeners: GatewayListener[]): Map<string, { cert
         throw new Error(`listeners ${l.name}.tls.${field} ${p}: ${(err as Error).message}`);
       }
     };
-    const creds = { cert: read(l.tls.serverCertificate, 'serverCertificate'), key: read(l.tls.privateKey, 'privateKey') };
+    const pair = { cert: read(l.tls.serverCertificate, 'serverCertificate'), key: read(l.tls.privateKey, 'privateKey') };
     try {
-      createSecureContext(creds);
+      createSecureContext(pair);
     } catch (err) {
       throw new Error(`listeners ${l.name}.tls: ${(err as Error).message}`);
     }
-    out.set(l.name, creds);
+    creds.set(l.name, pair);
   }
-  return out;
+  return { creds, skipped };
 }

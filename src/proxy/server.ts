@@ -20,7 +20,7 @@ import { PROXY_ERRORS, RESPONSE_FLAGS_HEADER, type ProxyErrorCode } from './erro
 import { Observer, ensureRequestId } from './observe.js';
 import { hostPort, parseAbsoluteForm, splitHostPort } from './http/request-target.js';
 import { listenOn, replayingStream } from './listen.js';
-import { readGatewayTls } from './gateway-tls.js';
+import { readGatewayTls, type GatewayTls } from './gateway-tls.js';
 import type { VersionStats } from './telemetry/index.js';
 import { validateProxySnapshot } from './snapshot-validate.js';
 import type { InboundContext, InboundFilter, ProxyTlsProvider } from './extensions.js';
@@ -157,6 +157,7 @@ class TrellisProxy implements Proxy {
   private readonly passthrough = new Map<string, ClusterRuntime>();
   private inboundCluster: ClusterRuntime | undefined;
   private readonly listenerErrors: string[] = [];
+  private skippedListeners: string[] = [];
   private readonly httpHandlers = new Map<Server, ListenerInfo>();
 
   constructor(private readonly opts: ProxyOptions) {
@@ -195,7 +196,7 @@ class TrellisProxy implements Proxy {
     if (this.state && this.state.snapshot.version === s.version) return { ok: true, version: s.version, unchanged: true };
     let tables: Map<string, RouteTable>;
     let prepared: PreparedClusters;
-    let gatewayTls: Map<string, { cert: string; key: string } | undefined>;
+    let gatewayTls: GatewayTls;
     try {
       tables = new Map();
       for (const rc of s.routeConfigs) {
@@ -204,7 +205,7 @@ class TrellisProxy implements Proxy {
         tables.set(rc.name, t);
       }
       prepared = this.clusterManager.prepare(s);
-      gatewayTls = this.opts.mode === 'gateway' ? readGatewayTls(s.listeners) : new Map();
+      gatewayTls = this.opts.mode === 'gateway' ? readGatewayTls(s.listeners) : { creds: new Map(), skipped: new Map() };
     } catch (err) {
       return refuse((err as Error).message);
     }
@@ -331,12 +332,12 @@ class TrellisProxy implements Proxy {
     return bound;
   }
 
-  private reconcileGateways(listeners: GatewayListener[], tls: Map<string, { cert: string; key: string } | undefined>): void {
+  private reconcileGateways(listeners: GatewayListener[], gatewayTls: GatewayTls): void {
+    const tls = gatewayTls.creds;
+    this.skippedListeners = [...gatewayTls.skipped].map(([name, reason]) => `listener ${name}: ${reason}`);
+    for (const reason of this.skippedListeners) this.log.warn({ reason }, 'gateway listener not served');
     const wanted = new Map<string, GatewayListener>();
-    for (const l of listeners) {
-      if (l.protocol === 'TCP' || l.protocol === 'TLS') continue;
-      wanted.set(l.name, l);
-    }
+    for (const l of listeners) if (tls.has(l.name)) wanted.set(l.name, l);
     for (const [name, g] of this.gateways) {
       const l = wanted.get(name);
       if (!l || l.port !== g.listener.port || (l.bind ?? '') !== (g.listener.bind ?? '') || Boolean(tls.get(name)) !== g.tlsOn) {
@@ -755,7 +756,7 @@ class TrellisProxy implements Proxy {
       lastRejected: this.lastRejected,
       draining: this.draining,
       inflight: this.inflight,
-      listenerErrors: [...this.listenerErrors],
+      listenerErrors: [...this.listenerErrors, ...this.skippedListeners],
     };
   }
 

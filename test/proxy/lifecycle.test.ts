@@ -137,12 +137,16 @@ describe('gateway mode', () => {
       listeners: [
         { name: `0.0.0.0_${httpsPort}`, port: httpsPort, bind: '127.0.0.1', protocol: 'HTTPS', hosts: ['gw.example'], tls: { mode: 'SIMPLE', serverCertificate: join(dir, 'cert.pem'), privateKey: join(dir, 'key.pem') }, routeConfig: `https.${httpsPort}` },
         { name: `0.0.0.0_${httpPort}`, port: httpPort, bind: '127.0.0.1', protocol: 'HTTP', hosts: ['gw.example'], httpsRedirect: true, routeConfig: `http.${httpPort}` },
+        { name: '0.0.0.0_mutual', port: 0, bind: '127.0.0.1', protocol: 'HTTPS', hosts: ['gw.example'], tls: { mode: 'MUTUAL', credentialName: 'gw-cred' }, routeConfig: `https.${httpsPort}` },
       ],
       clusters: [cluster('c')],
       endpoints: { c: [endpoint(a.port)] },
     });
     proxy = await startProxy({ mode: 'gateway', adminPort: 0, initialSnapshot: snap });
     expect(proxy.status().snapshotVersion).toBe(snap.version);
+    // A listener mode this proxy does not terminate is skipped and reported, not fatal.
+    expect(proxy.status().listenerErrors).toEqual(['listener 0.0.0.0_mutual: tls.mode MUTUAL is not served (SIMPLE only)']);
+    expect(Object.keys(proxy.ports.gateway).sort()).toEqual([`0.0.0.0_${httpPort}`, `0.0.0.0_${httpsPort}`].sort());
     const body = await new Promise<string>((resolve, reject) => {
       const req = httpsRequest({ host: '127.0.0.1', port: httpsPort, path: '/productpage', servername: 'gw.example', headers: { host: 'gw.example' }, ca: readFileSync(join(dir, 'cert.pem')), agent: false }, (res) => {
         let b = '';
