@@ -11,6 +11,7 @@ import { addBadSidecar } from './bad-version.js';
 import { DemoConfigRepo } from './config-repo.js';
 import { startLoad, type LoadCounters, type LoadGenerator } from './load.js';
 import { startChild, type Child } from './processes.js';
+import { JOIN_TOKEN_DIR } from '../security/join-tokens.js';
 
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const TRELLIS = join(PROJECT_ROOT, 'bin', 'trellis');
@@ -37,6 +38,8 @@ export interface DemoResult {
     analysisIntervalMs: number;
     upgradeSeconds?: number;
     rollbackSeconds?: number;
+    upgradeRequests?: number;
+    upgradeFailures?: number;
     rollbackIntervals?: number;
     blastRadiusPercent?: number;
     badPhaseRequests?: number;
@@ -105,7 +108,11 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     // 3. Four clusters of bookinfo, each in its own process, and load on every ingress gateway.
     for (const [index, cluster] of CLUSTERS.entries()) {
       run.clusters.push(
-        startChild(cluster, TRELLIS, ['demo-cluster', '--cluster', cluster, '--index', String(index), '--discovery', discovery, '--state-dir', join(root, 'clusters', cluster)], join(logs, `${cluster}.log`)),
+        startChild(cluster, TRELLIS, [
+          'demo-cluster', '--cluster', cluster, '--index', String(index), '--discovery', discovery, '--state-dir', join(root, 'clusters', cluster),
+          // Every proxy gets a workload certificate from the operator's CA (mesh 1.16.1 is STRICT mTLS).
+          '--bootstrap-url', `${api}/v1/bootstrap`, '--token-file', join(root, 'operator', 'tokens', JOIN_TOKEN_DIR, `${cluster}.token`),
+        ], join(logs, `${cluster}.log`)),
       );
     }
     const gateways = await Promise.all(run.clusters.map((c) => c.waitFor('cluster ready', 60_000)));
@@ -121,6 +128,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     await delay(intervalMs);
 
     // 4. Upgrade 1.15.4 → 1.16.1 by pull request: dev first, then the operator's promotions.
+    const upgradeMarks = run.loads.map((l) => l.mark());
     const upgradeAt = Date.now();
     await repo.writeChanges(await repo.bumpOverlays(['dev'], '1.16.1'));
     await repo.commitAndPush('Upgrade dev to mesh 1.16.1');
@@ -140,6 +148,10 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
       'every cluster healthy on 1.16.1',
     );
     result.figures.upgradeSeconds = Math.round((Date.now() - upgradeAt) / 100) / 10;
+    const during = upgradeMarks.map((m) => m());
+    result.figures.upgradeRequests = during.reduce((n, c) => n + c.sent, 0);
+    result.figures.upgradeFailures = during.reduce((n, c) => n + c.failed, 0);
+    out(`${stamp()} during the upgrade ${result.figures.upgradeFailures} of ${result.figures.upgradeRequests} requests failed (${JSON.stringify(Object.assign({}, ...during.map((c) => c.byStatus)))})`);
     const order = watcher.firstStarted('1.16.1');
     const inOrder = order.dev !== undefined && order.staging! > order.dev && order['prod-us']! > order.staging! && order['prod-eu']! > order.staging!;
     check('stage order', inOrder, `canary started dev ${rel(order.dev, upgradeAt)}, staging ${rel(order.staging, upgradeAt)}, prod-us ${rel(order['prod-us'], upgradeAt)}, prod-eu ${rel(order['prod-eu'], upgradeAt)}`);

@@ -61,6 +61,8 @@ export interface OperatorOptions {
   backoff?: BackoffOptions;
   webhookDebounceMs?: number;
   statusCoalesceMs?: number;
+  /** Clusters this instance manages; status is kept and written for these only (default: all). */
+  clusters?: string[];
   /** More HTTP routes on the operator's port (see OperatorHttpHandlers.extra). */
   httpExtra?: OperatorHttpHandlers['extra'];
 }
@@ -94,7 +96,8 @@ export class Operator {
       throw new Error(`--status-branch ${statusBranch} is the tracked branch: the operator would reconcile on its own status commits`);
     }
     this.source = new GitSource({ repo: opts.repo, ref, cacheDir: join(opts.stateDir, 'source'), auth: opts.auth, ca: opts.gitCa, timeoutMs: opts.timeoutMs });
-    this.status = new StatusStore({ url: this.source.redact(this.source.url), ref: refLabel(ref) });
+    const owned = opts.clusters ? new Set(opts.clusters) : undefined;
+    this.status = new StatusStore({ url: this.source.redact(this.source.url), ref: refLabel(ref) }, owned ? (c) => owned.has(c) : undefined);
     this.metrics = new OperatorMetrics({ defaultMetrics: true, wire: () => this.source.wire });
     this.reconciler = new Reconciler({
       source: this.source,

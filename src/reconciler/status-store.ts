@@ -46,7 +46,11 @@ export class StatusStore {
   private readonly listeners = new Set<StatusListener>();
   source: SourceStatus;
 
-  constructor(source: { url: string; ref: string }) {
+  /**
+   * `owns` limits the store to the clusters this operator manages: with one operator per cluster,
+   * each writes only its own status files and never overwrites another's (verified versions!).
+   */
+  constructor(source: { url: string; ref: string }, private readonly owns: (cluster: string) => boolean = () => true) {
     this.source = { ...source, history: [] };
   }
 
@@ -68,6 +72,7 @@ export class StatusStore {
   updateMany(clusters: Iterable<string>, fn: (current: ClusterStatusStatus, cluster: string) => ClusterStatusStatus): void {
     const changed: string[] = [];
     for (const cluster of clusters) {
+      if (!this.owns(cluster)) continue;
       const before = this.clusterMap.get(cluster);
       const next = fn(structuredClone(before ?? {}), cluster);
       if (before && JSON.stringify(before) === JSON.stringify(next)) continue;
@@ -79,7 +84,7 @@ export class StatusStore {
 
   /** Forgets clusters (removed from the fleet); writers delete their status. */
   remove(clusters: Iterable<string>): void {
-    const removed = [...clusters].filter((c) => this.clusterMap.delete(c));
+    const removed = [...clusters].filter((c) => this.owns(c) && this.clusterMap.delete(c));
     if (removed.length) this.emit(removed);
   }
 

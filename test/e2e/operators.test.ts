@@ -165,5 +165,8 @@ describe('operators', () => {
     expect(stagingStartedAt!).toBeGreaterThanOrEqual(devVerifiedAt!);
     const status = await repo.statusBranch();
     expect(Object.keys(status.files).sort()).toEqual(expect.arrayContaining(['dev.yaml', 'staging.yaml']));
+    // Each operator wrote its own cluster's file only: dev's verification was never overwritten by the staging operator.
+    expect(status.files['dev.yaml']).toMatch(/verifiedVersions:\n(\s+- .*\n)*\s+- 1\.16\.1/);
+    expect(status.files['staging.yaml']).toMatch(/currentVersion: 1\.16\.1/);
   }, 600_000);
 });
