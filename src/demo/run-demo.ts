@@ -11,7 +11,6 @@ import { addBadSidecar } from './bad-version.js';
 import { DemoConfigRepo } from './config-repo.js';
 import { startLoad, type LoadCounters, type LoadGenerator } from './load.js';
 import { startChild, type Child } from './processes.js';
-import { JOIN_TOKEN_DIR } from '../security/join-tokens.js';
 
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const TRELLIS = join(PROJECT_ROOT, 'bin', 'trellis');
@@ -108,11 +107,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     // 3. Four clusters of bookinfo, each in its own process, and load on every ingress gateway.
     for (const [index, cluster] of CLUSTERS.entries()) {
       run.clusters.push(
-        startChild(cluster, TRELLIS, [
-          'demo-cluster', '--cluster', cluster, '--index', String(index), '--discovery', discovery, '--state-dir', join(root, 'clusters', cluster),
-          // Every proxy gets a workload certificate from the operator's CA (mesh 1.16.1 is STRICT mTLS).
-          '--bootstrap-url', `${api}/v1/bootstrap`, '--token-file', join(root, 'operator', 'tokens', JOIN_TOKEN_DIR, `${cluster}.token`),
-        ], join(logs, `${cluster}.log`)),
+        startChild(cluster, TRELLIS, ['demo-cluster', '--cluster', cluster, '--index', String(index), '--discovery', discovery, '--state-dir', join(root, 'clusters', cluster)], join(logs, `${cluster}.log`)),
       );
     }
     const gateways = await Promise.all(run.clusters.map((c) => c.waitFor('cluster ready', 60_000)));
