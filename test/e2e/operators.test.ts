@@ -13,6 +13,9 @@ import type { ClusterRolloutView, RolloutStatusView } from '../../src/reconciler
 import { PROJECT_ROOT } from '../helpers/shared.js';
 
 /**
+ * Cluster indexes 10–12 keep these clusters' loopback addresses (127.77.<index>.*) apart from the
+ * demo's (0–3), whose test may run at the same time in another jest worker.
+ *
  * Operators as real child processes against a real smart-HTTP git server, with demo clusters
  * (bookinfo behind Trellis proxies) as real child processes and real load.
  */
@@ -92,7 +95,7 @@ describe('operators', () => {
     let op = operator('operator', { stateDir, port, discoveryPort, clusters: 'dev' });
     await op.waitFor('control plane started', 120_000);
     repo = new DemoConfigRepo(join(root, 'work'), git.url('config.git'), { url: `http://127.0.0.1:${port}/hooks/git`, secret: SECRET });
-    const gateway = await cluster('dev', 0, discoveryPort);
+    const gateway = await cluster('dev', 10, discoveryPort);
     await until('dev healthy with every proxy', 120_000, async () => {
       const c = clusterView(await rollout(port), 'dev');
       return c?.phase === 'Healthy' && c.proxies.total === 7 ? c : undefined;
@@ -133,7 +136,7 @@ describe('operators', () => {
     const stagingOp = operator('op-staging', { stateDir: join(root, 'op-staging'), port: stagingPort, discoveryPort: stagingDiscovery, clusters: 'staging' });
     await Promise.all([devOp.waitFor('control plane started', 120_000), stagingOp.waitFor('control plane started', 120_000)]);
     repo = new DemoConfigRepo(join(root, 'work'), git.url('config.git'), { url: `http://127.0.0.1:${devPort}/hooks/git`, secret: SECRET });
-    const [devGw, stagingGw] = await Promise.all([cluster('dev', 0, devDiscovery), cluster('staging', 1, stagingDiscovery)]);
+    const [devGw, stagingGw] = await Promise.all([cluster('dev', 11, devDiscovery), cluster('staging', 12, stagingDiscovery)]);
     await until('both clusters healthy', 120_000, async () => {
       const d = clusterView(await rollout(devPort), 'dev');
       const s = clusterView(await rollout(stagingPort), 'staging');
