@@ -1,13 +1,15 @@
 import type { WorkloadEndpoint } from '../render/types.js';
 import { canonicalJson } from './resources.js';
 
+const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
 function compareEndpoints(a: WorkloadEndpoint, b: WorkloadEndpoint): number {
   return (
-    a.namespace.localeCompare(b.namespace) ||
-    a.service.localeCompare(b.service) ||
-    a.address.localeCompare(b.address) ||
+    cmp(a.namespace, b.namespace) ||
+    cmp(a.service, b.service) ||
+    cmp(a.address, b.address) ||
     a.port - b.port ||
-    (a.proxyId ?? '').localeCompare(b.proxyId ?? '')
+    cmp(a.proxyId ?? '', b.proxyId ?? '')
   );
 }
 
