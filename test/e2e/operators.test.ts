@@ -166,7 +166,11 @@ describe('operators', () => {
     expect(devVerifiedAt).toBeDefined();
     expect(stagingStartedAt).toBeDefined();
     expect(stagingStartedAt!).toBeGreaterThanOrEqual(devVerifiedAt!);
-    const status = await repo.statusBranch();
+    // The status branch catches up a moment after the API (writes are coalesced).
+    const status = await until('the status branch to show staging on 1.16.1', 60_000, async () => {
+      const branch = await repo.statusBranch();
+      return /currentVersion: 1\.16\.1/.test(branch.files['staging.yaml'] ?? '') ? branch : undefined;
+    });
     expect(Object.keys(status.files).sort()).toEqual(expect.arrayContaining(['dev.yaml', 'staging.yaml']));
     // Each operator wrote its own cluster's file only: dev's verification was never overwritten by the staging operator.
     expect(status.files['dev.yaml']).toMatch(/verifiedVersions:\n(\s+- .*\n)*\s+- 1\.16\.1/);
