@@ -1,4 +1,6 @@
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { pino, type Logger } from 'pino';
 import type { ProxyIdentity } from '../mesh/snapshot.js';
 import { startMeshAgent, type MeshAgent } from '../proxy/agent.js';
@@ -30,6 +32,28 @@ export function gatewayAddress(clusterIndex: number): string {
   return `127.77.${clusterIndex}.100`;
 }
 
+/** Workload certificates from the operator's mesh CA (POST /v1/bootstrap with the cluster's join token). */
+export interface DemoSecurity {
+  bootstrapUrl: string;
+  token: string;
+  trustDomain: string;
+}
+
+/** Reads a join token file, waiting for the operator to create it (it does once it applied the Fleet). */
+export async function readJoinTokenFile(path: string, timeoutMs = 60_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const token = (await readFile(path, 'utf8')).trim();
+      if (token) return token;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`--token-file ${path}: ${(err as Error).message}`);
+    }
+    if (Date.now() > deadline) throw new Error(`--token-file ${path}: no join token after ${Math.round(timeoutMs / 1000)}s (is the operator's mesh CA on?)`);
+    await delay(200);
+  }
+}
+
 export interface DemoCluster {
   gatewayUrl: string;
   agents: MeshAgent[];
@@ -37,8 +61,9 @@ export interface DemoCluster {
 }
 
 /** Starts one demo cluster: bookinfo apps, their sidecars and an ingress gateway, all joined to the operator's discovery. */
-export async function startDemoCluster(opts: { cluster: string; index: number; discoveryUrl: string; stateDir: string; logger: Logger }): Promise<DemoCluster> {
+export async function startDemoCluster(opts: { cluster: string; index: number; discoveryUrl: string; stateDir: string; logger: Logger; security?: DemoSecurity }): Promise<DemoCluster> {
   const { cluster, index, discoveryUrl, logger } = opts;
+  const security = opts.security ? { ...opts.security, cluster } : undefined;
   const agents: MeshAgent[] = [];
   // Access logs (on in mesh 1.16.1) go to a file per cluster, not to the process's log stream.
   const accessLogDestination = pino.destination({ dest: join(opts.stateDir, 'access.log'), mkdir: true, sync: false });
@@ -73,6 +98,7 @@ export async function startDemoCluster(opts: { cluster: string; index: number; d
           logger: logger.child({ proxy: identity.id }),
         },
         discovery: { url: discoveryUrl, identity, endpoint: { address, port: SERVICE_PORT, labels }, heartbeatMs: 1000 },
+        security,
         logger: logger.child({ proxy: identity.id }),
       }),
     );
@@ -89,6 +115,7 @@ export async function startDemoCluster(opts: { cluster: string; index: number; d
   const gateway = await startMeshAgent({
     proxy: { mode: 'gateway', bindAddress: gatewayAddress(index), stateDir: join(opts.stateDir, 'istio-ingressgateway'), accessLogDestination, logger: logger.child({ proxy: gatewayIdentity.id }) },
     discovery: { url: discoveryUrl, identity: gatewayIdentity, heartbeatMs: 1000 },
+    security,
     logger: logger.child({ proxy: gatewayIdentity.id }),
   });
   agents.push(gateway);

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { pino } from 'pino';
-import { startDemoCluster } from '../../demo/cluster-runtime.js';
+import { readJoinTokenFile, startDemoCluster } from '../../demo/cluster-runtime.js';
+import { redactOptions } from '../../security/index.js';
 import { runDemo } from '../../demo/run-demo.js';
 
 /** `trellis demo` (the README's main command) and `trellis demo-cluster` (one demo cluster's process). */
@@ -31,10 +32,15 @@ export function register(program: Command): void {
     .requiredOption('--index <n>', 'cluster number (picks its loopback addresses)')
     .requiredOption('--discovery <url>', 'operator discovery URL')
     .requiredOption('--state-dir <dir>')
+    .option('--bootstrap-url <url>', "the operator's POST /v1/bootstrap URL: proxies get workload certificates and serve mTLS")
+    .option('--token-file <file>', "the cluster's join token file (the operator logs where it is); with --bootstrap-url")
+    .option('--trust-domain <domain>', 'mesh trust domain', 'cluster.local')
     .option('--log-level <level>', 'pino log level', 'info')
-    .action(async (opts: { cluster: string; index: string; discovery: string; stateDir: string; logLevel: string }) => {
-      const logger = pino({ name: `demo-cluster-${opts.cluster}`, level: opts.logLevel });
-      const cluster = await startDemoCluster({ cluster: opts.cluster, index: Number(opts.index), discoveryUrl: opts.discovery, stateDir: opts.stateDir, logger });
+    .action(async (opts: { cluster: string; index: string; discovery: string; stateDir: string; logLevel: string; bootstrapUrl?: string; tokenFile?: string; trustDomain: string }) => {
+      const logger = pino({ name: `demo-cluster-${opts.cluster}`, level: opts.logLevel, ...redactOptions });
+      if (Boolean(opts.bootstrapUrl) !== Boolean(opts.tokenFile)) throw new Error('--bootstrap-url and --token-file go together');
+      const security = opts.bootstrapUrl && opts.tokenFile ? { bootstrapUrl: opts.bootstrapUrl, token: await readJoinTokenFile(opts.tokenFile), trustDomain: opts.trustDomain } : undefined;
+      const cluster = await startDemoCluster({ cluster: opts.cluster, index: Number(opts.index), discoveryUrl: opts.discovery, stateDir: opts.stateDir, logger, security });
       logger.info({ cluster: opts.cluster, gatewayUrl: cluster.gatewayUrl }, 'cluster ready');
       await new Promise<void>((resolve) => {
         process.once('SIGTERM', () => resolve());
