@@ -68,10 +68,8 @@ export async function startMeshAgent(opts: MeshAgentOptions): Promise<MeshAgent>
     throw err;
   }
   if (security) {
-    // Upstream pools hold the TLS options they were built with: rebuild them after a rotation
-    // (Proxy.reloadTls, where the proxy has it; else the next applied snapshot does).
-    const reload = (proxy as unknown as { reloadTls?: () => void }).reloadTls;
-    security.store.on('rotated', () => reload?.call(proxy));
+    // Upstream pools hold the TLS options they were built with: rebuild them after a rotation.
+    security.store.on('rotated', () => proxy.reloadTls());
   }
   const client = startDiscoveryClient({
     url: opts.discovery.url,

@@ -1,0 +1,150 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, request as httpRequest, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { createDiscoveryServer, type DiscoveryServer } from '../../src/discovery/index.js';
+import type { ProxyIdentity, ProxySnapshot } from '../../src/mesh/snapshot.js';
+import { startMeshAgent, type MeshAgent } from '../../src/proxy/agent.js';
+import type { WorkloadEndpoint } from '../../src/render/types.js';
+import { CertificateAuthority, JoinTokenStore, createBootstrapHandler } from '../../src/security/index.js';
+import { cluster, route, snapshot, toCluster } from '../proxy/fixtures.js';
+
+/**
+ * startMeshAgent({security}) end to end: bootstrap with the join token, a discovery server that
+ * records the reported certificate (what `proxy-config secret` shows), real mTLS between the two
+ * agents, and a short-lived certificate rotating under traffic.
+ */
+const RATINGS_CLUSTER = 'outbound|9080||ratings.bookinfo.svc.cluster.local';
+const TTL_MS = 6000;
+let dir: string;
+let bootstrap: Server;
+let app: Server;
+let discovery: DiscoveryServer;
+const agents: MeshAgent[] = [];
+let ratings: MeshAgent;
+let productpage: MeshAgent;
+
+const identity = (workload: string, mode: 'sidecar' = 'sidecar'): ProxyIdentity => ({
+  id: `c1/bookinfo/${workload}/0`, cluster: 'c1', namespace: 'bookinfo', workload, labels: { app: workload }, service: workload, serviceAccount: `bookinfo-${workload}`, mode,
+});
+
+function render(proxy: ProxyIdentity, endpoints: WorkloadEndpoint[]): ProxySnapshot {
+  const ratingsEndpoints = endpoints
+    .filter((e) => e.service === 'ratings')
+    .map((e) => ({ address: e.address, port: e.port, labels: e.labels, tlsMode: e.tlsMode, serviceAccount: e.serviceAccount, namespace: e.namespace, weight: 1 }));
+  const s = snapshot({
+    hosts: [{ domains: ['ratings', 'ratings:9080'], routes: [route({ action: toCluster(RATINGS_CLUSTER) })] }],
+    clusters: [cluster(RATINGS_CLUSTER, { service: 'ratings.bookinfo.svc.cluster.local', port: 9080 })],
+    endpoints: { [RATINGS_CLUSTER]: ratingsEndpoints },
+  });
+  return { ...s, proxy, inbound: { ...s.inbound, mtlsMode: 'STRICT' } };
+}
+
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  const port = await listen(probe);
+  await new Promise((r) => probe.close(r));
+  return port;
+}
+
+const listen = (s: Server): Promise<number> => new Promise((resolve) => s.listen(0, '127.0.0.1', () => resolve((s.address() as AddressInfo).port)));
+
+function get(port: number, path: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path, headers: { host: 'ratings:9080' } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function until<T>(what: string, probe: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = probe();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await delay(50);
+  }
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'trellis-sec-agent-'));
+  const ca = await CertificateAuthority.open({ trustDomain: 'cluster.local', stateDir: dir });
+  const tokens = new JoinTokenStore({ stateDir: dir });
+  const token = await tokens.tokenFor('c1');
+  bootstrap = createServer(createBootstrapHandler(ca, tokens));
+  const bootstrapUrl = `http://127.0.0.1:${await listen(bootstrap)}/v1/bootstrap`;
+  app = createServer((_req, res) => res.end('ok'));
+  const appPort = await listen(app);
+  discovery = createDiscoveryServer({ render, debounceMs: 10 });
+  const { url } = await discovery.listen(0, '127.0.0.1');
+  const security = { bootstrapUrl, cluster: 'c1', token, trustDomain: 'cluster.local', ttlMs: TTL_MS };
+
+  const inboundPort = await freePort();
+  ratings = await startMeshAgent({
+    proxy: { mode: 'sidecar', bindAddress: '127.0.0.1', inboundPort, appPort, stateDir: join(dir, 'ratings') },
+    discovery: { url, identity: identity('ratings'), endpoint: { address: '127.0.0.1', port: inboundPort }, heartbeatMs: 200 },
+    security,
+  });
+  agents.push(ratings);
+  productpage = await startMeshAgent({
+    proxy: { mode: 'sidecar', bindAddress: '127.0.0.1', outboundPort: 0, stateDir: join(dir, 'productpage') },
+    discovery: { url, identity: identity('productpage'), heartbeatMs: 200 },
+    security,
+  });
+  agents.push(productpage);
+}, 30_000);
+
+afterAll(async () => {
+  for (const a of agents) await a.stop({ drainMs: 0 });
+  await discovery?.close();
+  await new Promise((r) => app?.close(r));
+  await new Promise((r) => bootstrap?.close(r));
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('startMeshAgent with security', () => {
+  test('discovery records the certificate each proxy reports (proxy-config secret)', async () => {
+    const status = await until('certificates reported', () => {
+      const all = discovery.status();
+      return all.length === 2 && all.every((p) => p.certificate?.spiffeId) ? all : undefined;
+    });
+    expect(status.map((p) => p.certificate?.spiffeId).sort()).toEqual([
+      'spiffe://cluster.local/ns/bookinfo/sa/bookinfo-productpage',
+      'spiffe://cluster.local/ns/bookinfo/sa/bookinfo-ratings',
+    ]);
+    expect(status.find((p) => p.id.endsWith('ratings/0'))?.certificate?.serialNumber).toBe(ratings.security!.certificateInfo().serialNumber);
+  });
+
+  test('requests cross mTLS (STRICT inbound) and keep succeeding while short-lived certificates rotate', async () => {
+    const outbound = productpage.proxy.ports.outbound!;
+    await until('productpage has the ratings endpoint', () => productpage.proxy.currentSnapshot()?.endpoints.some((e) => e.endpoints.length > 0));
+    expect(await get(ratings.proxy.ports.inbound!, '/plaintext')).toBe(403);
+    const firstServer = ratings.security!.certificateInfo().serialNumber;
+    const firstClient = productpage.security!.certificateInfo().serialNumber;
+    const statuses: number[] = [];
+    // A 6 s certificate (backdated by the CA's clock-skew allowance) is past half-life at once: both
+    // sides rotate every second (the store's minimum interval); keep traffic flowing across it.
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline) {
+      statuses.push(await get(outbound, `/r/${statuses.length}`));
+      const rotated = ratings.security!.certificateInfo().serialNumber !== firstServer && productpage.security!.certificateInfo().serialNumber !== firstClient;
+      if (rotated && statuses.length > 20) break;
+      await delay(50);
+    }
+    expect(ratings.security!.certificateInfo().serialNumber).not.toBe(firstServer);
+    expect(productpage.security!.certificateInfo().serialNumber).not.toBe(firstClient);
+    expect(statuses.filter((s) => s !== 200)).toEqual([]);
+    // reloadTls rebuilt productpage's upstream pools after each rotation; requests still get through.
+    expect(await get(outbound, '/after-rotation')).toBe(200);
+    await until('discovery sees the rotated certificate', () =>
+      discovery.status().find((p) => p.id.endsWith('ratings/0'))?.certificate?.serialNumber === ratings.security!.certificateInfo().serialNumber,
+    );
+  }, 30_000);
+});
