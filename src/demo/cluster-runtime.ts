@@ -21,15 +21,16 @@ export const SIDECAR_OUTBOUND_PORT = 15001;
 export const GATEWAY_PORT = 8080;
 
 /**
- * Every workload gets its own loopback address (127.77.<cluster>.<n>), as a pod gets its own IP:
- * sidecars then listen on the service port itself and no port is privileged. Linux routes all of
- * 127.0.0.0/8 to loopback.
+ * Every workload gets its own loopback address (127.<block>.<cluster>.<n>), as a pod gets its own
+ * IP: sidecars then listen on the service port itself and no port is privileged. Linux routes all
+ * of 127.0.0.0/8 to loopback. The block keeps concurrent demos (or tests) apart.
  */
-export function podAddress(clusterIndex: number, workloadIndex: number): string {
-  return `127.77.${clusterIndex}.${workloadIndex + 1}`;
+export const DEFAULT_ADDRESS_BLOCK = 77;
+export function podAddress(clusterIndex: number, workloadIndex: number, block = DEFAULT_ADDRESS_BLOCK): string {
+  return `127.${block}.${clusterIndex}.${workloadIndex + 1}`;
 }
-export function gatewayAddress(clusterIndex: number): string {
-  return `127.77.${clusterIndex}.100`;
+export function gatewayAddress(clusterIndex: number, block = DEFAULT_ADDRESS_BLOCK): string {
+  return `127.${block}.${clusterIndex}.100`;
 }
 
 /** Workload certificates from the operator's mesh CA (POST /v1/bootstrap with the cluster's join token). */
@@ -61,7 +62,7 @@ export interface DemoCluster {
 }
 
 /** Starts one demo cluster: bookinfo apps, their sidecars and an ingress gateway, all joined to the operator's discovery. */
-export async function startDemoCluster(opts: { cluster: string; index: number; discoveryUrl: string; stateDir: string; logger: Logger; security?: DemoSecurity }): Promise<DemoCluster> {
+export async function startDemoCluster(opts: { cluster: string; index: number; addressBlock?: number; discoveryUrl: string; stateDir: string; logger: Logger; security?: DemoSecurity }): Promise<DemoCluster> {
   const { cluster, index, discoveryUrl, logger } = opts;
   const security = opts.security ? { ...opts.security, cluster } : undefined;
   const agents: MeshAgent[] = [];
@@ -69,7 +70,7 @@ export async function startDemoCluster(opts: { cluster: string; index: number; d
   const accessLogDestination = pino.destination({ dest: join(opts.stateDir, 'access.log'), mkdir: true, sync: false });
   const apps: Array<{ close(): Promise<void> }> = [];
   for (const [i, w] of BOOKINFO_WORKLOADS.entries()) {
-    const address = podAddress(index, i);
+    const address = podAddress(index, i, opts.addressBlock);
     const workload = `${w.service}-${w.version}`;
     const labels = { app: w.service, version: w.version };
     const app = await startBookinfoApp({ service: w.service, version: w.version, namespace: 'bookinfo', outbound: { host: address, port: SIDECAR_OUTBOUND_PORT } });
@@ -113,14 +114,14 @@ export async function startDemoCluster(opts: { cluster: string; index: number; d
     mode: 'gateway',
   };
   const gateway = await startMeshAgent({
-    proxy: { mode: 'gateway', bindAddress: gatewayAddress(index), stateDir: join(opts.stateDir, 'istio-ingressgateway'), accessLogDestination, logger: logger.child({ proxy: gatewayIdentity.id }) },
+    proxy: { mode: 'gateway', bindAddress: gatewayAddress(index, opts.addressBlock), stateDir: join(opts.stateDir, 'istio-ingressgateway'), accessLogDestination, logger: logger.child({ proxy: gatewayIdentity.id }) },
     discovery: { url: discoveryUrl, identity: gatewayIdentity, heartbeatMs: 1000 },
     security,
     logger: logger.child({ proxy: gatewayIdentity.id }),
   });
   agents.push(gateway);
   return {
-    gatewayUrl: `http://${gatewayAddress(index)}:${GATEWAY_PORT}`,
+    gatewayUrl: `http://${gatewayAddress(index, opts.addressBlock)}:${GATEWAY_PORT}`,
     agents,
     async stop() {
       await Promise.all(agents.map((a) => a.stop({ drainMs: 500 })));

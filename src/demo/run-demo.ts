@@ -50,6 +50,8 @@ export interface DemoResult {
   };
   workDir: string;
   operatorUrl?: string;
+  /** With `keep`: stops every process the demo started. */
+  stop?: () => Promise<void>;
 }
 
 interface Running {
@@ -71,6 +73,8 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
   const intervalMs = opts.compact ? 1500 : 3000;
   const rps = opts.compact ? 20 : 40;
   const root = await mkdtemp(join(tmpdir(), 'trellis-demo-'));
+  // A loopback block of its own (127.100–249.*), so two demos on one machine do not collide.
+  const addressBlock = 100 + Math.floor(Math.random() * 150);
   const logs = join(root, 'logs');
   await mkdir(logs, { recursive: true });
   const run: Running = { clusters: [], loads: [] };
@@ -110,7 +114,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     for (const [index, cluster] of CLUSTERS.entries()) {
       run.clusters.push(
         startChild(cluster, TRELLIS, [
-          'demo-cluster', '--cluster', cluster, '--index', String(index), '--discovery', discovery, '--state-dir', join(root, 'clusters', cluster),
+          'demo-cluster', '--cluster', cluster, '--index', String(index), '--address-block', String(addressBlock), '--discovery', discovery, '--state-dir', join(root, 'clusters', cluster),
           // Every proxy gets a workload certificate from the operator's CA (mesh 1.16.1 is STRICT mTLS).
           '--bootstrap-url', `${api}/v1/bootstrap`, '--token-file', join(root, 'operator', 'tokens', JOIN_TOKEN_DIR, `${cluster}.token`),
         ], join(logs, `${cluster}.log`)),
@@ -204,13 +208,17 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     result.figures.totalRequests = totals.reduce((n, c) => n + c.sent, 0);
     result.figures.totalFailures = totals.reduce((n, c) => n + c.failed, 0);
     result.ok = checks.length > 0 && checks.every((c) => c.ok);
-    if (opts.keep) {
-      out(`\nleft running (Ctrl-C to stop): operator API ${result.operatorUrl}/v1/rollout, /v1/status, /debug/proxies; status branch: git -C ${join(root, 'work')} fetch origin trellis-status; logs in ${logs}`);
-    } else {
+    const stopAll = async () => {
       await Promise.all(run.loads.map((l) => l.stop()));
       await Promise.all(run.clusters.map((c) => c.stop()));
       await run.operator?.stop();
       await run.git?.close();
+    };
+    if (opts.keep) {
+      result.stop = stopAll;
+      out(`\nleft running (Ctrl-C stops everything): operator API ${result.operatorUrl}/v1/rollout, /v1/status, /debug/proxies; status branch: git -C ${join(root, 'work')} fetch origin trellis-status; logs in ${logs}`);
+    } else {
+      await stopAll();
       if (result.ok) await rm(root, { recursive: true, force: true });
       else out(`logs kept in ${logs}`);
     }

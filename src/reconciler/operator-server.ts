@@ -51,7 +51,6 @@ export async function startOperatorServer(handlers: OperatorHttpHandlers, opts: 
 async function route(req: IncomingMessage, res: ServerResponse, h: OperatorHttpHandlers): Promise<void> {
   const path = new URL(req.url ?? '/', 'http://operator.invalid').pathname;
   if (path === '/hooks/git') return handleGitWebhook(req, res, h.webhook);
-  if (h.extra?.(req, res)) return;
   const core = ['/healthz', '/readyz', '/v1/status', '/metrics'];
   if (!core.includes(path)) {
     if (h.extra && (await h.extra(req, res))) return;
