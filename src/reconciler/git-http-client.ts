@@ -57,3 +57,28 @@ export function boundedHttpClient(opts: { signal: AbortSignal; headers?: Record<
 export function agentForCa(ca: string | Buffer | undefined): HttpsAgent | undefined {
   return ca ? new HttpsAgent({ ca, keepAlive: true }) : undefined;
 }
+
+/**
+ * Runs one git network operation with a hard deadline: the HTTP client is bound to an
+ * AbortController that fires at `timeoutMs`, so a hanging server leaks no socket, and the
+ * operation rejects with `onTimeout()`'s error.
+ */
+export async function withGitDeadline<T>(
+  opts: { timeoutMs: number; headers?: Record<string, string>; stats: WireStats; agent?: unknown; onTimeout: () => Error },
+  fn: (http: HttpClient) => Promise<T>,
+): Promise<T> {
+  const controller = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      controller.abort();
+      reject(opts.onTimeout());
+    }, opts.timeoutMs);
+  });
+  try {
+    return await Promise.race([fn(boundedHttpClient({ signal: controller.signal, headers: opts.headers, stats: opts.stats, idleTimeoutMs: opts.timeoutMs, agent: opts.agent })), deadline]);
+  } finally {
+    clearTimeout(timer);
+    controller.abort();
+  }
+}

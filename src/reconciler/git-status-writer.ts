@@ -5,7 +5,7 @@ import git, { type TreeEntry } from 'isomorphic-git';
 import { stringify as toYaml } from 'yaml';
 import { authorizationHeader, Redactor, splitUrlCredentials, type GitAuth } from './credentials.js';
 import { TransientError, errorMessage } from './errors.js';
-import { agentForCa, boundedHttpClient, emptyWireStats, type WireStats } from './git-http-client.js';
+import { agentForCa, boundedHttpClient, emptyWireStats, withGitDeadline, type WireStats } from './git-http-client.js';
 import { DEFAULT_GIT_TIMEOUT_MS } from './git-source.js';
 import { clusterStatusResource } from './status-format.js';
 import type { StatusBatch, StatusSink } from './status-publisher.js';
@@ -107,25 +107,12 @@ export class GitStatusWriter implements StatusSink {
     throw new TransientError('StatusPushRejected', this.redactor.redact(`push to ${this.branch} rejected ${MAX_PUSH_ATTEMPTS} times: ${errorMessage(lastError)}`));
   }
 
-  private async withHttp<T>(fn: (http: ReturnType<typeof boundedHttpClient>) => Promise<T>): Promise<T> {
-    const controller = new AbortController();
+  private withHttp<T>(fn: (http: ReturnType<typeof boundedHttpClient>) => Promise<T>): Promise<T> {
     const timeoutMs = this.opts.timeoutMs ?? DEFAULT_GIT_TIMEOUT_MS;
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        controller.abort();
-        reject(new TransientError('GitOperationTimeout', `status push timed out after ${timeoutMs} ms`));
-      }, timeoutMs);
-    });
-    try {
-      return await Promise.race([
-        fn(boundedHttpClient({ signal: controller.signal, headers: authorizationHeader(this.auth), stats: this.wire, idleTimeoutMs: timeoutMs, agent: this.agent })),
-        deadline,
-      ]);
-    } finally {
-      clearTimeout(timer);
-      controller.abort();
-    }
+    return withGitDeadline(
+      { timeoutMs, headers: authorizationHeader(this.auth), stats: this.wire, agent: this.agent, onTimeout: () => new TransientError('GitOperationTimeout', `status push timed out after ${timeoutMs} ms`) },
+      fn,
+    );
   }
 
   /** The branch tip as the remote has it now (fetched into the local clone), or undefined. */

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import git from 'isomorphic-git';
 import { authorizationHeader, Redactor, splitUrlCredentials, type GitAuth } from '../credentials.js';
 import { errorMessage } from '../errors.js';
-import { boundedHttpClient, emptyWireStats, type WireStats } from '../git-http-client.js';
+import { boundedHttpClient, emptyWireStats, withGitDeadline, type WireStats } from '../git-http-client.js';
 import { DEFAULT_GIT_TIMEOUT_MS } from '../git-source.js';
 import type { RepoFileSystem } from '../../render/types.js';
 import { commitTreeChanges, type CommitAuthor } from './git-tree.js';
@@ -123,15 +123,9 @@ export class BranchPublisher {
     }
   }
 
-  private async withHttp<T>(fn: (http: ReturnType<typeof boundedHttpClient>) => Promise<T>): Promise<T> {
-    const controller = new AbortController();
+  private withHttp<T>(fn: (http: ReturnType<typeof boundedHttpClient>) => Promise<T>): Promise<T> {
     const timeoutMs = this.opts.timeoutMs ?? DEFAULT_GIT_TIMEOUT_MS;
-    const timer = setTimeout(() => controller.abort(new Error(`git operation timed out after ${timeoutMs} ms`)), timeoutMs);
-    try {
-      return await fn(boundedHttpClient({ signal: controller.signal, headers: authorizationHeader(this.auth), stats: this.wire, idleTimeoutMs: timeoutMs }));
-    } finally {
-      clearTimeout(timer);
-    }
+    return withGitDeadline({ timeoutMs, headers: authorizationHeader(this.auth), stats: this.wire, onTimeout: () => new Error(`git operation timed out after ${timeoutMs} ms`) }, fn);
   }
 
   private async tipOf(branch: string): Promise<string | undefined> {

@@ -2,12 +2,12 @@ import fs from 'node:fs';
 import git, { type TreeEntry } from 'isomorphic-git';
 import type { FileChanges } from './plan.js';
 
+import { OPERATOR_AUTHOR } from '../git-status-writer.js';
+
 export interface CommitAuthor {
   name: string;
   email: string;
 }
-
-export const OPERATOR_AUTHOR: CommitAuthor = { name: 'trellis-operator', email: 'trellis-operator@trellis.dev' };
 
 /**
  * Writes `changes` on top of `parent`'s tree and creates a commit object, without a working tree
