@@ -108,10 +108,15 @@ describe('operators', () => {
     const before = JSON.parse(await readFile(join(stateDir, 'rollout', 'rollout-state.json'), 'utf8')) as RolloutStateFile;
     expect(before.clusters.dev.stepIndex).toBe(1);
 
+    const outage = loads[0].mark();
     await op.kill9();
     op = operator('operator-restarted', { stateDir, port, discoveryPort, clusters: 'dev' });
     await op.waitFor('control plane started', 120_000);
     const resumed = await until('the restarted operator to answer', 60_000, async () => clusterView(await rollout(port), 'dev'));
+    // While the control plane was away, every proxy kept serving its last snapshot.
+    const during = outage();
+    expect(during.sent).toBeGreaterThan(0);
+    expect(during.failed).toBe(0);
     expect(resumed.step).toBe(2);
     expect(resumed.targetVersion).toBe('1.16.1');
 
