@@ -160,6 +160,33 @@ describe('rollout state machine', () => {
     expect(d.tick({ desiredVersion: '1.15.4' }).phase).toBe('Healthy');
   });
 
+  test('a clearly failing canary is judged before the interval ends; a passing one always waits it out', () => {
+    const d = new Driver();
+    d.tick();
+    d.traffic('1.16.1', 40, 0);
+    d.advance(policy.intervalMs / 4);
+    expect(d.tick().stepIndex).toBe(0); // healthy but early: no promotion yet
+    d.traffic('1.16.1', 40, 20); // 75% success over 80 requests: far below 99%
+    d.advance(policy.intervalMs / 4);
+    const s = d.tick();
+    expect(s.phase).toBe('Degraded');
+    expect(s.failures).toBe(1);
+    d.traffic('1.16.1', 5, 1); // a new window with too few requests to judge early
+    d.advance(policy.intervalMs / 4);
+    expect(d.tick().failures).toBe(1);
+    d.traffic('1.16.1', 20, 10);
+    d.advance(policy.intervalMs / 4);
+    expect(d.tick().phase).toBe('RolledBack');
+    // 98% (1 point under the minimum) is a failure at the end of a window, never a fast one.
+    const e = new Driver();
+    e.tick();
+    e.traffic('1.16.1', 100, 2);
+    e.advance(policy.intervalMs / 2);
+    expect(e.tick().failures).toBe(0);
+    e.advance(policy.intervalMs / 2);
+    expect(e.tick().failures).toBe(1);
+  });
+
   test('a quiet canary is neither promoted nor failed', () => {
     const d = new Driver();
     d.tick();

@@ -128,13 +128,13 @@ export function tickCluster(prev: ClusterRolloutState, input: TickInput): TickRe
   const target = s.targetVersion;
   if (input.aborted) return rollBack(s, input, events, moved, 'aborted by a commit');
 
-  if (s.windowStartedAt === undefined || input.now - s.windowStartedAt < policy.intervalMs) {
-    return moved(prev.phase === 'Degraded' ? 'Degraded' : 'Progressing', prev.message);
-  }
-
+  if (s.windowStartedAt === undefined) return moved(prev.phase === 'Degraded' ? 'Degraded' : 'Progressing', prev.message);
   const canary = windowBetween(s.windowStart?.[target], input.stats[target]);
   const baseline = windowBetween(s.windowStart?.[s.stableVersion], input.stats[s.stableVersion]);
   const analysis = analyseWindow(canary, baseline, policy.thresholds);
+  if (input.now - s.windowStartedAt < policy.intervalMs && !failsFast(analysis, policy)) {
+    return moved(prev.phase === 'Degraded' ? 'Degraded' : 'Progressing', prev.message);
+  }
   s.lastAnalysis = analysis;
   const weight = policy.canarySteps[s.stepIndex];
 
@@ -164,6 +164,17 @@ export function tickCluster(prev: ClusterRolloutState, input: TickInput): TickRe
   const next = policy.canarySteps[s.stepIndex];
   events.push({ type: 'stepAdvanced', version: target, step: s.stepIndex, weight: next, analysis });
   return moved('Progressing', `canary ${next}% on ${target} — previous step ${describeAnalysis(analysis)}`);
+}
+
+/**
+ * Promote slowly, fail fast: passing a step always waits the whole interval, but a window whose
+ * canary is already clearly failing — success rate more than FAIL_FAST_MARGIN_POINTS below the
+ * minimum over at least minRequests — is judged at once, so a bad version meets fewer users.
+ */
+export const FAIL_FAST_MARGIN_POINTS = 10;
+
+function failsFast(a: AnalysisOutcome, policy: ResolvedRolloutPolicy): boolean {
+  return a.verdict === 'fail' && a.successRate !== undefined && a.requests >= policy.thresholds.minRequests && a.successRate < policy.thresholds.minSuccessRate - FAIL_FAST_MARGIN_POINTS;
 }
 
 function openWindow(s: ClusterRolloutState, input: TickInput): void {
