@@ -87,3 +87,30 @@ test('pause, resume and abort are commits to trellis.yaml, in git history with t
   // The edited Fleet still validates.
   await run(trellis, ['validate', '--repo', dir]);
 });
+
+test('rollout status --watch in a terminal draws a live progress bar per cluster', async () => {
+  // `script` gives the CLI a real pseudo-terminal, as a person's shell would.
+  const { spawn } = await import('node:child_process');
+  const child = spawn('script', ['-qefc', `${trellis} rollout status --watch --operator ${apiUrl}`, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+  let screen = '';
+  const drawn = new Promise<void>((resolve) => {
+    child.stdout.on('data', (c: Buffer) => {
+      screen += c.toString();
+      if (/dev\s+dev\s+\[[█░]+\] 50%/.test(screen)) resolve();
+    });
+  });
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no progress bar drawn:\n${screen}`)), 60_000)));
+  try {
+    await Promise.race([drawn, timeout]);
+    expect(screen).toMatch(/Progressing\s+1\.15\.4→1\.16\.1 success 99\.9% p99 42ms/);
+  } finally {
+    clearTimeout(timer);
+    child.stdout.destroy();
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+}, 90_000);
