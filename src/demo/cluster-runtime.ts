@@ -19,6 +19,8 @@ export const BOOKINFO_WORKLOADS: ReadonlyArray<{ service: BookinfoService; versi
 export const SERVICE_PORT = 9080;
 export const SIDECAR_OUTBOUND_PORT = 15001;
 export const GATEWAY_PORT = 8080;
+/** Each proxy's admin API (/ready, /server_info, /config_dump, /clusters, /stats/prometheus) on its pod address. */
+export const ADMIN_PORT = 15000;
 
 /**
  * Every workload gets its own loopback address (127.<block>.<cluster>.<n>), as a pod gets its own
@@ -92,6 +94,8 @@ export async function startDemoCluster(opts: { cluster: string; index: number; a
           bindAddress: address,
           outboundPort: SIDECAR_OUTBOUND_PORT,
           inboundPort: SERVICE_PORT,
+          adminPort: ADMIN_PORT,
+          adminAddress: address,
           appPort: app.port,
           appHost: '127.0.0.1',
           stateDir: join(opts.stateDir, workload),
@@ -114,7 +118,7 @@ export async function startDemoCluster(opts: { cluster: string; index: number; a
     mode: 'gateway',
   };
   const gateway = await startMeshAgent({
-    proxy: { mode: 'gateway', bindAddress: gatewayAddress(index, opts.addressBlock), stateDir: join(opts.stateDir, 'istio-ingressgateway'), accessLogDestination, logger: logger.child({ proxy: gatewayIdentity.id }) },
+    proxy: { mode: 'gateway', bindAddress: gatewayAddress(index, opts.addressBlock), adminPort: ADMIN_PORT, adminAddress: gatewayAddress(index, opts.addressBlock), stateDir: join(opts.stateDir, 'istio-ingressgateway'), accessLogDestination, logger: logger.child({ proxy: gatewayIdentity.id }) },
     discovery: { url: discoveryUrl, identity: gatewayIdentity, heartbeatMs: 1000 },
     security,
     logger: logger.child({ proxy: gatewayIdentity.id }),

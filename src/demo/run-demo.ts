@@ -9,6 +9,7 @@ import type { ClusterStatusStatus } from '../mesh/api/index.js';
 import { startGitHttpServer, type GitHttpServer } from '../reconciler/git-http-server.js';
 import { formatClusterLine, type ClusterRolloutView, type RolloutStatusView } from '../reconciler/rollout/view.js';
 import { addBadSidecar } from './bad-version.js';
+import { ADMIN_PORT, gatewayAddress, podAddress } from './cluster-runtime.js';
 import { DemoConfigRepo } from './config-repo.js';
 import { startLoad, type LoadCounters, type LoadGenerator } from './load.js';
 import { startChild, type Child } from './processes.js';
@@ -216,7 +217,14 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     };
     if (opts.keep) {
       result.stop = stopAll;
-      out(`\nleft running (Ctrl-C stops everything): operator API ${result.operatorUrl}/v1/rollout, /v1/status, /debug/proxies; status branch: git -C ${join(root, 'work')} fetch origin trellis-status; logs in ${logs}`);
+      out(`\nleft running (Ctrl-C stops everything):`);
+      out(`  operator API      ${result.operatorUrl}/v1/rollout  /v1/status  /debug/proxies  /metrics`);
+      out(`  proxies' admin    http://127.${addressBlock}.<cluster 0-3>.<workload 1-6>:${ADMIN_PORT}/server_info (gateways: .100), e.g. dev productpage http://${podAddress(0, 0, addressBlock)}:${ADMIN_PORT}/config_dump`);
+      out(`  ingress gateways  ${CLUSTERS.map((c, i) => `${c} http://${gatewayAddress(i, addressBlock)}:8080/productpage (Host: bookinfo.example.com)`).join(', ')}`);
+      const url = run.git?.url('config.git') ?? '';
+      out(`  status branch     git -C ${join(root, 'work')} fetch ${url} trellis-status && git -C ${join(root, 'work')} log --format='%an: %s' FETCH_HEAD`);
+      out(`  config repository ${join(root, 'work')} — commit there, then git push ${url} HEAD:main (the operator polls every 2 s)`);
+      out(`  logs              ${logs}`);
     } else {
       await stopAll();
       if (result.ok) await rm(root, { recursive: true, force: true });

@@ -73,7 +73,10 @@ export function statusLine(cluster: string, s: ClusterStatusStatus): string {
   const figures: string[] = [];
   if (a?.successRate !== undefined) figures.push(`success ${formatNumber(a.successRate)}%`);
   if (a?.p99LatencyMs !== undefined) figures.push(`p99 ${formatNumber(a.p99LatencyMs)} ms`);
-  if (figures.length) line += ` — ${figures.join(', ')}`;
+  // A healthy cluster's last analysis may be the failed canary it rolled back from: those numbers
+  // belong to the rollback line, not to "healthy".
+  const stale = s.phase === 'Healthy' && a?.passed === false;
+  if (figures.length && !stale) line += ` — ${figures.join(', ')}`;
   return line;
 }
 
