@@ -170,10 +170,19 @@ export class ControlPlane {
     return this.opts.clusters ? all.filter((c) => this.opts.clusters!.includes(c)) : all;
   }
 
-  /** A newly applied (valid) commit: new renders, new desired versions, then one tick and a push. */
+  /**
+   * A newly applied (valid) commit. With the Fleet suspended, everything pauses: the rollout holds
+   * (phase Paused) and proxies keep the configuration of the commit in force before the suspension;
+   * the commit that lifts it is rendered and pushed as usual.
+   */
   private async apply(render: RepositoryRender, revision: AppliedRevision): Promise<void> {
-    this.renders.setCommit(revision.commit, revision.snapshotDir, render);
-    this.indexes.clear();
+    const frozen = render.fleet.spec.suspend === true && this.renders.commitInForce !== undefined;
+    if (frozen) {
+      this.logger.info({ commit: revision.commit, serving: this.renders.commitInForce }, 'fleet suspended: commit recorded, proxies keep the configuration in force');
+    } else {
+      this.renders.setCommit(revision.commit, revision.snapshotDir, render);
+      this.indexes.clear();
+    }
     this.desired = {
       fleet: render.fleet.spec,
       annotations: render.fleet.metadata.annotations ?? {},
@@ -184,7 +193,7 @@ export class ControlPlane {
     await this.announceJoinTokens(render);
     this.markApplied();
     await this.tick();
-    this.discovery.configChanged(`commit ${revision.commit.slice(0, 12)}`);
+    if (!frozen) this.discovery.configChanged(`commit ${revision.commit.slice(0, 12)}`);
   }
 
   /** One rollout step for every managed cluster; publishes status and re-pushes proxies whose version moved. */

@@ -135,6 +135,46 @@ describe('operators', () => {
     expect(done.proxies.total).toBe(7);
   }, 600_000);
 
+  test('suspend: true pauses everything: proxies keep their configuration until the suspension is lifted', async () => {
+    const [port, discoveryPort] = [await freePort(), await freePort()];
+    const op = operator('operator', { stateDir: join(root, 'operator'), port, discoveryPort, clusters: 'dev' });
+    await op.waitFor('control plane started', 120_000);
+    repo = new DemoConfigRepo(join(root, 'work'), git.url('config.git'), { url: `http://127.0.0.1:${port}/hooks/git`, secret: SECRET });
+    await cluster('dev', 13, discoveryPort);
+    await until('dev healthy with every proxy', 120_000, async () => {
+      const c = clusterView(await rollout(port), 'dev');
+      return c?.phase === 'Healthy' && c.proxies.total === 7 ? c : undefined;
+    });
+    const proxyHash = async (): Promise<string | undefined> => {
+      const res = await fetch(`http://127.0.0.1:${port}/debug/proxies`, { signal: AbortSignal.timeout(3000) }).catch(() => undefined);
+      if (!res?.ok) return undefined;
+      const rows = (await res.json()) as Array<{ id: string; ackedHash: string | null }> | { proxies: Array<{ id: string; ackedHash: string | null }> };
+      const list = Array.isArray(rows) ? rows : rows.proxies;
+      return list.find((p) => p.id === 'dev/bookinfo/productpage-v1/0')?.ackedHash ?? undefined;
+    };
+    const before = await until('productpage acked', 60_000, proxyHash);
+
+    // One commit suspends the fleet and changes a route: nothing reaches the proxies.
+    const fleetText = (await readFile(join(root, 'work', 'trellis.yaml'), 'utf8')).replace('spec:\n', 'spec:\n  suspend: true\n');
+    const overlay = join(root, 'work', 'kustomize', 'overlays', 'dev', 'kustomization.yaml');
+    const routeChange = (await readFile(overlay, 'utf8')).replace('value: 2s', 'value: 3s');
+    await writeFile(join(root, 'work', 'trellis.yaml'), fleetText);
+    await writeFile(overlay, routeChange);
+    await repo.commitAndPush('suspend the fleet, and change a timeout');
+    await until('dev paused', 60_000, async () => (clusterView(await rollout(port), 'dev')?.phase === 'Paused' ? true : undefined));
+    await delay(1500);
+    expect(await proxyHash()).toBe(before);
+
+    // Lifting the suspension applies what was committed meanwhile.
+    await writeFile(join(root, 'work', 'trellis.yaml'), fleetText.replace('  suspend: true\n', ''));
+    await repo.commitAndPush('resume');
+    await until('dev healthy again', 60_000, async () => (clusterView(await rollout(port), 'dev')?.phase === 'Healthy' ? true : undefined));
+    await until('productpage gets the new configuration', 60_000, async () => {
+      const now = await proxyHash();
+      return now && now !== before ? now : undefined;
+    });
+  }, 600_000);
+
   test('one operator per cluster: staging waits for dev, which another operator verifies, through the status branch', async () => {
     const [devPort, devDiscovery, stagingPort, stagingDiscovery] = [await freePort(), await freePort(), await freePort(), await freePort()];
     const devOp = operator('op-dev', { stateDir: join(root, 'op-dev'), port: devPort, discoveryPort: devDiscovery, clusters: 'dev' });
