@@ -3,7 +3,9 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { spawn } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
+import type { DemoResult } from '../../src/demo/run-demo.js';
 import { DemoConfigRepo } from '../../src/demo/config-repo.js';
 import { startLoad, type LoadGenerator } from '../../src/demo/load.js';
 import { startChild, type Child } from '../../src/demo/processes.js';
@@ -27,12 +29,23 @@ let repo: DemoConfigRepo;
 const children: Child[] = [];
 const loads: LoadGenerator[] = [];
 
+/**
+ * A free port below the ephemeral range (32768+), so no client socket of a concurrent test takes it
+ * between the moment it is picked and the moment an operator (or a restarted one) binds it.
+ */
 async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+  for (;;) {
+    const port = 20000 + Math.floor(Math.random() * 10000);
+    const server = net.createServer();
+    const ok = await new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (ok) {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      return port;
+    }
+  }
 }
 
 function operator(name: string, opts: { stateDir: string; port: number; discoveryPort: number; clusters: string }): Child {
@@ -54,7 +67,9 @@ async function cluster(name: string, index: number, discoveryPort: number): Prom
 async function rollout(port: number): Promise<RolloutStatusView | undefined> {
   try {
     const res = await fetch(`http://127.0.0.1:${port}/v1/rollout`, { signal: AbortSignal.timeout(3000) });
-    return res.ok ? ((await res.json()) as RolloutStatusView) : undefined;
+    const view = res.ok ? ((await res.json()) as RolloutStatusView) : undefined;
+    if (view) lastSeen = view.stages.flatMap((st) => st.clusters).map((c) => ({ cluster: c.cluster, phase: c.phase, step: c.step, message: c.message, proxies: c.proxies }));
+    return view;
   } catch {
     return undefined;
   }
@@ -64,31 +79,33 @@ function clusterView(v: RolloutStatusView | undefined, name: string): ClusterRol
   return v?.stages.flatMap((s) => s.clusters).find((c) => c.cluster === name);
 }
 
+let lastSeen: unknown;
+
 async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
     if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last rollout view: ${JSON.stringify(lastSeen)}`);
     await delay(200);
   }
 }
 
-beforeEach(async () => {
-  root = await mkdtemp(join(tmpdir(), 'trellis-ops-'));
-  await writeFile(join(root, 'secret'), SECRET);
-  await DemoConfigRepo.create({ sampleRoot: PROJECT_ROOT, workDir: join(root, 'work'), bareDir: join(root, 'git', 'config.git'), analysisInterval: '2s', minRequests: 5, maxP99LatencyMs: 5000 });
-  git = await startGitHttpServer({ root: join(root, 'git') });
-});
-
-afterEach(async () => {
-  await Promise.all(loads.splice(0).map((l) => l.stop()));
-  await Promise.all(children.splice(0).map((c) => c.stop()));
-  await git.close();
-  await rm(root, { recursive: true, force: true });
-});
-
 describe('operators', () => {
+  beforeEach(async () => {
+    root = await mkdtemp(join(tmpdir(), 'trellis-ops-'));
+    await writeFile(join(root, 'secret'), SECRET);
+    await DemoConfigRepo.create({ sampleRoot: PROJECT_ROOT, workDir: join(root, 'work'), bareDir: join(root, 'git', 'config.git'), analysisInterval: '2s', minRequests: 5, maxP99LatencyMs: 5000 });
+    git = await startGitHttpServer({ root: join(root, 'git') });
+  });
+
+  afterEach(async () => {
+    await Promise.all(loads.splice(0).map((l) => l.stop()));
+    await Promise.all(children.splice(0).map((c) => c.stop()));
+    await git.close();
+    await rm(root, { recursive: true, force: true });
+  });
+
   test('kill -9 in the middle of a canary step: the restarted operator resumes at the same step, neither repeating nor skipping one', async () => {
     const [port, discoveryPort] = [await freePort(), await freePort()];
     const stateDir = join(root, 'operator');
@@ -222,3 +239,33 @@ describe('operators', () => {
     expect(status.files['staging.yaml']).toMatch(/currentVersion: 1\.16\.1/);
   }, 600_000);
 });
+
+// In the same file as the operator tests so the two heaviest suites never run at the same time.
+/**
+ * The compact demo end to end, as real processes: git smart-HTTP server, operator, four cluster
+ * processes of bookinfo behind Trellis proxies, load. It asserts (inside the demo, reported as
+ * checks) stage order, the promotion branches, the rollback of a bad version with prod untouched,
+ * the revert commit and the status branch's commits and files.
+ */
+test('npm run demo (compact): upgrade through every stage, bad version caught in dev and reverted', async () => {
+  const child = spawn(join(PROJECT_ROOT, 'bin', 'trellis'), ['demo', '--compact', '-o', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  const last = stdout.trim().split('\n').pop() ?? '';
+  let result: DemoResult;
+  try {
+    result = JSON.parse(last) as DemoResult;
+  } catch {
+    throw new Error(`demo printed no result (exit ${code}):\n${stdout.slice(-3000)}\n${stderr.slice(-2000)}`);
+  }
+  const failed = result.checks.filter((c) => !c.ok);
+  expect(failed).toEqual([]);
+  expect(result.checks.map((c) => c.name)).toEqual(
+    expect.arrayContaining(['baseline', 'stage order', 'promotions', 'upgrade', 'rollback', 'prod untouched', 'revert commit', 'status branch']),
+  );
+  expect(result.figures.rollbackSeconds).toBeGreaterThan(0);
+  expect(code).toBe(0);
+}, 600_000);
