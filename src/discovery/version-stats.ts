@@ -42,18 +42,23 @@ function isStat(value: unknown): value is HeartbeatStat {
 /**
  * Turns per-proxy cumulative heartbeat counters into per-(cluster, mesh version) totals that only
  * grow: each heartbeat adds its increase over the proxy's previous one; a counter that went down
- * means the proxy restarted, and the new value counts whole.
+ * means the proxy restarted, and the new value counts whole. The first heartbeat of a connection
+ * (a proxy new to this operator, or back after a disconnect or an operator restart) is a baseline
+ * only: its counters hold the proxy's whole history, which must not land in the analysis window
+ * that happens to be open when it reconnects.
  */
 export class VersionStatsAggregator {
   private readonly previous = new Map<string, Map<string, HeartbeatStat>>();
   private readonly totals = new Map<string, Map<string, Totals>>();
 
   record(proxyId: string, cluster: string, stats: unknown[]): void {
+    const baselineOnly = !this.previous.has(proxyId);
     const prevByVersion = this.previous.get(proxyId) ?? new Map<string, HeartbeatStat>();
     const next = new Map<string, HeartbeatStat>();
     for (const raw of stats) {
       if (!isStat(raw)) continue;
       next.set(raw.meshVersion, raw);
+      if (baselineOnly) continue;
       const prev = prevByVersion.get(raw.meshVersion);
       const reset = prev !== undefined && (raw.requests < prev.requests || raw.errors5xx < prev.errors5xx || raw.sumMs < prev.sumMs);
       const base = prev === undefined || reset ? undefined : prev;

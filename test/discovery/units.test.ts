@@ -258,17 +258,23 @@ describe('heartbeat statistics', () => {
     meshVersion, requests, errors5xx, latencyBucketsMs: [5, 50], latencyCounts: counts, sumMs: requests,
   });
 
-  it('adds counter increases per cluster and version, and treats a decrease as a proxy restart', () => {
+  it('adds counter increases per cluster and version, treats a decrease as a proxy restart, and a first heartbeat as a baseline', () => {
     const agg = new VersionStatsAggregator();
-    agg.record('p1', 'c', [stat('1', 10, 1, [8, 2, 0])]);
+    agg.record('p1', 'c', [stat('1', 10, 1, [8, 2, 0])]); // first of the connection: history, a baseline only
     agg.record('p1', 'c', [stat('1', 15, 1, [12, 3, 0])]);
+    agg.record('p2', 'c', [stat('2', 0, 0, [0, 0, 0])]);
     agg.record('p2', 'c', [stat('2', 4, 4, [0, 0, 4])]);
     agg.record('p1', 'c', [stat('1', 3, 0, [3, 0, 0])]); // restarted
-    const stats = agg.stats('c', new Map([['1', 1], ['2', 1]]));
+    agg.record('p1', 'c', [stat('1', 4, 0, [4, 0, 0]), stat('3', 2, 0, [2, 0, 0])]); // a version new to a known proxy counts whole
+    const stats = agg.stats('c', new Map([['1', 1], ['2', 1], ['3', 1]]));
     expect(stats).toEqual([
-      { meshVersion: '1', proxies: 1, requests: 18, errors5xx: 1, sumMs: 18, latencyBucketsMs: [5, 50], latencyCounts: [15, 3, 0] },
+      { meshVersion: '1', proxies: 1, requests: 9, errors5xx: 0, sumMs: 9, latencyBucketsMs: [5, 50], latencyCounts: [8, 1, 0] },
       { meshVersion: '2', proxies: 1, requests: 4, errors5xx: 4, sumMs: 4, latencyBucketsMs: [5, 50], latencyCounts: [0, 0, 4] },
+      { meshVersion: '3', proxies: 1, requests: 2, errors5xx: 0, sumMs: 2, latencyBucketsMs: [5, 50], latencyCounts: [2, 0, 0] },
     ]);
+    agg.forget('p1');
+    agg.record('p1', 'c', [stat('1', 500, 50, [500, 0, 0])]); // reconnected: its history does not count again
+    expect(agg.stats('c', new Map()).find((s) => s.meshVersion === '1')).toMatchObject({ requests: 9, errors5xx: 0 });
     const later = (() => {
       agg.record('p2', 'c', [stat('2', 10, 4, [6, 0, 4])]);
       return agg.stats('c', new Map());
