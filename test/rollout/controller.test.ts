@@ -91,11 +91,13 @@ test('after a restart the current step is measured afresh until counters settle,
   const b = controller({}, 5000);
   await b.load();
   await b.setDesired({ ...desired('1.15.4'), versions: { dev: '1.16.1', prod: '1.15.4' } });
-  expect(await b.tick(4000)).toEqual([]); // still settling: window re-opened at 4000, no step taken
+  expect(await b.tick(4000)).toEqual([]); // the first tick starts the settle period (until 9000) and re-opens the window
   expect(b.states.dev.windowStartedAt).toBe(4000);
   expect(b.states.dev.stepIndex).toBe(0);
   grow('1.16.1', 20, 0);
-  const [next] = await b.tick(5000 + 1000);
+  expect(await b.tick(8999)).toEqual([]); // still settling: no step taken
+  grow('1.16.1', 20, 0);
+  const [next] = await b.tick(9000 + 1000);
   expect(next.state.stepIndex).toBe(1);
   expect(next.state.lastAnalysis?.requests).toBe(20); // only what happened after the window re-opened
 });

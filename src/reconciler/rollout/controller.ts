@@ -38,6 +38,8 @@ export interface ClusterTransition {
  * transition before reporting it (so a kill -9 resumes at the same step), and answers which mesh
  * version each proxy should run.
  */
+const RESUME_PENDING = -1;
+
 export class RolloutController {
   private file: RolloutStateFile = { version: 1, clusters: {} };
   private desired?: DesiredFleet;
@@ -65,7 +67,9 @@ export class RolloutController {
    */
   async load(): Promise<void> {
     this.file = await this.opts.store.load();
-    this.resumeSettledAt = (this.opts.now?.() ?? Date.now()) + (this.opts.resumeSettleMs ?? 3000);
+    // Counted from the first tick, not from here: the first commit may take a while to apply, and a
+    // window must never span two operator processes' counters.
+    this.resumeSettledAt = RESUME_PENDING;
   }
 
   get states(): Readonly<Record<string, ClusterRolloutState>> {
@@ -116,6 +120,7 @@ export class RolloutController {
     const desired = this.desired;
     const policy = this.policy;
     if (!desired || !policy) return [];
+    if (this.resumeSettledAt === RESUME_PENDING) this.resumeSettledAt = now + (this.opts.resumeSettleMs ?? 3000);
     const next: RolloutStateFile = { version: 1, clusters: { ...this.file.clusters } };
     const out: ClusterTransition[] = [];
     for (const cluster of this.opts.clusters()) {
