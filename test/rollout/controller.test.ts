@@ -34,7 +34,6 @@ function desired(version: string, extra: Partial<DesiredFleet> = {}): DesiredFle
 function controller(verifiedElsewhere: Record<string, string[]> = {}, resumeSettleMs = 0): RolloutController {
   return new RolloutController({
     resumeSettleMs,
-    now: () => 0,
     store: new RolloutStateStore(dir),
     clusters: () => ['dev', 'prod'],
     observe: { proxiesOf: () => proxies, statsOf: () => stats },

@@ -56,7 +56,6 @@ export class RolloutController {
       verifiedElsewhere: VerifiedVersionsOf;
       /** How long after a restart counters are treated as unsettled (default 3 s: a few heartbeats). */
       resumeSettleMs?: number;
-      now?: () => number;
     },
   ) {}
 
