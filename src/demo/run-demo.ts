@@ -154,7 +154,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
         }
         return healthyOn('1.16.1')(v);
       },
-      intervalMs * 40 + 60_000,
+      intervalMs * 80 + 180_000,
       'every cluster healthy on 1.16.1',
     );
     result.figures.upgradeSeconds = Math.round((Date.now() - upgradeAt) / 100) / 10;
