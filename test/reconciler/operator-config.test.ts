@@ -1,42 +1,16 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, test } from '@jest/globals';
-import { parse as parseYaml } from 'yaml';
-import { signWebhookBody } from '../../src/reconciler/webhook.js';
+import { describe, expect, test } from '@jest/globals';
 import { git } from '../helpers/git-server.js';
-import { startHarness, waitFor, type Harness } from './helpers/operator-harness.js';
+import { getJson, useOperatorHarness, waitFor } from './helpers/operator-harness.js';
 
-const SECRET = 'webhook-secret-for-tests';
-let h: Harness | undefined;
-const dirs: string[] = [];
-afterEach(async () => {
-  await h?.close();
-  h = undefined;
-  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
-});
-
-async function tmp(): Promise<string> {
-  const d = await mkdtemp(join(tmpdir(), 'trellis-clone-'));
-  dirs.push(d);
-  return d;
-}
-
-async function getJson(url: string): Promise<any> {
-  const res = await fetch(url);
-  return res.json();
-}
-
-function postHook(url: string, body: string, headers: Record<string, string>): Promise<Response> {
-  return fetch(`${url}/hooks/git`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
-}
+const harness = useOperatorHarness();
 
 describe('operator config changes: invalid commits, removed clusters, concurrent status writers', () => {
   test('an invalid commit is refused as a whole (InvalidConfig with file:line); the next valid one recovers', async () => {
-    h = await startHarness({ statusBranch: false });
-    const good = await waitFor(() => h!.applied[0], 'first apply');
+    const h = await harness.start({ statusBranch: false });
+    const good = await waitFor(() => h.applied[0], 'first apply');
     const bad = await h.repo.commitAndPush({ 'clusters/dev.yaml': 'version: "1.16.1"\n', 'clusters/prod-us.yaml': 'version: [unclosed\n' }, 'broken prod-us');
-    await waitFor(() => h!.op.status.get('prod-us')?.phase === 'InvalidConfig', 'InvalidConfig');
+    await waitFor(() => h.op.status.get('prod-us')?.phase === 'InvalidConfig', 'InvalidConfig');
     const s = await getJson(`${h.op.url}/v1/status`);
     for (const cluster of ['dev', 'prod-us']) {
       expect(s.clusters[cluster].phase).toBe('InvalidConfig');
@@ -55,7 +29,7 @@ describe('operator config changes: invalid commits, removed clusters, concurrent
     expect(h.op.reconciler.lastGood!.revision.commit).toBe(good.revision.commit);
 
     const fixed = await h.repo.commitAndPush({ 'clusters/prod-us.yaml': 'version: "1.16.1"\n' }, 'fix prod-us');
-    await waitFor(() => h!.applied.find((a) => a.revision.commit === fixed), 'recovery apply');
+    await waitFor(() => h.applied.find((a) => a.revision.commit === fixed), 'recovery apply');
     const after = h.op.status.get('prod-us')!;
     expect(after).toMatchObject({ phase: 'Healthy', desiredVersion: '1.16.1', observedCommit: fixed });
     expect(after.errors).toBeUndefined();
@@ -64,19 +38,19 @@ describe('operator config changes: invalid commits, removed clusters, concurrent
   });
 
   test('a cluster removed from the fleet loses its status file on the status branch', async () => {
-    h = await startHarness({ versions: { dev: '1.15.4', 'prod-us': '1.15.4', 'prod-eu': '1.15.4' } });
-    await waitFor(() => h!.applied[0], 'first apply');
+    const h = await harness.start({ versions: { dev: '1.15.4', 'prod-us': '1.15.4', 'prod-eu': '1.15.4' } });
+    await waitFor(() => h.applied[0], 'first apply');
     const files = async () => {
-      await h!.op.publisher.flush();
-      const tip = (await git(h!.repo.workDir, 'ls-remote', 'origin', 'refs/heads/trellis-status')).split('\t')[0];
-      if (!tip || tip !== h!.op.gitStatusWriter!.lastCommit) return undefined;
-      await git(h!.repo.workDir, 'fetch', '--quiet', 'origin', 'trellis-status');
-      return (await git(h!.repo.workDir, 'ls-tree', '--name-only', 'FETCH_HEAD', 'status/')).split('\n');
+      await h.op.publisher.flush();
+      const tip = (await git(h.repo.workDir, 'ls-remote', 'origin', 'refs/heads/trellis-status')).split('\t')[0];
+      if (!tip || tip !== h.op.gitStatusWriter!.lastCommit) return undefined;
+      await git(h.repo.workDir, 'fetch', '--quiet', 'origin', 'trellis-status');
+      return (await git(h.repo.workDir, 'ls-tree', '--name-only', 'FETCH_HEAD', 'status/')).split('\n');
     };
     await waitFor(async () => (await files())?.length === 3, 'three status files');
     const { miniRepoFiles } = await import('./helpers/mini-repo.js');
     const sha = await h.repo.commitAndPush({ 'trellis.yaml': miniRepoFiles({ dev: '1.15.4', 'prod-us': '1.15.4' })['trellis.yaml']! }, 'drop prod-eu', ['clusters/prod-eu.yaml']);
-    await waitFor(() => h!.applied.find((a) => a.revision.commit === sha), 'apply');
+    await waitFor(() => h.applied.find((a) => a.revision.commit === sha), 'apply');
     expect(h.op.status.clusters()).toEqual(['dev', 'prod-us']);
     const after = await waitFor(async () => {
       const f = await files();
@@ -87,25 +61,25 @@ describe('operator config changes: invalid commits, removed clusters, concurrent
   });
 
   test('a concurrent push to the status branch is kept: the operator rebuilds its commit on the new tip', async () => {
-    h = await startHarness();
-    await waitFor(() => h!.applied[0], 'first apply');
+    const h = await harness.start();
+    await waitFor(() => h.applied[0], 'first apply');
     await waitFor(async () => {
-      await h!.op.publisher.flush();
-      return h!.op.gitStatusWriter!.lastCommit;
+      await h.op.publisher.flush();
+      return h.op.gitStatusWriter!.lastCommit;
     }, 'first status commit');
     // Someone else commits to trellis-status (a note), so the operator's local view is stale.
-    const other = await tmp();
+    const other = await harness.tmp();
     await git(other, 'clone', '--quiet', '--branch', 'trellis-status', h.repo.url, 'st');
     await git(join(other, 'st'), 'commit', '--quiet', '--allow-empty', '-m', 'human note on the status branch');
     await git(join(other, 'st'), 'push', '--quiet', 'origin', 'trellis-status');
     const humanTip = await git(join(other, 'st'), 'rev-parse', 'HEAD');
 
     const sha = await h.repo.commitAndPush({ 'clusters/dev.yaml': 'version: "1.16.1"\n' });
-    await waitFor(() => h!.applied.find((a) => a.revision.commit === sha), 'apply');
+    await waitFor(() => h.applied.find((a) => a.revision.commit === sha), 'apply');
     await waitFor(async () => {
-      await h!.op.publisher.flush();
-      const tip = (await git(h!.repo.workDir, 'ls-remote', 'origin', 'refs/heads/trellis-status')).split('\t')[0];
-      return tip !== humanTip && tip === h!.op.gitStatusWriter!.lastCommit;
+      await h.op.publisher.flush();
+      const tip = (await git(h.repo.workDir, 'ls-remote', 'origin', 'refs/heads/trellis-status')).split('\t')[0];
+      return tip !== humanTip && tip === h.op.gitStatusWriter!.lastCommit;
     }, 'status commit on top of the human commit');
     await git(join(other, 'st'), 'pull', '--quiet', '--ff-only', 'origin', 'trellis-status');
     await git(join(other, 'st'), 'merge-base', '--is-ancestor', humanTip, 'HEAD');

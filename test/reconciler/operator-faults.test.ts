@@ -1,31 +1,14 @@
-import { afterEach, describe, expect, test } from '@jest/globals';
-import type { GitServerFault } from '../../src/reconciler/git-http-server.js';
-import { git, writeFiles } from '../helpers/git-server.js';
-import { startHarness, waitFor, type Harness } from './helpers/operator-harness.js';
+import { describe, expect, test } from '@jest/globals';
+import { GIT_FAULTS, statusJson, useOperatorHarness, waitFor } from './helpers/operator-harness.js';
 
-let h: Harness | undefined;
-afterEach(async () => {
-  await h?.close();
-  h = undefined;
-});
-
-async function statusJson(h: Harness): Promise<any> {
-  return (await fetch(`${h.op.url}/v1/status`)).json();
-}
-
-const FAULTS: Array<{ fault: GitServerFault; reason: string; message: RegExp }> = [
-  { fault: 'down', reason: 'GitOperationFailed', message: /ECONNREFUSED|connect/i },
-  { fault: '500', reason: 'GitOperationFailed', message: /500/ },
-  { fault: 'hang', reason: 'GitOperationTimeout', message: /timed out after 400 ms/ },
-  { fault: 'wrong-credentials', reason: 'AuthenticationFailed', message: /401/ },
-];
+const harness = useOperatorHarness();
 
 describe('operator under git server faults: keeps the last good config, reports, never crashes, recovers', () => {
-  test.each(FAULTS)('$fault', async ({ fault, reason, message }) => {
-    h = await startHarness({ timeoutMs: 400, statusBranch: false });
-    const good = await waitFor(() => h!.applied[0], 'first apply');
+  test.each(GIT_FAULTS)('$fault', async ({ fault, reason, message }) => {
+    const h = await harness.start({ timeoutMs: 400, statusBranch: false });
+    const good = await waitFor(() => h.applied[0], 'first apply');
     await h.repo.server.setFault(fault);
-    await waitFor(() => h!.op.status.source.fault?.reason === reason, `fault ${reason} in status`);
+    await waitFor(() => h.op.status.source.fault?.reason === reason, `fault ${reason} in status`);
     // Pushed while the server is faulty (straight into the bare repo): noticed after recovery.
     const next = await h.repo.commitAndPush({ 'clusters/dev.yaml': 'version: "1.16.1"\n' }, 'during fault', [], 'disk');
 
@@ -49,8 +32,8 @@ describe('operator under git server faults: keeps the last good config, reports,
     expect(failures).toBeGreaterThanOrEqual(1);
 
     await h.repo.server.setFault(null);
-    await waitFor(() => h!.applied.find((a) => a.revision.commit === next), 'apply after recovery');
-    await waitFor(() => h!.op.status.source.fault === undefined, 'fault cleared');
+    await waitFor(() => h.applied.find((a) => a.revision.commit === next), 'apply after recovery');
+    await waitFor(() => h.op.status.source.fault === undefined, 'fault cleared');
     const after = h.op.status.get('dev')!;
     expect(after).toMatchObject({ desiredVersion: '1.16.1', observedCommit: next, phase: 'Healthy' });
     expect(after.conditions!.map((c) => `${c.type}=${c.status}`)).toEqual(['Ready=True']);

@@ -1,45 +1,23 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, test } from '@jest/globals';
+import { describe, expect, test } from '@jest/globals';
 import { parse as parseYaml } from 'yaml';
 import { signWebhookBody } from '../../src/reconciler/webhook.js';
 import { git } from '../helpers/git-server.js';
-import { startHarness, waitFor, type Harness } from './helpers/operator-harness.js';
+import { getJson, postHook, useOperatorHarness, waitFor } from './helpers/operator-harness.js';
 
 const SECRET = 'webhook-secret-for-tests';
-let h: Harness | undefined;
-const dirs: string[] = [];
-afterEach(async () => {
-  await h?.close();
-  h = undefined;
-  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
-});
-
-async function tmp(): Promise<string> {
-  const d = await mkdtemp(join(tmpdir(), 'trellis-clone-'));
-  dirs.push(d);
-  return d;
-}
-
-async function getJson(url: string): Promise<any> {
-  const res = await fetch(url);
-  return res.json();
-}
-
-function postHook(url: string, body: string, headers: Record<string, string>): Promise<Response> {
-  return fetch(`${url}/hooks/git`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
-}
+const harness = useOperatorHarness();
 
 describe('operator GitOps loop over real smart HTTP', () => {
   test('notices a push by poll; status commits land on trellis-status, cloned and read with the git CLI', async () => {
-    h = await startHarness();
-    const first = await waitFor(() => h!.applied[0], 'first apply');
+    const h = await harness.start();
+    const first = await waitFor(() => h.applied[0], 'first apply');
     expect(first.revision.commit).toBe(await git(h.repo.workDir, 'rev-parse', 'HEAD'));
     expect(first.render.clusters.map((c) => c.cluster)).toEqual(['dev', 'prod-us']);
 
     const sha = await h.repo.commitAndPush({ 'clusters/dev.yaml': 'version: "1.16.1"\n' }, 'dev: upgrade to 1.16.1');
-    const second = await waitFor(() => h!.applied.find((a) => a.revision.commit === sha), 'poll to apply the pushed commit');
+    const second = await waitFor(() => h.applied.find((a) => a.revision.commit === sha), 'poll to apply the pushed commit');
     expect(second.render.clusters.find((c) => c.cluster === 'dev')!.version).toBe('1.16.1');
     expect(second.revision.message).toBe('dev: upgrade to 1.16.1');
 
@@ -51,13 +29,13 @@ describe('operator GitOps loop over real smart HTTP', () => {
     // The status branch, as a human reads it.
     await waitFor(async () => {
       // Read the store first: whatever it holds now is written by the flush that follows.
-      const inStore = h!.op.status.get('dev')?.observedCommit === sha;
-      await h!.op.publisher.flush();
-      const refs = await git(h!.repo.workDir, 'ls-remote', 'origin', 'refs/heads/trellis-status');
+      const inStore = h.op.status.get('dev')?.observedCommit === sha;
+      await h.op.publisher.flush();
+      const refs = await git(h.repo.workDir, 'ls-remote', 'origin', 'refs/heads/trellis-status');
       const tip = refs.split('\t')[0];
-      return inStore && tip && tip === h!.op.gitStatusWriter!.lastCommit ? tip : undefined;
+      return inStore && tip && tip === h.op.gitStatusWriter!.lastCommit ? tip : undefined;
     }, 'status pushed for the second commit');
-    const clone = await tmp();
+    const clone = await harness.tmp();
     await git(clone, 'clone', '--quiet', '--branch', 'trellis-status', h.repo.url, 'status');
     const doc = parseYaml(await readFile(join(clone, 'status', 'status', 'dev.yaml'), 'utf8'));
     expect(doc).toMatchObject({ apiVersion: 'trellis.dev/v1alpha1', kind: 'ClusterStatus', metadata: { name: 'dev' }, spec: { cluster: 'dev' }, status: { observedCommit: sha, desiredVersion: '1.16.1', phase: 'Healthy' } });
@@ -77,8 +55,8 @@ describe('operator GitOps loop over real smart HTTP', () => {
 
   test('webhook: unsigned or wrongly signed ⇒ 401 and nothing happens; valid ⇒ immediate reconcile', async () => {
     // A schedule far in the future: only the startup run and webhooks reconcile.
-    h = await startHarness({ schedule: { cron: '0 0 1 1 *' }, webhookSecret: SECRET, statusBranch: false });
-    await waitFor(() => h!.applied[0], 'first apply');
+    const h = await harness.start({ schedule: { cron: '0 0 1 1 *' }, webhookSecret: SECRET, statusBranch: false });
+    await waitFor(() => h.applied[0], 'first apply');
     const sha = await h.repo.commitAndPush({ 'clusters/prod-us.yaml': 'version: "1.16.1"\n' }, 'prod-us: 1.16.1');
     const body = JSON.stringify({ ref: 'refs/heads/main', after: sha });
 
@@ -99,13 +77,13 @@ describe('operator GitOps loop over real smart HTTP', () => {
 
     const ok = await postHook(h.op.url, body, { 'x-hub-signature-256': signWebhookBody(body, SECRET), 'x-github-event': 'push' });
     expect(ok.status).toBe(202);
-    await waitFor(() => h!.applied.find((a) => a.revision.commit === sha), 'webhook-triggered apply', 3_000);
+    await waitFor(() => h.applied.find((a) => a.revision.commit === sha), 'webhook-triggered apply', 3_000);
 
     // The generic X-Signature form works too.
     const sha2 = await h.repo.commitAndPush({ 'clusters/dev.yaml': 'version: "1.16.1"\n' });
     const ok2 = await postHook(h.op.url, '{}', { 'x-signature': signWebhookBody('{}', SECRET) });
     expect(ok2.status).toBe(202);
-    await waitFor(() => h!.applied.find((a) => a.revision.commit === sha2), 'generic-signed webhook apply', 3_000);
+    await waitFor(() => h.applied.find((a) => a.revision.commit === sha2), 'generic-signed webhook apply', 3_000);
 
     const metrics = await (await fetch(`${h.op.url}/metrics`)).text();
     expect(metrics).toMatch(/trellis_webhook_requests_total\{result="rejected"\} 4/);

@@ -2,7 +2,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { afterEach } from '@jest/globals';
 import { pino } from 'pino';
+import type { GitServerFault } from '../../../src/reconciler/git-http-server.js';
 import { Operator, type OperatorOptions } from '../../../src/reconciler/operator.js';
 import type { AppliedRevision } from '../../../src/reconciler/reconciler.js';
 import type { RepositoryRender } from '../../../src/render/types.js';
@@ -79,3 +81,51 @@ export async function startHarness(
     },
   };
 }
+
+export type HarnessOptions = Parameters<typeof startHarness>[0];
+
+/**
+ * Per-test lifecycle for operator tests (call at the top of a test file): `start()` a harness and
+ * make `tmp()` directories inside a test; both are closed and removed after each test.
+ */
+export function useOperatorHarness(): { start(opts?: HarnessOptions): Promise<Harness>; tmp(): Promise<string> } {
+  let current: Harness | undefined;
+  const dirs: string[] = [];
+  afterEach(async () => {
+    await current?.close();
+    current = undefined;
+    for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
+  });
+  return {
+    async start(opts) {
+      current = await startHarness(opts);
+      return current;
+    },
+    async tmp() {
+      const d = await mkdtemp(join(tmpdir(), 'trellis-clone-'));
+      dirs.push(d);
+      return d;
+    },
+  };
+}
+
+export async function getJson(url: string): Promise<any> {
+  return (await fetch(url)).json();
+}
+
+/** The operator's `/v1/status` as JSON. */
+export function statusJson(h: Harness): Promise<any> {
+  return getJson(`${h.op.url}/v1/status`);
+}
+
+export function postHook(url: string, body: string, headers: Record<string, string>): Promise<Response> {
+  return fetch(`${url}/hooks/git`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
+}
+
+/** Git server faults and the reason and message the operator reports for each. */
+export const GIT_FAULTS: Array<{ fault: GitServerFault; reason: string; message: RegExp }> = [
+  { fault: 'down', reason: 'GitOperationFailed', message: /ECONNREFUSED|connect/i },
+  { fault: '500', reason: 'GitOperationFailed', message: /500/ },
+  { fault: 'hang', reason: 'GitOperationTimeout', message: /timed out after 400 ms/ },
+  { fault: 'wrong-credentials', reason: 'AuthenticationFailed', message: /401/ },
+];
