@@ -7,7 +7,7 @@ import { startDiscoveryClient } from '../../src/discovery/client.js';
 import type { DiscoveryClient } from '../../src/discovery/client.js';
 import { SNAPSHOT_FORMAT } from '../../src/mesh/snapshot.js';
 import type { ProxySnapshot } from '../../src/mesh/snapshot.js';
-import { identity } from '../../test/discovery/synthetic-mesh.js';
+import { proxyIdentity } from './real-mesh.js';
 
 export interface ClientsStart {
   url: string;
@@ -38,11 +38,10 @@ process.on('message', async (msg: { type: 'start'; start: ClientsStart } | { typ
   if (msg.type === 'start') {
     const { url, first, count, namespaces, servicesPerNamespace } = msg.start;
     for (let i = first; i < first + count; i++) {
-      const ns = namespaces[i % namespaces.length];
       clients.push(
         startDiscoveryClient({
           url,
-          identity: identity('bench', ns, `w${i}`, '0', `svc-${i % servicesPerNamespace}`),
+          identity: proxyIdentity({ namespaces, servicesPerNamespace }, i),
           endpoint: { address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, port: 8080 },
           heartbeatMs: 10_000,
           backoff: { initialMs: 100, maxMs: 2000 },

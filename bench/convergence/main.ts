@@ -17,16 +17,14 @@ import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
 import { createDiscoveryServer } from '../../src/discovery/server.js';
 import type { DiscoveryEvent, DiscoveryServer } from '../../src/discovery/server.js';
-import { syntheticConfig, syntheticRender } from '../../test/discovery/synthetic-mesh.js';
 import type { ClientsReport, ClientsStart } from './clients.js';
+import { BenchMesh, namespaceOfProxy } from './real-mesh.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const NAMESPACES = Array.from({ length: 10 }, (_, i) => `ns-${i}`);
 const SERVICES_PER_NAMESPACE = 20;
 const CONVERGE_TIMEOUT_MS = 120_000;
 const COLD_START_TIMEOUT_MS = 600_000;
-/** --fresh-render: the renderer shares no objects between proxies (worst case for hashing). */
-const FRESH_RENDER = process.argv.includes('--fresh-render');
 
 interface ChangeResult {
   /** configChanged() → last ACK (includes the 100 ms debounce). */
@@ -49,6 +47,9 @@ interface ScenarioResult {
   operatorHeapMb: number;
   baselineRssMb: number;
   coldStartOperatorCpuMs: number;
+  /** Snapshots pushed from the first connect until every proxy is SYNCED on the full registry, per proxy. */
+  coldStartPushesPerProxy: number;
+  coldStartBytes: number;
   clientCpuMs: number;
   clientSnapshots: number;
   clientRejected: number;
@@ -130,17 +131,26 @@ async function measureChange(server: DiscoveryServer, expected: number, change: 
 
 async function runScenario(proxies: number): Promise<ScenarioResult> {
   const baselineRssMb = process.memoryUsage().rss / 1048576;
-  const config = syntheticConfig(NAMESPACES, SERVICES_PER_NAMESPACE);
-  const server = createDiscoveryServer({ render: syntheticRender(config, { share: !FRESH_RENDER }), staleAfterMs: 60_000, endpointGraceMs: 60_000 });
+  const mesh = new BenchMesh({ namespaces: NAMESPACES, servicesPerNamespace: SERVICES_PER_NAMESPACE });
+  const server = createDiscoveryServer({ render: mesh.render, staleAfterMs: 60_000, endpointGraceMs: 60_000 });
   const { url } = await server.listen(0);
   const processes = proxies >= 500 ? 2 : 1;
   const children: ChildProcess[] = [];
+  let coldPushes = 0;
+  let coldBytes = 0;
+  const countColdPushes = (e: DiscoveryEvent) => {
+    if (e.type !== 'pushed') return;
+    coldPushes++;
+    coldBytes += e.bytes;
+  };
+  server.events.on('event', countColdPushes);
   const t0 = performance.now();
   const coldCpu0 = process.cpuUsage();
   let first = 0;
   for (let p = 0; p < processes; p++) {
     const count = Math.floor(proxies / processes) + (p < proxies % processes ? 1 : 0);
-    const child = fork(join(HERE, 'clients.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const profile = process.env.CONVERGENCE_CLIENT_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.CONVERGENCE_CLIENT_CPU_PROF}`] : [];
+    const child = fork(join(HERE, 'clients.ts'), [], { execArgv: [...profile, '--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     children.push(child);
     const start: ClientsStart = { url, first, count, namespaces: NAMESPACES, servicesPerNamespace: SERVICES_PER_NAMESPACE };
     await request(child, { type: 'start', start }, 'started');
@@ -155,16 +165,17 @@ async function runScenario(proxies: number): Promise<ScenarioResult> {
   await waitUntil(allSynced, `${proxies} proxies SYNCED after registry pushes`, COLD_START_TIMEOUT_MS);
   const coldStartMs = performance.now() - t0;
   const coldCpu = process.cpuUsage(coldCpu0);
+  server.events.off('event', countColdPushes);
   await sleep(300);
 
   const meshWide = await measureChange(server, proxies, () => {
-    for (const ns of NAMESPACES) config.timeouts[`${ns}/svc-0`] = 2500;
+    mesh.setTimeouts(NAMESPACES.map((namespace) => ({ namespace, name: 'svc-0' })), '2500ms');
     server.configChanged('VirtualService svc-0 in every namespace');
   });
   await sleep(300);
-  const inNs3 = Array.from({ length: proxies }, (_, i) => i).filter((i) => i % NAMESPACES.length === 3).length;
+  const inNs3 = Array.from({ length: proxies }, (_, i) => i).filter((i) => namespaceOfProxy(mesh.shape, i) === 'ns-3').length;
   const scoped = await measureChange(server, inNs3, () => {
-    config.timeouts['ns-3/svc-1'] = 700;
+    mesh.setTimeouts([{ namespace: 'ns-3', name: 'svc-1' }], '700ms');
     server.configChanged('VirtualService ns-3/svc-1');
   });
   // Settled memory: what the operator holds for this many proxies, not cold-start garbage.
@@ -198,6 +209,8 @@ async function runScenario(proxies: number): Promise<ScenarioResult> {
     operatorPeakRssMb: process.resourceUsage().maxRSS / 1024,
     baselineRssMb,
     coldStartOperatorCpuMs: (coldCpu.user + coldCpu.system) / 1000,
+    coldStartPushesPerProxy: coldPushes / proxies,
+    coldStartBytes: coldBytes,
     clientCpuMs,
     clientSnapshots,
     clientRejected,
@@ -280,12 +293,12 @@ async function main(): Promise<void> {
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i])).join('  ');
-  console.log(`Discovery convergence (${NAMESPACES.length} namespaces × ${SERVICES_PER_NAMESPACE} services, every proxy registers an endpoint; debounce 100 ms included; renderer ${FRESH_RENDER ? 'builds fresh objects per proxy' : 'shares per-namespace resources, as a caching renderer'})`);
-console.log(`operator process baseline RSS (node + tsx, before the server starts): ${fmt(results[0]?.baselineRssMb ?? 0)} MB`);
+  console.log(`Discovery convergence (${NAMESPACES.length} namespaces × ${SERVICES_PER_NAMESPACE} services, every proxy registers an endpoint; debounce 100 ms included; Sidecar egress per namespace; operator's real renderer; simulated clients in ${results.some((r) => r.proxies >= 500) ? 'one or two child processes' : 'a child process'}, measured apart)`);
+  console.log(`operator process baseline RSS (node + tsx, before the server starts): ${fmt(results[0]?.baselineRssMb ?? 0)} MB`);
   console.log(line(header));
   for (const r of rows) console.log(line(r));
   console.log('operator CPU ms: CPU the operator spent from the change to the last ACK (independent of machine load; wall times are not).');
-  for (const r of results) console.log(`${r.proxies} proxies: cold start took ${fmt(r.coldStartOperatorCpuMs)} ms operator CPU; all simulated clients together used ${fmt(r.clientCpuMs)} ms CPU; ${r.clientSnapshots} snapshots verified by clients`);
+  for (const r of results) console.log(`${r.proxies} proxies: cold start took ${fmt(r.coldStartOperatorCpuMs)} ms operator CPU, ${fmt(r.coldStartPushesPerProxy, 2)} pushes per proxy at cold start (${fmt(r.coldStartBytes / 1048576, 1)} MB); all simulated clients together used ${fmt(r.clientCpuMs)} ms CPU; ${r.clientSnapshots} snapshots verified by clients`);
   const load = (await import('node:os')).loadavg()[0];
   console.log(`machine load average (1 min) at the end: ${load.toFixed(1)} on ${(await import('node:os')).cpus().length} CPUs`);
   if ('perSecond' in certs) console.log(`CA: ${certs.issued} workload certificates in ${fmt(certs.issued / certs.perSecond, 2)} s = ${fmt(certs.perSecond)} certificates/s (goal ≥ 500)`);
@@ -299,7 +312,6 @@ console.log(`operator process baseline RSS (node + tsx, before the server starts
     JSON.stringify({
       bench: 'convergence',
       quick,
-      freshRender: FRESH_RENDER,
       results: results.map((r) => ({
         proxies: r.proxies,
         convergeMs: Math.round(r.meshWide.ms),
@@ -308,6 +320,7 @@ console.log(`operator process baseline RSS (node + tsx, before the server starts
         scopedConvergeMs: Math.round(r.scoped.ms),
         scopedPushes: r.scoped.pushes,
         coldStartMs: Math.round(r.coldStartMs),
+        coldStartPushesPerProxy: Number(r.coldStartPushesPerProxy.toFixed(2)),
         operatorRssMb: Math.round(r.operatorRssMb),
         operatorHeapMb: Math.round(r.operatorHeapMb),
         operatorPeakRssMb: Math.round(r.operatorPeakRssMb),
