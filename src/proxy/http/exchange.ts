@@ -156,8 +156,8 @@ export class Exchange {
       host.getPool().dispatch(
         {
           path: this.o.path,
-          method: this.o.method as Dispatcher.HttpMethod,
-          headers: this.o.headers as Record<string, string>,
+          method: this.o.method,
+          headers: this.o.headers,
           body: this.body,
           headersTimeout: 0,
           bodyTimeout: 0,
@@ -165,7 +165,7 @@ export class Exchange {
           reset: cluster.noKeepAlive,
           // undici would otherwise take SNI from the Host header (Istio's auto SNI): the DR's `sni` wins.
           ...(cluster.sni ? { servername: cluster.sni } : {}),
-        } as Dispatcher.DispatchOptions,
+        },
         a,
       );
     } catch (err) {

@@ -28,7 +28,7 @@ export function sendMirror(cluster: ClusterRuntime, method: string, path: string
     onResponseError: release,
   };
   try {
-    host.getPool().dispatch({ path, method: method as Dispatcher.HttpMethod, headers: headers as Record<string, string>, body, headersTimeout: 0, bodyTimeout: 0 }, handler);
+    host.getPool().dispatch({ path, method, headers, body, headersTimeout: 0, bodyTimeout: 0 }, handler);
   } catch {
     release();
   }
