@@ -1,4 +1,4 @@
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFileSync, statSync, writeFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -103,11 +103,70 @@ describe('self-signed CA', () => {
     const tampered = `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`;
     expect(attempt(tampered).code).toBe('CSR_SIGNATURE');
 
-    const ecKeyCsr = openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', '/dev/null', '-subj', '/O=x']);
-    expect(attempt(ecKeyCsr).code).toBe('CSR_KEY');
+    const p521Csr = openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-521', '-nodes', '-keyout', '/dev/null', '-subj', '/O=x']);
+    expect(attempt(p521Csr).code).toBe('CSR_KEY');
+    const weakRsaCsr = openssl(['req', '-new', '-newkey', 'rsa:1024', '-nodes', '-keyout', '/dev/null', '-subj', '/O=x']);
+    expect(attempt(weakRsaCsr).code).toBe('CSR_KEY');
     expect(attempt(csrPem, { ...alice, trustDomain: 'other.domain' }).code).toBe('IDENTITY');
     const injection = attempt(csrPem, { ...alice, serviceAccount: 'a,URI:spiffe://evil' });
     expect([injection.code, injection.status]).toEqual(['IDENTITY', 400]);
+  });
+
+  it('creates an ECDSA P-256 root and proxies ask for P-256 keys by default', async () => {
+    expect(ca.signingKeyType).toBe('ec');
+    const root = new X509Certificate(ca.rootCertPem);
+    expect(root.publicKey.asymmetricKeyDetails?.namedCurve).toBe('prime256v1');
+    expect(root.ca).toBe(true);
+    const leaf = new X509Certificate(ca.issueWorkloadCertificate(csrPem, alice).certPem);
+    expect(leaf.publicKey.asymmetricKeyType).toBe('ec');
+    const dir = tmp.make();
+    writeFileSync(join(dir, 'root.pem'), ca.rootCertPem);
+    const text = openssl(['x509', '-in', join(dir, 'root.pem'), '-noout', '-text']);
+    expect(text).toMatch(/Signature Algorithm: ecdsa-with-SHA256/);
+    expect(text).toMatch(/CA:TRUE/);
+    expect(text).toMatch(/Certificate Sign, CRL Sign/);
+    expect(text).toMatch(/Subject: O\s*=\s*cluster.local/);
+  });
+
+  it('signs CSRs made by openssl (P-256, P-384 and RSA-2048 keys)', () => {
+    const dir = tmp.make();
+    writeFileSync(join(dir, 'root.pem'), ca.rootCertPem);
+    for (const newKey of [['ec', '-pkeyopt', 'ec_paramgen_curve:P-256'], ['ec', '-pkeyopt', 'ec_paramgen_curve:P-384'], ['rsa:2048']]) {
+      const csr = openssl(['req', '-new', '-newkey', ...newKey, '-nodes', '-keyout', '/dev/null', '-subj', '/O=x']);
+      const issued = ca.issueWorkloadCertificate(csr, alice);
+      writeFileSync(join(dir, 'leaf.pem'), issued.certPem);
+      expect(openssl(['verify', '-purpose', 'sslclient', '-CAfile', join(dir, 'root.pem'), join(dir, 'leaf.pem')])).toContain('OK');
+    }
+  });
+
+  it('an RSA root already in a state dir keeps working (and signs P-256 leaves)', async () => {
+    const dir = tmp.make();
+    const rsa = await CertificateAuthority.open({ trustDomain: 'cluster.local', stateDir: dir, rootKeyType: 'rsa-2048' });
+    const reopened = await CertificateAuthority.open({ trustDomain: 'cluster.local', stateDir: dir });
+    expect(reopened.rootFingerprint256).toBe(rsa.rootFingerprint256);
+    expect(reopened.signingKeyType).toBe('rsa');
+    const issued = reopened.issueWorkloadCertificate(csrPem, alice);
+    writeFileSync(join(dir, 'root.pem'), reopened.rootCertPem);
+    writeFileSync(join(dir, 'leaf.pem'), issued.certPem);
+    expect(openssl(['verify', '-purpose', 'sslserver', '-CAfile', join(dir, 'root.pem'), join(dir, 'leaf.pem')])).toContain('OK');
+    expect(openssl(['x509', '-in', join(dir, 'leaf.pem'), '-noout', '-text'])).toMatch(/Signature Algorithm: sha256WithRSAEncryption/);
+  });
+
+  it('issues the operator serving certificate with its own key, SPIFFE id, DNS and IP names', async () => {
+    const issued = await ca.issueServerCertificate({
+      identity: { trustDomain: 'cluster.local', namespace: 'trellis-system', serviceAccount: 'trellis-operator' },
+      dnsNames: ['localhost', 'trellis-operator.trellis-system.svc'],
+      ipAddresses: ['127.0.0.1', '::1'],
+      ttlMs: 400 * 24 * 3600_000,
+    });
+    const cert = new X509Certificate(issued.certPem);
+    expect(cert.subjectAltName).toBe(
+      'URI:spiffe://cluster.local/ns/trellis-system/sa/trellis-operator, DNS:localhost, DNS:trellis-operator.trellis-system.svc, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1',
+    );
+    expect(cert.checkHost('localhost')).toBe('localhost');
+    expect(cert.checkIP('127.0.0.1')).toBe('127.0.0.1');
+    expect(cert.checkPrivateKey(createPrivateKey(issued.privateKeyPem))).toBe(true);
+    expect(cert.verify(new X509Certificate(ca.rootCertPem).publicKey)).toBe(true);
   });
 
   it('refuses to start with half a CA rather than overwrite it', async () => {
@@ -141,6 +200,18 @@ describe('plug-in CA (intermediate built by the openssl CLI)', () => {
     const intermediate = new X509Certificate(readFileSync(files.certFile));
     expect(new X509Certificate(issued.certPem).verify(intermediate.publicKey)).toBe(true);
     writeFileSync(join(dir, 'leaf-chain.pem'), issued.certChainPem);
+    writeFileSync(join(dir, 'leaf.pem'), issued.certPem);
+    writeFileSync(join(dir, 'untrusted.pem'), issued.certChainPem.slice(issued.certPem.length));
+    expect(openssl(['verify', '-CAfile', files.rootFile, '-untrusted', join(dir, 'untrusted.pem'), join(dir, 'leaf.pem')])).toContain('OK');
+  });
+
+  it('signs with an ECDSA intermediate too (the plug-in CA keeps its key type)', async () => {
+    const files = makeOpensslCa(tmp.make(), 'EC', 'ec');
+    const ca = await CertificateAuthority.open({ trustDomain: 'example.org', plugin: files });
+    expect(ca.signingKeyType).toBe('ec');
+    const id = { trustDomain: 'example.org', namespace: 'ns1', serviceAccount: 'sa1' };
+    const issued = ca.issueWorkloadCertificate((await generateKeyAndCsr(id, 'rsa-2048')).csrPem, id);
+    const dir = tmp.make();
     writeFileSync(join(dir, 'leaf.pem'), issued.certPem);
     writeFileSync(join(dir, 'untrusted.pem'), issued.certChainPem.slice(issued.certPem.length));
     expect(openssl(['verify', '-CAfile', files.rootFile, '-untrusted', join(dir, 'untrusted.pem'), join(dir, 'leaf.pem')])).toContain('OK');

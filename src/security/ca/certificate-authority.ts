@@ -1,20 +1,24 @@
-import {
-  X509Certificate,
-  createPrivateKey,
-  createPublicKey,
-  generateKeyPair,
-  randomBytes,
-  type KeyObject,
-} from 'node:crypto';
+import { X509Certificate, createPrivateKey, createPublicKey, generateKeyPair, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import forge from 'node-forge';
 import { CaError } from '../errors.js';
 import { isValidIdentity, spiffeId, type WorkloadIdentity } from '../identity.js';
 import { readIfExists, writeSecretFile } from '../state-files.js';
 import { parseCsrDer, pemToDer, type ParsedCsr } from './csr-parse.js';
-import { derToPem, signCertificateDer, splitPemCertificates } from './der-sign.js';
+import { derToPem, splitPemCertificates } from './der-sign.js';
+import {
+  EMPTY_NAME,
+  KEY_USAGE,
+  buildCertificate,
+  extensions,
+  keyIdOf,
+  organizationName,
+  randomSerial,
+  readCertificateFields,
+  signatureSchemeFor,
+  type SubjectAltNames,
+} from './x509.js';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
 
@@ -34,7 +38,7 @@ export const ROOT_KEY_FILE = 'root-key.pem';
 export interface PluginCaFiles {
   /** Signing certificate (ca-cert.pem). */
   certFile: string;
-  /** Its private key (ca-key.pem), RSA, PKCS#1 or PKCS#8. */
+  /** Its private key (ca-key.pem): RSA or ECDSA P-256/P-384, PKCS#1, SEC1 or PKCS#8. Leaves are signed with it. */
   keyFile: string;
   /** The mesh root (root-cert.pem). */
   rootFile: string;
@@ -51,6 +55,8 @@ export interface CertificateAuthorityOptions {
   /** Organisation in the self-signed root's subject; defaults to the trust domain (as istiod). */
   organization?: string;
   rootTtlMs?: number;
+  /** Key of a root created on first start (default ECDSA P-256); an existing root keeps its own. */
+  rootKeyType?: RootKeyType;
   maxWorkloadTtlMs?: number;
   /** Backdating of notBefore for clock skew between peers; default 60 s. */
   notBeforeSkewMs?: number;
@@ -75,12 +81,30 @@ export interface IssuedCertificate {
 
 interface SigningMaterial {
   signingKey: KeyObject;
-  signingCert: forge.pki.Certificate;
+  /** DER subject of the signing certificate: the issuer of everything it signs. */
+  issuerName: Buffer;
+  /** The signing certificate's subjectKeyIdentifier, for the leaves' authorityKeyIdentifier. */
+  signingKeyId: Buffer;
   /** PEMs between the signing cert (included, first) and the root (excluded). */
   intermediatesPem: string[];
   rootCertPem: string;
-  signingKeyId: string;
   signingNotAfter: number;
+}
+
+/** Key type of a self-signed root created on first start. Existing roots (RSA included) are kept. */
+export type RootKeyType = 'ec-p256' | 'rsa-2048';
+
+/** A certificate together with its freshly generated key (the operator's own serving identity). */
+export interface IssuedKeyPair extends IssuedCertificate {
+  /** PKCS#8 PEM; never log it. */
+  privateKeyPem: string;
+}
+
+export interface ServerCertificateRequest {
+  identity: WorkloadIdentity;
+  dnsNames?: string[];
+  ipAddresses?: string[];
+  ttlMs: number;
 }
 
 /**
@@ -125,50 +149,78 @@ export class CertificateAuthority {
     return this.material.intermediatesPem.filter((pem) => pem !== this.rootCertPem);
   }
 
+  /** `rsa` or `ec`: what the CA signs with (a plug-in CA keeps its own key type). */
+  get signingKeyType(): string {
+    return this.material.signingKey.asymmetricKeyType ?? 'unknown';
+  }
+
   /**
-   * Signs a workload certificate for `identity` over the public key of `csrPem` (RSA; the CSR's
-   * own signature must verify). SAN: the SPIFFE URI (critical, empty subject, as Istio); key usage
-   * digitalSignature+keyEncipherment; EKU serverAuth+clientAuth. Throws CaError.
+   * Signs a workload certificate for `identity` over the public key of `csrPem` (ECDSA P-256/P-384
+   * or RSA ≥ 2048; the CSR's own signature must verify). SAN: the SPIFFE URI (critical, empty
+   * subject, as Istio); key usage digitalSignature+keyEncipherment; EKU serverAuth+clientAuth.
+   * Throws CaError.
    */
   issueWorkloadCertificate(
     csrPem: string,
     identity: WorkloadIdentity,
     ttlMs: number = DEFAULT_WORKLOAD_CERT_TTL_MS,
   ): IssuedCertificate {
+    this.checkIdentity(identity);
+    if (!Number.isFinite(ttlMs) || ttlMs <= 0 || ttlMs > this.maxTtlMs) {
+      throw new CaError('TTL', `requested TTL ${ttlMs} ms is outside (0, ${this.maxTtlMs}] ms`);
+    }
+    return this.sign(parseCsrPublicKey(csrPem), identity, {}, ttlMs);
+  }
+
+  /**
+   * The operator's own serving certificate (bootstrap and discovery endpoints): a fresh P-256 key,
+   * the SPIFFE id of `identity` plus DNS/IP names so hostname-checking clients (curl, openssl) accept
+   * it. Not bounded by the workload maximum TTL: the operator renews it when it restarts.
+   */
+  async issueServerCertificate(request: ServerCertificateRequest): Promise<IssuedKeyPair> {
+    this.checkIdentity(request.identity);
+    const { privateKey, publicKey } = await generateKeyPairAsync('ec', { namedCurve: 'prime256v1' });
+    const spki = publicKey.export({ type: 'spki', format: 'der' });
+    const issued = this.sign(spki, request.identity, { dnsNames: request.dnsNames, ipAddresses: request.ipAddresses }, request.ttlMs);
+    return { ...issued, privateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string };
+  }
+
+  private checkIdentity(identity: WorkloadIdentity): void {
     if (!isValidIdentity(identity)) {
       throw new CaError('IDENTITY', `identity ${JSON.stringify(identity)} is not a valid SPIFFE identity`);
     }
     if (identity.trustDomain !== this.trustDomain) {
       throw new CaError('IDENTITY', `trust domain ${identity.trustDomain} is not this CA's (${this.trustDomain})`);
     }
-    if (!Number.isFinite(ttlMs) || ttlMs <= 0 || ttlMs > this.maxTtlMs) {
-      throw new CaError('TTL', `requested TTL ${ttlMs} ms is outside (0, ${this.maxTtlMs}] ms`);
-    }
-    const publicKey = parseCsrPublicKey(csrPem);
-    const now = this.now();
-    const notBefore = now - this.skewMs;
-    const notAfter = Math.min(now + ttlMs, this.material.signingNotAfter);
-    const uri = spiffeId(identity);
+  }
 
+  private sign(spki: Buffer, identity: WorkloadIdentity, names: Omit<SubjectAltNames, 'uris'>, ttlMs: number): IssuedCertificate {
+    const now = this.now();
+    // Whole seconds: what the certificate can hold, so the returned dates equal the certificate's.
+    const notBefore = Math.floor((now - this.skewMs) / 1000) * 1000;
+    const notAfter = Math.floor(Math.min(now + ttlMs, this.material.signingNotAfter) / 1000) * 1000;
+    const uri = spiffeId(identity);
+    const serial = randomSerial();
     let der: Buffer;
-    let cert: forge.pki.Certificate;
     try {
-      cert = forge.pki.createCertificate();
-      cert.publicKey = publicKey;
-      cert.serialNumber = randomSerialHex();
-      cert.validity.notBefore = new Date(notBefore);
-      cert.validity.notAfter = new Date(notAfter);
-      cert.setSubject([]);
-      cert.setIssuer(this.material.signingCert.subject.attributes);
-      cert.setExtensions([
-        { name: 'basicConstraints', cA: false, critical: true },
-        { name: 'keyUsage', critical: true, digitalSignature: true, keyEncipherment: true },
-        { name: 'extKeyUsage', serverAuth: true, clientAuth: true },
-        { name: 'authorityKeyIdentifier', keyIdentifier: this.material.signingKeyId },
-        // 6 = uniformResourceIdentifier; critical because the subject is empty (RFC 5280 §4.2.1.6).
-        { name: 'subjectAltName', critical: true, altNames: [{ type: 6, value: uri }] },
-      ]);
-      der = signCertificateDer(cert, this.material.signingKey);
+      der = buildCertificate(
+        {
+          serial,
+          issuer: this.material.issuerName,
+          subject: EMPTY_NAME,
+          notBefore: new Date(notBefore),
+          notAfter: new Date(notAfter),
+          spki,
+          extensions: [
+            extensions.basicConstraints(false),
+            extensions.keyUsage([KEY_USAGE.digitalSignature, KEY_USAGE.keyEncipherment]),
+            extensions.serverAndClientAuth(),
+            extensions.authorityKeyId(this.material.signingKeyId),
+            extensions.subjectAltName({ uris: [uri], ...names }, true),
+          ],
+        },
+        this.material.signingKey,
+      );
     } catch (error) {
       throw new CaError('CERT_GEN', `signing failed: ${(error as Error).message}`, { cause: error });
     }
@@ -180,21 +232,15 @@ export class CertificateAuthority {
       chain: [certPem, ...intermediates, this.rootCertPem],
       rootCertPem: this.rootCertPem,
       spiffeId: uri,
-      serialNumber: cert.serialNumber.toUpperCase(),
-      notBefore: new Date(Math.floor(notBefore / 1000) * 1000),
-      notAfter: new Date(Math.floor(notAfter / 1000) * 1000),
+      serialNumber: serial.toString('hex').toUpperCase(),
+      notBefore: new Date(notBefore),
+      notAfter: new Date(notAfter),
     };
   }
 }
 
-function randomSerialHex(): string {
-  const bytes = randomBytes(16);
-  // Positive and minimal in DER: top bit clear, first byte never zero.
-  bytes[0] = (bytes[0] & 0x7f) | 0x40;
-  return bytes.toString('hex');
-}
-
-function parseCsrPublicKey(csrPem: string): forge.pki.rsa.PublicKey {
+/** Bounded, well-formed, self-signed, and a key the mesh accepts (P-256/P-384, or RSA of at least 2048 bits). */
+function parseCsrPublicKey(csrPem: string): Buffer {
   if (typeof csrPem !== 'string' || csrPem.length > MAX_CSR_PEM_BYTES) {
     throw new CaError('CSR_PARSE', 'CSR is not a PEM string of bounded size');
   }
@@ -204,26 +250,28 @@ function parseCsrPublicKey(csrPem: string): forge.pki.rsa.PublicKey {
   } catch (error) {
     throw new CaError('CSR_PARSE', `CSR parse failed: ${(error as Error).message}`, { cause: error });
   }
-  if (parsed.keyType !== 'rsa' || parsed.keyBits < 2048) {
-    throw new CaError('CSR_KEY', `CSR key is ${parsed.keyType}/${parsed.keyBits}; RSA of at least 2048 bits is required`);
+  const acceptable =
+    (parsed.keyType === 'rsa' && parsed.keyBits >= 2048) ||
+    (parsed.keyType === 'ec' && (parsed.curve === 'prime256v1' || parsed.curve === 'secp384r1'));
+  if (!acceptable) {
+    const detail = parsed.keyType === 'ec' ? parsed.curve : parsed.keyBits;
+    throw new CaError('CSR_KEY', `CSR key is ${parsed.keyType}/${detail}; ECDSA P-256/P-384 or RSA of at least 2048 bits is required`);
   }
   if (!parsed.signatureValid) throw new CaError('CSR_SIGNATURE', 'CSR signature does not verify');
-  return parsed.publicKey;
+  return parsed.spki;
 }
 
-function subjectKeyIdOf(cert: forge.pki.Certificate): string {
-  const ext = cert.getExtension('subjectKeyIdentifier') as { subjectKeyIdentifier?: string } | undefined;
-  if (ext?.subjectKeyIdentifier) return forge.util.hexToBytes(ext.subjectKeyIdentifier);
-  return cert.generateSubjectKeyIdentifier().getBytes();
-}
-
-function forgeCert(pem: string, file: string): forge.pki.Certificate {
+function issuerFields(certPem: string, file: string): { issuerName: Buffer; signingKeyId: Buffer; notAfter: number } {
   try {
-    return forge.pki.certificateFromPem(pem);
+    const der = pemToDer(certPem, 'CERTIFICATE');
+    const fields = readCertificateFields(der);
+    return {
+      issuerName: fields.subject,
+      signingKeyId: fields.subjectKeyId ?? keyIdOf(fields.spki),
+      notAfter: Date.parse(new X509Certificate(der).validTo),
+    };
   } catch (error) {
-    throw new CaError('CA_LOAD', `${file}: cannot parse certificate (RSA only): ${(error as Error).message}`, {
-      cause: error,
-    });
+    throw new CaError('CA_LOAD', `${file}: cannot parse certificate: ${(error as Error).message}`, { cause: error });
   }
 }
 
@@ -248,7 +296,11 @@ function privateKeyFrom(pem: string, file: string): KeyObject {
   } catch (error) {
     throw new CaError('CA_LOAD', `${file}: not a private key`, { cause: error });
   }
-  if (key.asymmetricKeyType !== 'rsa') throw new CaError('CA_LOAD', `${file}: CA key must be RSA`);
+  try {
+    signatureSchemeFor(key);
+  } catch (error) {
+    throw new CaError('CA_LOAD', `${file}: CA key must be RSA or ECDSA P-256/P-384: ${(error as Error).message}`);
+  }
   return key;
 }
 
@@ -286,15 +338,15 @@ async function loadPluginCa(files: PluginCaFiles): Promise<SigningMaterial> {
     }
   }
   if (!root.verify(root.publicKey)) throw new CaError('CA_LOAD', `${files.rootFile}: root is not self-signed`);
-  const signingCert = forgeCert(signingCertPem, files.certFile);
   const isRoot = new X509Certificate(signingCertPem).fingerprint256 === root.fingerprint256;
+  const fields = issuerFields(signingCertPem, files.certFile);
   return {
     signingKey,
-    signingCert,
+    issuerName: fields.issuerName,
+    signingKeyId: fields.signingKeyId,
     intermediatesPem: isRoot ? [] : intermediatesPem,
     rootCertPem,
-    signingKeyId: subjectKeyIdOf(signingCert),
-    signingNotAfter: signingCert.validity.notAfter.getTime(),
+    signingNotAfter: fields.notAfter,
   };
 }
 
@@ -314,34 +366,40 @@ async function loadOrCreateSelfSigned(options: CertificateAuthorityOptions): Pro
   }
   const signingKey = privateKeyFrom(keyPem, keyPath);
   if (!keyMatchesCert(signingKey, certPem)) throw new CaError('CA_LOAD', `${keyPath}: key does not match ${certPath}`);
-  const signingCert = forgeCert(certPem, certPath);
+  const fields = issuerFields(certPem, certPath);
   return {
     signingKey,
-    signingCert,
+    issuerName: fields.issuerName,
+    signingKeyId: fields.signingKeyId,
     intermediatesPem: [],
     rootCertPem: certPem,
-    signingKeyId: subjectKeyIdOf(signingCert),
-    signingNotAfter: signingCert.validity.notAfter.getTime(),
+    signingNotAfter: fields.notAfter,
   };
 }
 
 async function createRoot(options: CertificateAuthorityOptions): Promise<{ certPem: string; keyPem: string }> {
-  const { privateKey, publicKey } = await generateKeyPairAsync('rsa', { modulusLength: 2048 });
+  const { privateKey, publicKey } =
+    options.rootKeyType === 'rsa-2048'
+      ? await generateKeyPairAsync('rsa', { modulusLength: 2048 })
+      : await generateKeyPairAsync('ec', { namedCurve: 'prime256v1' });
   const now = (options.now ?? Date.now)();
-  const cert = forge.pki.createCertificate();
-  cert.publicKey = forge.pki.publicKeyFromPem(publicKey.export({ type: 'spki', format: 'pem' }) as string);
-  cert.serialNumber = randomSerialHex();
-  cert.validity.notBefore = new Date(now - NOT_BEFORE_SKEW_MS);
-  cert.validity.notAfter = new Date(now + (options.rootTtlMs ?? DEFAULT_ROOT_CERT_TTL_MS));
-  const subject = [{ shortName: 'O', value: options.organization ?? options.trustDomain }];
-  cert.setSubject(subject);
-  cert.setIssuer(subject);
-  cert.setExtensions([
-    { name: 'basicConstraints', cA: true, critical: true },
-    { name: 'keyUsage', critical: true, keyCertSign: true, cRLSign: true, digitalSignature: true },
-    { name: 'subjectKeyIdentifier' },
-  ]);
-  const certPem = derToPem(signCertificateDer(cert, privateKey));
-  const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
-  return { certPem, keyPem };
+  const spki = publicKey.export({ type: 'spki', format: 'der' });
+  const name = organizationName(options.organization ?? options.trustDomain);
+  const der = buildCertificate(
+    {
+      serial: randomSerial(),
+      issuer: name,
+      subject: name,
+      notBefore: new Date(now - NOT_BEFORE_SKEW_MS),
+      notAfter: new Date(now + (options.rootTtlMs ?? DEFAULT_ROOT_CERT_TTL_MS)),
+      spki,
+      extensions: [
+        extensions.basicConstraints(true),
+        extensions.keyUsage([KEY_USAGE.digitalSignature, KEY_USAGE.keyCertSign, KEY_USAGE.cRLSign]),
+        extensions.subjectKeyId(keyIdOf(spki)),
+      ],
+    },
+    privateKey,
+  );
+  return { certPem: derToPem(der), keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string };
 }

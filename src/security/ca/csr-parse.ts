@@ -1,74 +1,50 @@
 import { createPublicKey, verify as cryptoVerify } from 'node:crypto';
-import forge from 'node-forge';
+import { children, content, raw, readTlv } from './der.js';
 
 /**
  * Minimal CSR reader: walks the DER just far enough to verify the CSR's self-signature with
- * node:crypto (forge's JS verify costs ~1 ms per CSR) and returns its RSA public key for forge.
+ * node:crypto and hand the SubjectPublicKeyInfo to the CA (which copies it into the certificate).
  */
-interface Tlv {
-  tag: number;
-  start: number;
-  contentStart: number;
-  end: number;
-}
 
-function readTlv(buf: Buffer, offset: number): Tlv {
-  if (offset + 2 > buf.length) throw new Error('truncated DER');
-  const tag = buf[offset];
-  let length = buf[offset + 1];
-  let contentStart = offset + 2;
-  if (length & 0x80) {
-    const count = length & 0x7f;
-    if (count === 0 || count > 4 || contentStart + count > buf.length) throw new Error('bad DER length');
-    length = 0;
-    for (let i = 0; i < count; i++) length = length * 256 + buf[contentStart + i];
-    contentStart += count;
-  }
-  const end = contentStart + length;
-  if (end > buf.length) throw new Error('truncated DER');
-  return { tag, start: offset, contentStart, end };
-}
-
-const DIGEST_BY_OID: Record<string, string> = {
-  '2a864886f70d01010b': 'sha256',
+const DIGEST_BY_SIGNATURE_OID: Record<string, string> = {
+  '2a864886f70d01010b': 'sha256', // sha256WithRSAEncryption
   '2a864886f70d01010c': 'sha384',
   '2a864886f70d01010d': 'sha512',
+  '2a8648ce3d040302': 'sha256', // ecdsa-with-SHA256
+  '2a8648ce3d040303': 'sha384',
+  '2a8648ce3d040304': 'sha512',
 };
 
 export interface ParsedCsr {
-  publicKey: forge.pki.rsa.PublicKey;
+  /** SubjectPublicKeyInfo DER of the requested key. */
+  spki: Buffer;
   signatureValid: boolean;
+  /** `rsa`, `ec`, … (node's asymmetricKeyType). */
   keyType: string;
+  /** RSA modulus length; 0 for other key types. */
   keyBits: number;
+  /** EC named curve (`prime256v1`, `secp384r1`); undefined for other key types. */
+  curve?: string;
 }
 
 /** Throws on malformed input; `signatureValid` false when the self-signature does not verify. */
 export function parseCsrDer(der: Buffer): ParsedCsr {
   const outer = readTlv(der, 0);
-  if (outer.tag !== 0x30) throw new Error('CSR is not a SEQUENCE');
-  const info = readTlv(der, outer.contentStart);
-  const algorithm = readTlv(der, info.end);
-  const signature = readTlv(der, algorithm.end);
-  if (info.tag !== 0x30 || algorithm.tag !== 0x30 || signature.tag !== 0x03) throw new Error('CSR structure');
-  const version = readTlv(der, info.contentStart);
-  const subject = readTlv(der, version.end);
-  const spki = readTlv(der, subject.end);
-  const oid = readTlv(der, algorithm.contentStart);
-  const digest = DIGEST_BY_OID[der.subarray(oid.contentStart, oid.end).toString('hex')];
-  const spkiDer = der.subarray(spki.start, spki.end);
-  const key = createPublicKey({ key: spkiDer, format: 'der', type: 'spki' });
+  if (outer.tag !== 0x30 || outer.end !== der.length) throw new Error('CSR is not a single SEQUENCE');
+  const [info, algorithm, signature] = children(der, outer);
+  if (info?.tag !== 0x30 || algorithm?.tag !== 0x30 || signature?.tag !== 0x03) throw new Error('CSR structure');
+  const [, , spkiTlv] = children(der, info);
+  if (spkiTlv?.tag !== 0x30) throw new Error('CSR has no SubjectPublicKeyInfo');
+  const algorithmOid = readTlv(der, algorithm.contentStart);
+  const digest = DIGEST_BY_SIGNATURE_OID[content(der, algorithmOid).toString('hex')];
+  const spki = Buffer.from(raw(der, spkiTlv));
+  const key = createPublicKey({ key: spki, format: 'der', type: 'spki' });
   const keyType = key.asymmetricKeyType ?? 'unknown';
   const keyBits = key.asymmetricKeyDetails?.modulusLength ?? 0;
-  if (keyType !== 'rsa') {
-    return { publicKey: undefined as never, signatureValid: false, keyType, keyBits };
-  }
-  const signatureBytes = der.subarray(signature.contentStart + 1, signature.end); // skip unused-bits byte
-  const signatureValid =
-    digest !== undefined && cryptoVerify(digest, der.subarray(info.start, info.end), key, signatureBytes);
-  const publicKey = forge.pki.publicKeyFromAsn1(
-    forge.asn1.fromDer(forge.util.createBuffer(spkiDer.toString('binary'))),
-  ) as forge.pki.rsa.PublicKey;
-  return { publicKey, signatureValid, keyType, keyBits };
+  const curve = key.asymmetricKeyDetails?.namedCurve;
+  const signatureBytes = content(der, signature).subarray(1); // skip the unused-bits byte
+  const signatureValid = digest !== undefined && cryptoVerify(digest, raw(der, info), key, signatureBytes);
+  return { spki, signatureValid, keyType, keyBits, curve };
 }
 
 export function pemToDer(pem: string, label: string): Buffer {

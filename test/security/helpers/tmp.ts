@@ -26,7 +26,7 @@ export function openssl(args: string[], input?: string): string {
  * Builds an independent root + intermediate with the openssl CLI (not our code), in Istio's
  * cacerts layout: ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem.
  */
-export function makeOpensslCa(dir: string, name = 'Plugin'): {
+export function makeOpensslCa(dir: string, name = 'Plugin', keyAlgorithm: 'rsa' | 'ec' = 'rsa'): {
   certFile: string;
   keyFile: string;
   rootFile: string;
@@ -34,13 +34,14 @@ export function makeOpensslCa(dir: string, name = 'Plugin'): {
   rootKeyFile: string;
 } {
   const p = (file: string) => join(dir, file);
+  const newKey = keyAlgorithm === 'ec' ? ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'] : ['-newkey', 'rsa:2048'];
   writeFileSync(
     p('ext.cnf'),
     ['[ca_ext]', 'basicConstraints=critical,CA:true', 'keyUsage=critical,keyCertSign,cRLSign', 'subjectKeyIdentifier=hash', 'authorityKeyIdentifier=keyid'].join('\n'),
   );
-  openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', p('root-key.pem'), '-out', p('root-cert.pem'),
+  openssl(['req', '-x509', ...newKey, '-nodes', '-keyout', p('root-key.pem'), '-out', p('root-cert.pem'),
     '-days', '30', '-subj', `/O=${name} Root`, '-addext', 'basicConstraints=critical,CA:true', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
-  openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', p('ca-key.pem'), '-out', p('ca.csr'), '-subj', `/O=${name} Intermediate`]);
+  openssl(['req', ...newKey, '-nodes', '-keyout', p('ca-key.pem'), '-out', p('ca.csr'), '-subj', `/O=${name} Intermediate`]);
   openssl(['x509', '-req', '-in', p('ca.csr'), '-CA', p('root-cert.pem'), '-CAkey', p('root-key.pem'), '-CAcreateserial',
     '-out', p('ca-cert.pem'), '-days', '20', '-extfile', p('ext.cnf'), '-extensions', 'ca_ext']);
   writeFileSync(p('cert-chain.pem'), readFileSync(p('ca-cert.pem'), 'utf8') + readFileSync(p('root-cert.pem'), 'utf8'));
