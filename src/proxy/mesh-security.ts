@@ -2,18 +2,21 @@ import { X509Certificate } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { CertificateInfo } from '../discovery/protocol.js';
-import type { ProxyIdentity, ProxySnapshot, UpstreamCluster } from '../mesh/snapshot.js';
+import type { Socket } from 'node:net';
+import type { Endpoint, MeshSettings, ProxyIdentity, ProxySnapshot, UpstreamTls } from '../mesh/snapshot.js';
 import {
   CertificateStore,
   createInboundFilter,
   createTlsProvider,
   isCaError,
+  modeForPort,
   requestBootstrapCertificate,
   spiffeId,
   splitPemCertificates,
   type WorkloadCertificate,
 } from '../security/index.js';
-import type { InboundFilter, ProxyTlsProvider } from './extensions.js';
+import type { InboundContext, InboundDenial, InboundFilter, ProxyTlsProvider } from './extensions.js';
+import type { ClientTlsOptions } from './upstream/cluster-manager.js';
 
 export interface MeshSecurityOptions {
   /** The operator's `POST /v1/bootstrap` URL. */
@@ -37,7 +40,7 @@ export interface ProxySecurity {
   inboundFilter: InboundFilter;
   /** What the discovery client reports for `proxy-config secret`. */
   certificateInfo(): CertificateInfo;
-  /** The agent calls this with every snapshot before applying it (auto mTLS looks at its endpoints). */
+  /** The agent calls this with every snapshot before applying it (auto mTLS follows its mesh settings). */
   observeSnapshot(snapshot: ProxySnapshot | undefined): void;
   stop(): void;
 }
@@ -66,19 +69,30 @@ export async function startProxySecurity(options: MeshSecurityOptions, identity:
   const provider = createTlsProvider(store, { trustDomain: options.trustDomain });
   const tls: ProxyTlsProvider = {
     serverContext: () => provider.serverContext(),
-    clientContext(cluster) {
-      const effective = cluster.tls ? cluster : autoMutualTls(cluster, snapshot, options.trustDomain);
-      const opts = effective ? provider.clientContext(effective) : undefined;
+    clientContext(cluster): ClientTlsOptions | undefined {
       // The serial makes the proxy's cluster definition change after a rotation, so the next snapshot
       // that is applied opens new pools with the new certificate (unknown keys are ignored by tls.connect).
-      return opts ? { ...opts, trellisCertSerial: store.current.serialNumber } : undefined;
+      const serial = store.current.serialNumber;
+      if (cluster.tls) {
+        const opts = provider.clientContext(cluster);
+        return opts ? { ...opts, trellisCertSerial: serial } : undefined;
+      }
+      const mesh = snapshot?.mesh;
+      if (mesh?.enableAutoMtls === false) return undefined;
+      const trustDomain = mesh?.trustDomain || options.trustDomain;
+      // Auto mTLS is decided per endpoint, as Istio's transport socket match on the tlsMode label.
+      const endpointTls = (endpoint: Endpoint): ClientTlsOptions | undefined => {
+        const setting = autoMutualTls(endpoint, { enableAutoMtls: true, trustDomain });
+        return setting ? provider.clientContext({ ...cluster, tls: setting }) : undefined;
+      };
+      return { endpointTls, trellisAutoMtls: trustDomain, trellisCertSerial: serial };
     },
   };
   const filter = createInboundFilter();
   return {
     store,
     tls,
-    inboundFilter: (req, ctx) => filter(req, ctx),
+    inboundFilter: (req, ctx) => (refusesPlaintext(ctx) ? resetConnection(req.socket) : filter(req, ctx)),
     certificateInfo: () => certificateInfoOf(store.current),
     observeSnapshot(next) {
       if (next) snapshot = next;
@@ -88,21 +102,43 @@ export async function startProxySecurity(options: MeshSecurityOptions, identity:
 }
 
 /**
- * Auto mTLS, decided per cluster (the proxy asks per cluster, not per endpoint): ISTIO_MUTUAL when
- * the mesh enables it and every endpoint of the cluster has a sidecar (tlsMode `istio`); the
- * server must then present one of the endpoints' service-account identities (secure naming).
- * A cluster mixing sidecar and plain endpoints stays plaintext.
+ * Auto mTLS toward one endpoint (MeshConfig enableAutoMtls, used when the DestinationRule sets no
+ * tls mode): ISTIO_MUTUAL when the endpoint has a sidecar (tlsMode `istio`), expecting the
+ * endpoint's service-account identity (secure naming; any mesh identity when the account is
+ * unknown); plaintext (undefined) toward endpoints without one.
  */
-export function autoMutualTls(cluster: UpstreamCluster, snapshot: ProxySnapshot | undefined, trustDomain: string): UpstreamCluster | undefined {
-  if (!snapshot || snapshot.mesh.enableAutoMtls === false) return undefined;
-  const endpoints = snapshot.endpoints.find((e) => e.cluster === cluster.name)?.endpoints ?? [];
-  if (endpoints.length === 0 || endpoints.some((e) => e.tlsMode !== 'istio')) return undefined;
-  const named = endpoints.every((e) => e.serviceAccount && e.namespace);
-  const sans = named
-    ? [...new Set(endpoints.map((e) => spiffeId({ trustDomain: snapshot.mesh.trustDomain || trustDomain, namespace: e.namespace!, serviceAccount: e.serviceAccount! })))].sort()
-    : [];
-  return { ...cluster, tls: { mode: 'ISTIO_MUTUAL', subjectAltNames: sans } };
+export function autoMutualTls(endpoint: Endpoint, mesh: Pick<MeshSettings, 'enableAutoMtls' | 'trustDomain'>): UpstreamTls | undefined {
+  if (mesh.enableAutoMtls === false || endpoint.tlsMode !== 'istio') return undefined;
+  const sans =
+    endpoint.serviceAccount && endpoint.namespace
+      ? [spiffeId({ trustDomain: mesh.trustDomain, namespace: endpoint.namespace, serviceAccount: endpoint.serviceAccount })]
+      : [];
+  return { mode: 'ISTIO_MUTUAL', subjectAltNames: sans };
 }
+
+/** STRICT port, plaintext connection. */
+function refusesPlaintext(ctx: InboundContext): boolean {
+  if (ctx.tls) return false;
+  const { mtlsMode, portLevelMtls } = ctx.snapshot.inbound;
+  return modeForPort(mtlsMode, portLevelMtls)(ctx.port) === 'STRICT';
+}
+
+/**
+ * Istio's sidecar has no filter chain for plaintext on a STRICT port: the connection is closed
+ * without any HTTP answer. A TCP reset (not a 403) is what the client sees; the proxy drops its
+ * reply to the destroyed response, so no request is counted either.
+ */
+async function resetConnection(socket: Socket): Promise<InboundDenial> {
+  await new Promise<void>((resolve) => {
+    if (socket.destroyed) return resolve();
+    socket.once('close', () => resolve());
+    socket.resetAndDestroy();
+  });
+  return PLAINTEXT_REFUSED;
+}
+
+/** Never written (the socket is gone); it only keeps the request from being forwarded. */
+const PLAINTEXT_REFUSED: InboundDenial = { status: 403, body: 'RBAC: access denied', headers: { connection: 'close' } };
 
 function certificateInfoOf(cert: WorkloadCertificate): CertificateInfo {
   const leaf = splitPemCertificates(cert.certChainPem)[0];

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, request as httpRequest, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect as netConnect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
@@ -64,6 +64,18 @@ function get(port: number, host: string, method = 'GET', path = '/ratings/1'): P
   });
 }
 
+/** A raw plaintext HTTP request on a net socket: how many bytes came back and how the connection ended. */
+function plaintextExchange(port: number): Promise<{ bytes: number; error?: string }> {
+  return new Promise((resolve) => {
+    let bytes = 0;
+    let error: string | undefined;
+    const socket = netConnect({ host: '127.0.0.1', port }, () => socket.write('GET /ratings/1 HTTP/1.1\r\nhost: ratings:9080\r\n\r\n'));
+    socket.on('data', (chunk: Buffer) => (bytes += chunk.length));
+    socket.on('error', (e: NodeJS.ErrnoException) => (error = e.code));
+    socket.on('close', () => resolve(error ? { bytes, error } : { bytes }));
+  });
+}
+
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'trellis-sec-int-'));
   const ca = await CertificateAuthority.open({ trustDomain: TRUST_DOMAIN, stateDir: join(dir, 'operator') });
@@ -120,11 +132,40 @@ describe('sidecar-to-sidecar mTLS with bootstrapped workload certificates', () =
     expect(serverSecurity.certificateInfo().issuer).toBeTruthy();
   });
 
-  test('STRICT: a plaintext request to the inbound port is refused and never reaches the app', async () => {
+  test('STRICT: a plaintext connection is reset without any HTTP answer (net socket) and never reaches the app', async () => {
     const before = seen.length;
-    const res = await get(server.ports.inbound!, 'ratings:9080');
-    expect(res.status).toBe(403);
+    const outcome = await plaintextExchange(server.ports.inbound!);
+    expect(outcome).toEqual({ bytes: 0, error: 'ECONNRESET' });
     expect(seen.length).toBe(before);
+    // Istio's sidecar counts no HTTP request for it either.
+    expect(server.renderPrometheus()).not.toMatch(/istio_requests_total\{[^}]*response_code="403"/);
+  });
+
+  test('STRICT: curl over plaintext gets a connection reset, no status code', async () => {
+    const before = seen.length;
+    const result = await run('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '5', `http://127.0.0.1:${server.ports.inbound}/ratings/1`]).then(
+      ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+      (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, stdout: error.stdout, stderr: error.stderr }),
+    );
+    // 56: failure receiving data (connection reset by peer); 52 would be an empty reply.
+    expect([52, 56]).toContain(result.code);
+    expect(result.stdout).toBe('000');
+    expect(result.stderr).toMatch(/reset|Empty reply/i);
+    expect(seen.length).toBe(before);
+  });
+
+  test('port-level STRICT on a PERMISSIVE workload resets plaintext on that port only', async () => {
+    const inbound = server.ports.inbound!;
+    // Each snapshot() call carries a new version, so every apply below takes effect.
+    const permissiveWith = (portLevelMtls: Record<string, 'STRICT'>): ProxySnapshot => ({
+      ...serverSnapshot(),
+      inbound: { mtlsMode: 'PERMISSIVE', portLevelMtls, authorization: [], jwtRules: [] },
+    });
+    expect(server.applySnapshot(permissiveWith({ [String(inbound)]: 'STRICT' })).ok).toBe(true);
+    expect(await plaintextExchange(inbound)).toEqual({ bytes: 0, error: 'ECONNRESET' });
+    expect(server.applySnapshot(permissiveWith({ [String(inbound + 1)]: 'STRICT' })).ok).toBe(true);
+    expect((await get(inbound, 'ratings:9080', 'GET', '/permissive')).status).toBe(200);
+    expect(server.applySnapshot(serverSnapshot()).ok).toBe(true);
   });
 
   test('through the peer sidecar (auto mTLS) the request succeeds and the app sees it', async () => {

@@ -3,8 +3,16 @@ import type { Endpoint, ProxySnapshot, UpstreamCluster } from '../../mesh/snapsh
 import { ClusterRuntime } from './cluster.js';
 import type { PoolSettings } from './endpoint.js';
 
-/** Upstream TLS options for undici's `connect` (a subset of tls.ConnectionOptions). */
-export type ClientTlsOptions = Record<string, unknown> & { servername?: string };
+/**
+ * Upstream TLS options for undici's `connect` (a subset of tls.ConnectionOptions). A provider that
+ * decides per endpoint (auto mTLS) returns `endpointTls` instead: the cluster then has no TLS of its
+ * own, each endpoint gets `endpointTls(endpoint)`, and the other keys only identify the setting
+ * (a change, such as a rotated certificate's serial, rebuilds the cluster's pools).
+ */
+export type ClientTlsOptions = Record<string, unknown> & {
+  servername?: string;
+  endpointTls?: (endpoint: Endpoint) => ClientTlsOptions | undefined;
+};
 
 export interface PreparedClusters {
   clusters: Map<string, ClusterRuntime>;
@@ -15,6 +23,9 @@ export type ClientTlsProvider = (cluster: UpstreamCluster) => ClientTlsOptions |
 
 function poolSettings(c: UpstreamCluster, tls: ClientTlsOptions | undefined): PoolSettings {
   const cp = c.connectionPool;
+  if (tls?.endpointTls) {
+    return { ...poolSettings(c, undefined), endpointTls: tls.endpointTls };
+  }
   return {
     connections: cp.maxConnections >= 1_000_000 ? null : Math.max(1, cp.maxConnections),
     connectTimeoutMs: cp.connectTimeoutMs > 0 ? cp.connectTimeoutMs : 10_000,

@@ -1,6 +1,6 @@
 import type { UpstreamCluster, Endpoint, OutlierDetectionPolicy } from '../../mesh/snapshot.js';
 import { createBalancer, hash32, type Balancer } from './balancer.js';
-import { EndpointState, endpointKey, type PoolSettings } from './endpoint.js';
+import { EndpointState, endpointKey, endpointTlsKey, type PoolSettings } from './endpoint.js';
 
 /** What consistent hashing may key on. */
 export interface HashInput {
@@ -67,7 +67,9 @@ export class ClusterRuntime {
     const next: EndpointState[] = [];
     for (const e of endpoints) {
       const key = endpointKey(e);
-      const existing = old.get(key);
+      let existing = old.get(key);
+      // Per-endpoint TLS: a host whose TLS inputs changed (e.g. it gained a sidecar) reconnects; the old pool drains.
+      if (existing && this.poolSettings.endpointTls && endpointTlsKey(existing.endpoint) !== endpointTlsKey(e)) existing = undefined;
       if (existing) {
         // Metric labels come from the endpoint's labels: resolve the series again if they changed.
         if (JSON.stringify(existing.endpoint.labels) !== JSON.stringify(e.labels) || existing.endpoint.workload !== e.workload || existing.endpoint.namespace !== e.namespace) {

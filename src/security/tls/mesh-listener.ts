@@ -72,7 +72,7 @@ export function modeForPort(mtlsMode: PeerAuthMode, portLevelMtls: Record<string
 /**
  * Inbound listener with per-connection TLS detection. It peeks at the first byte: 0x16 means a TLS
  * ClientHello, terminated here with a client certificate required and verified against the mesh
- * root; anything else is plaintext. STRICT closes plaintext connections, PERMISSIVE accepts both,
+ * root; anything else is plaintext. STRICT resets plaintext connections, PERMISSIVE accepts both,
  * DISABLE never offers TLS (bytes pass through untouched).
  */
 export function createMeshListener(options: MeshListenerOptions): MeshListener {
@@ -89,7 +89,9 @@ export function createMeshListener(options: MeshListenerOptions): MeshListener {
   const reject = (reason: RejectReason, socket: Socket, port: number) => {
     options.onRejected?.(reason, socket.remoteAddress, port);
     options.logger?.debug({ reason, remoteAddress: socket.remoteAddress, port }, 'inbound connection rejected');
-    socket.destroy();
+    // Plaintext on STRICT: Istio's sidecar has no filter chain for it and resets; no HTTP answer either way.
+    if (reason === 'plaintext-refused') socket.resetAndDestroy();
+    else socket.destroy();
   };
 
   tlsServer.on('secureConnection', (tlsSocket: TLSSocket) => {
