@@ -7,6 +7,8 @@ export interface StringMatch {
 
 export interface WorkloadSelector {
   matchLabels?: Record<string, string>;
+  /** Sidecar and ServiceEntry `workloadSelector` (Istio's networking WorkloadSelector) name the field `labels`. */
+  labels?: Record<string, string>;
 }
 
 export interface PolicyTargetReference {

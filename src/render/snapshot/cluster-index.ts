@@ -10,6 +10,7 @@ import type {
   SidecarSpec,
   TelemetrySpec,
   VirtualServiceSpec,
+  WorkloadEntrySpec,
 } from '../../mesh/api/index.js';
 import type { ClusterLoadAssignment, MeshSettings, Route, UpstreamCluster } from '../../mesh/snapshot.js';
 import type { ClusterRender, WorkloadEndpoint } from '../types.js';
@@ -267,7 +268,7 @@ export function buildClusterIndex(cluster: ClusterRender, endpoints: readonly Wo
     endpointHashes.set(host, hashText(JSON.stringify(services.get(host)!.endpoints)));
   }
   const serviceEntries = byKind<ServiceEntrySpec>('ServiceEntry');
-  addServiceEntries(services, serviceEntries, mesh.trustDomain);
+  addServiceEntries(services, serviceEntries, mesh.trustDomain, { workloadEntries: byKind<WorkloadEntrySpec>('WorkloadEntry'), endpoints });
   for (const se of serviceEntries) {
     for (const host of se.spec.hosts ?? []) {
       const resolved = resolveHost(host, namespaceOf(se));

@@ -37,8 +37,16 @@ export function labelsMatch(selector: Record<string, string> | undefined, labels
   return true;
 }
 
-export function hasLabels(selector: { matchLabels?: Record<string, string> } | undefined): boolean {
-  return !!selector?.matchLabels && Object.keys(selector.matchLabels).length > 0;
+type Selector = { matchLabels?: Record<string, string>; labels?: Record<string, string> };
+
+/** A selector's labels: `labels` (Sidecar, ServiceEntry: Istio's networking WorkloadSelector) or `matchLabels` (policies, DestinationRule). */
+export function selectorLabels(selector: Selector | undefined): Record<string, string> | undefined {
+  return selector?.labels ?? selector?.matchLabels;
+}
+
+export function hasLabels(selector: Selector | undefined): boolean {
+  const labels = selectorLabels(selector);
+  return !!labels && Object.keys(labels).length > 0;
 }
 
 /** `*.example.com` matches `a.example.com` and `a.b.example.com`; `*` matches everything. */

@@ -7,6 +7,7 @@ import {
   freezeShared,
   exportedTo,
   hasLabels,
+  selectorLabels,
   hostMatchesPattern,
   labelsMatch,
   namespaceOf,
@@ -23,7 +24,7 @@ import { buildLoadAssignment, buildUpstreamCluster, selectDestinationRule } from
  */
 export function selectSidecar(index: ClusterIndex, proxy: ProxyIdentity): MeshObject<SidecarSpec> | undefined {
   const own = index.sidecars.get(proxy.namespace) ?? [];
-  const bySelector = own.find((s) => hasLabels(s.spec.workloadSelector) && labelsMatch(s.spec.workloadSelector!.matchLabels, proxy.labels));
+  const bySelector = own.find((s) => hasLabels(s.spec.workloadSelector) && labelsMatch(selectorLabels(s.spec.workloadSelector), proxy.labels));
   if (bySelector) return bySelector;
   const nsDefault = own.find((s) => !hasLabels(s.spec.workloadSelector));
   if (nsDefault) return nsDefault;

@@ -1,8 +1,8 @@
 import type { MeshObject } from '../../mesh/object.js';
-import type { ServiceEntrySpec } from '../../mesh/api/index.js';
+import type { ServiceEntrySpec, WorkloadEntrySpec } from '../../mesh/api/index.js';
 import type { Endpoint } from '../../mesh/snapshot.js';
 import type { WorkloadEndpoint } from '../types.js';
-import { DOMAIN_SUFFIX, byString, compact, namespaceOf, resolveHost, sortedUnique } from './common.js';
+import { DOMAIN_SUFFIX, byString, compact, hasLabels, labelsMatch, namespaceOf, resolveHost, selectorLabels, sortedUnique } from './common.js';
 
 /** An endpoint of a service, with the service port it serves (a ServiceEntry may map it to another port). */
 export interface ServiceEndpoint {
@@ -86,29 +86,69 @@ export function buildEndpointServices(endpoints: readonly WorkloadEndpoint[], tr
   return services;
 }
 
-function serviceEntryEndpoints(se: MeshObject<ServiceEntrySpec>, host: string): ServiceEndpoint[] {
+/** What a ServiceEntry's `workloadSelector` may select in its namespace: WorkloadEntry objects and registered workloads. */
+export interface SelectableWorkloads {
+  workloadEntries: readonly MeshObject<WorkloadEntrySpec>[];
+  endpoints: readonly WorkloadEndpoint[];
+}
+
+const TLS_MODE_LABEL = 'security.istio.io/tlsMode';
+
+/** Istio's transport socket match: only the `istio` label value means the workload accepts mTLS. */
+function tlsModeOf(labels: Record<string, string>): Endpoint['tlsMode'] {
+  return labels[TLS_MODE_LABEL] === 'istio' ? 'istio' : 'disabled';
+}
+
+function workloadEntryEndpoints(se: MeshObject<ServiceEntrySpec>, entries: readonly WorkloadEntrySpec[]): ServiceEndpoint[] {
+  const out: ServiceEndpoint[] = [];
+  for (const we of entries) {
+    if (!we.address) continue;
+    for (const port of se.spec.ports ?? []) {
+      const labels = { ...(we.labels ?? {}) };
+      out.push({
+        servicePort: port.number,
+        endpoint: compact({
+          address: we.address,
+          port: (port.name !== undefined ? we.ports?.[port.name] : undefined) ?? port.targetPort ?? port.number,
+          labels,
+          tlsMode: tlsModeOf(labels),
+          serviceAccount: we.serviceAccount,
+          weight: we.weight ?? 1,
+          namespace: namespaceOf(se),
+        }),
+      });
+    }
+  }
+  return out;
+}
+
+/**
+ * `workloadSelector` (Istio: MESH_INTERNAL entries, instead of `endpoints`): WorkloadEntry objects
+ * and registered workloads of the entry's namespace whose labels match. A WorkloadEntry's tlsMode
+ * comes from its labels (no label: plaintext); a registered workload keeps its own (its proxy's).
+ */
+function selectedEndpoints(se: MeshObject<ServiceEntrySpec>, selectable: SelectableWorkloads): ServiceEndpoint[] {
+  const namespace = namespaceOf(se);
+  const selector = selectorLabels(se.spec.workloadSelector) ?? {};
+  const entries = selectable.workloadEntries
+    .filter((we) => namespaceOf(we) === namespace && labelsMatch(selector, we.spec.labels ?? {}))
+    .map((we) => we.spec);
+  const out = workloadEntryEndpoints(se, entries);
+  for (const e of selectable.endpoints) {
+    if (e.namespace !== namespace || !labelsMatch(selector, e.labels)) continue;
+    for (const port of se.spec.ports ?? []) out.push({ servicePort: port.number, endpoint: translateWorkloadEndpoint(e) });
+  }
+  return out;
+}
+
+function serviceEntryEndpoints(se: MeshObject<ServiceEntrySpec>, host: string, selectable: SelectableWorkloads): ServiceEndpoint[] {
   const spec = se.spec;
   const out: ServiceEndpoint[] = [];
   const ports = spec.ports ?? [];
-  if (spec.resolution === 'STATIC' || (spec.endpoints && spec.endpoints.length > 0)) {
-    for (const we of spec.endpoints ?? []) {
-      if (!we.address) continue;
-      for (const port of ports) {
-        const labels = { ...(we.labels ?? {}) };
-        out.push({
-          servicePort: port.number,
-          endpoint: compact({
-            address: we.address,
-            port: (port.name !== undefined ? we.ports?.[port.name] : undefined) ?? port.targetPort ?? port.number,
-            labels,
-            tlsMode: labels['security.istio.io/tlsMode'] === 'istio' ? ('istio' as const) : ('disabled' as const),
-            serviceAccount: we.serviceAccount,
-            weight: we.weight ?? 1,
-            namespace: namespaceOf(se),
-          }),
-        });
-      }
-    }
+  if (hasLabels(spec.workloadSelector) && !(spec.endpoints && spec.endpoints.length > 0)) {
+    out.push(...selectedEndpoints(se, selectable));
+  } else if (spec.resolution === 'STATIC' || (spec.endpoints && spec.endpoints.length > 0)) {
+    out.push(...workloadEntryEndpoints(se, spec.endpoints ?? []));
   } else if ((spec.resolution === 'DNS' || spec.resolution === 'DNS_ROUND_ROBIN') && !host.startsWith('*')) {
     // DNS resolution without endpoints: the host name itself is the endpoint
     for (const port of ports) {
@@ -129,6 +169,7 @@ export function addServiceEntries(
   services: Map<string, ServiceInfo>,
   entries: readonly MeshObject<ServiceEntrySpec>[],
   trustDomain: string,
+  selectable: SelectableWorkloads = { workloadEntries: [], endpoints: [] },
 ): void {
   for (const se of entries) {
     const namespace = namespaceOf(se);
@@ -136,7 +177,7 @@ export function addServiceEntries(
       const host = resolveHost(rawHost, namespace);
       if (services.has(host) && services.get(host)!.origin === 'serviceentry') continue;
       const registered = services.get(host);
-      const endpoints = [...serviceEntryEndpoints(se, host), ...(registered?.endpoints ?? [])].sort(compareEndpoints);
+      const endpoints = [...serviceEntryEndpoints(se, host, selectable), ...(registered?.endpoints ?? [])].sort(compareEndpoints);
       const declaredSans = se.spec.subjectAltNames ?? [];
       const accountIds = endpoints
         .filter((e) => e.endpoint.serviceAccount)
