@@ -24,6 +24,7 @@ export interface MeshAgentOptions {
     identity: ProxyIdentity;
     /** Registers this workload in the service registry (sidecars: the inbound listener's address). */
     endpoint?: { address: string; port: number; labels?: Record<string, string> };
+    /** Explicit discovery TLS; default with `security` and an https URL: mTLS with the workload certificate. */
     tls?: ClientTlsOptions | (() => ClientTlsOptions);
     heartbeatMs?: number;
   };
@@ -42,6 +43,19 @@ export interface MeshAgent {
   /** Present when `security` was given. */
   security?: ProxySecurity;
   stop(opts?: { drainMs?: number }): Promise<void>;
+}
+
+/**
+ * After bootstrap, an https discovery stream is mutual TLS with the workload certificate: read at
+ * every (re)connect, so a reconnect after a rotation presents the new one. The operator must
+ * present a certificate from the same mesh root (the one the bootstrap response delivered).
+ */
+function workloadDiscoveryTls(url: string, security: ProxySecurity): (() => ClientTlsOptions) | undefined {
+  if (!url.startsWith('https:')) return undefined;
+  return () => {
+    const cert = security.store.current;
+    return { ca: cert.rootCertPem, cert: cert.certChainPem, key: cert.privateKeyPem };
+  };
 }
 
 /**
@@ -75,7 +89,7 @@ export async function startMeshAgent(opts: MeshAgentOptions): Promise<MeshAgent>
     url: opts.discovery.url,
     identity: opts.discovery.identity,
     endpoint: opts.discovery.endpoint,
-    tls: opts.discovery.tls,
+    tls: opts.discovery.tls ?? (security ? workloadDiscoveryTls(opts.discovery.url, security) : undefined),
     heartbeatMs: opts.discovery.heartbeatMs,
     initialSnapshot: proxy.currentSnapshot() ?? null,
     meshVersion: proxy.currentSnapshot()?.meshVersion,

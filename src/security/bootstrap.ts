@@ -4,6 +4,7 @@ import type { CertificateAuthority, IssuedCertificate } from './ca/certificate-a
 import { CaError, isCaError } from './errors.js';
 import { parseSpiffeId } from './identity.js';
 import type { JoinTokenStore } from './join-tokens.js';
+import { isOperatorIdentity } from './operator-identity.js';
 
 export interface BootstrapRequest {
   cluster: string;
@@ -31,6 +32,7 @@ export async function bootstrapExchange(
     if (!(await tokens.verify(request.cluster, request.token))) {
       throw new CaError('AUTHN', `join token rejected for cluster ${JSON.stringify(request.cluster)}`);
     }
+    if (isOperatorIdentity(identity)) throw new CaError('IDENTITY', `${identity.namespace}/${identity.serviceAccount} is the operator's reserved identity`);
     const issued = ca.issueWorkloadCertificate(request.csrPem, identity, request.ttlMs);
     logger?.info({ cluster: request.cluster, spiffeId: issued.spiffeId, serial: issued.serialNumber }, 'bootstrap certificate issued');
     return issued;

@@ -12,7 +12,8 @@ export type CaErrorCode =
   | 'TTL'
   | 'IDENTITY'
   | 'CERT_GEN'
-  | 'AUTHN';
+  | 'AUTHN'
+  | 'TLS_REQUIRED';
 
 const WIRE_STATUS: Record<CaErrorCode, number> = {
   CA_NOT_READY: 503,
@@ -24,6 +25,7 @@ const WIRE_STATUS: Record<CaErrorCode, number> = {
   IDENTITY: 400,
   CERT_GEN: 500,
   AUTHN: 401,
+  TLS_REQUIRED: 403,
 };
 
 const OPAQUE_MESSAGE: Record<CaErrorCode, string> = {
@@ -36,6 +38,7 @@ const OPAQUE_MESSAGE: Record<CaErrorCode, string> = {
   IDENTITY: 'invalid workload identity',
   CERT_GEN: 'failed to generate certificate',
   AUTHN: 'authentication failed',
+  TLS_REQUIRED: 'bootstrap is served over TLS only',
 };
 
 export class CaError extends Error {

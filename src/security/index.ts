@@ -16,11 +16,17 @@ export {
   DEFAULT_WORKLOAD_CERT_TTL_MS,
   type CertificateAuthorityOptions,
   type IssuedCertificate,
+  type IssuedKeyPair,
   type PluginCaFiles,
+  type RootKeyType,
+  type ServerCertificateRequest,
 } from './ca/certificate-authority.js';
-export { generateKeyAndCsr, type KeyAndCsr } from './ca/csr.js';
+export { DEFAULT_WORKLOAD_KEY_TYPE, generateKeyAndCsr, generateWorkloadKey, type KeyAndCsr, type WorkloadKeyType } from './ca/csr.js';
 export { splitPemCertificates } from './ca/der-sign.js';
-export { JoinTokenStore, type JoinTokenStoreOptions } from './join-tokens.js';
+export { JoinTokenStore, caCertHashOf, parseJoinToken, type JoinTokenStoreOptions } from './join-tokens.js';
+export { OPERATOR_DNS_NAME, OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT, isOperatorIdentity, operatorIdentity } from './operator-identity.js';
+export { BOOTSTRAP_PATH, startBootstrapServer, type BootstrapServer, type BootstrapServerOptions } from './bootstrap-server.js';
+export { MeshCaService, type MeshCaServiceOptions, type MeshServerTls } from './mesh-ca-service.js';
 export {
   bootstrapExchange,
   createBootstrapHandler,
@@ -29,7 +35,7 @@ export {
   type BootstrapRequest,
   type BootstrapResponse,
 } from './bootstrap.js';
-export { requestBootstrapCertificate, type BootstrapClientOptions } from './bootstrap-client.js';
+export { fetchPinnedRoot, requestBootstrapCertificate, resolveBootstrapEndpoint, type BootstrapClientOptions } from './bootstrap-client.js';
 export {
   resolvePeerAuthentication,
   type PeerAuthenticationInput,

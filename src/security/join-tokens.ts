@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { X509Certificate, createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CaError } from './errors.js';
@@ -14,6 +14,26 @@ export interface JoinTokenStoreOptions {
   stateDir: string;
   /** Per-cluster override: read the token from this file instead (never written by Trellis). */
   tokenFiles?: Record<string, string>;
+  /**
+   * The mesh root's `sha256:<hex>` (caCertHashOf): appended to the tokens this store hands out
+   * (`<secret>.sha256:<hex>`), so a proxy holding a token can verify the operator's TLS endpoint
+   * without a root file, as kubeadm's --discovery-token-ca-cert-hash. Not a secret.
+   */
+  caCertHash?: string;
+}
+
+const CA_HASH_SUFFIX_RE = /^(.+)\.(sha256:[0-9a-f]{64})$/;
+
+/** A join token as handed out: the secret, and the pin of the root that serves bootstrap, when present. */
+export function parseJoinToken(value: string): { secret: string; caCertHash?: string } {
+  const match = CA_HASH_SUFFIX_RE.exec(value.trim());
+  return match ? { secret: match[1], caCertHash: match[2] } : { secret: value.trim() };
+}
+
+/** kubeadm's CA pin: `sha256:` + hex SHA-256 of the certificate's SubjectPublicKeyInfo (DER). */
+export function caCertHashOf(certPem: string): string {
+  const spki = new X509Certificate(certPem).publicKey.export({ type: 'spki', format: 'der' });
+  return `sha256:${createHash('sha256').update(spki).digest('hex')}`;
 }
 
 function digest(value: string): Buffer {
@@ -29,20 +49,24 @@ export class JoinTokenStore {
 
   constructor(private readonly options: JoinTokenStoreOptions) {}
 
-  /** The token for `cluster` (created and persisted on first call unless a token file is configured). */
+  /**
+   * The token for `cluster` as proxies get it: `<secret>.sha256:<root hash>` when the store knows
+   * the root (created and persisted on first call unless a token file is configured; a state-dir
+   * token written before the pin existed, or for another root, is rewritten with the same secret).
+   */
   async tokenFor(cluster: string): Promise<string> {
     assertClusterName(cluster);
     const configured = this.options.tokenFiles?.[cluster];
     if (configured) {
       const token = (await readFile(configured, 'utf8')).trim();
-      if (token.length < 16) throw new CaError('CA_LOAD', `${configured}: join token for cluster ${cluster} is shorter than 16 characters`);
+      if (parseJoinToken(token).secret.length < 16) throw new CaError('CA_LOAD', `${configured}: join token for cluster ${cluster} is shorter than 16 characters`);
       return token;
     }
     const path = join(this.options.stateDir, JOIN_TOKEN_DIR, `${cluster}.token`);
     const existing = (await readIfExists(path))?.trim();
-    if (existing) return existing;
-    const token = randomBytes(TOKEN_BYTES).toString('base64url');
-    await writeSecretFile(path, `${token}\n`);
+    const secret = existing ? parseJoinToken(existing).secret : randomBytes(TOKEN_BYTES).toString('base64url');
+    const token = this.options.caCertHash ? `${secret}.${this.options.caCertHash}` : secret;
+    if (token !== existing) await writeSecretFile(path, `${token}\n`);
     return token;
   }
 
@@ -57,10 +81,11 @@ export class JoinTokenStore {
     if (!CLUSTER_NAME_RE.test(cluster) || typeof presented !== 'string') return false;
     let expected = this.digests.get(cluster);
     if (!expected) {
-      expected = digest(await this.tokenFor(cluster));
+      expected = digest(parseJoinToken(await this.tokenFor(cluster)).secret);
       this.digests.set(cluster, expected);
     }
-    return timingSafeEqual(expected, digest(presented));
+    // Only the secret authenticates; the pin is public and may or may not be sent along.
+    return timingSafeEqual(expected, digest(parseJoinToken(presented).secret));
   }
 
   /** Forget cached digests (after a token file was rotated on disk). */
