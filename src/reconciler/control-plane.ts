@@ -1,12 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { createDiscoveryServer, type DiscoveryServer, type ProxyStatus, type ServerTlsOptions } from '../discovery/index.js';
+import { createDiscoveryServer, spiffeAuthenticator, type DiscoveryServer, type ProxyStatus, type ServerTlsOptions } from '../discovery/index.js';
 import type { ClusterStatusStatus } from '../mesh/api/index.js';
 import type { ProxyIdentity, ProxySnapshot } from '../mesh/snapshot.js';
 import { buildClusterIndex, buildProxySnapshotFromIndex, type ClusterIndex } from '../render/snapshot/index.js';
 import type { ClusterRender, RepositoryRender, WorkloadEndpoint } from '../render/types.js';
-import { CertificateAuthority, JoinTokenStore, createBootstrapHandler } from '../security/index.js';
+import { MeshCaService, type CertificateAuthority, type JoinTokenStore } from '../security/index.js';
 import { errorMessage } from './errors.js';
 import { Operator, type OperatorOptions } from './operator.js';
 import type { AppliedRevision } from './reconciler.js';
@@ -35,11 +35,14 @@ export interface ControlPlaneOptions extends Omit<OperatorOptions, 'appliedIsCur
   /** Versions verified by clusters this instance does not manage (from the status branch); see StatusBranchReader. */
   verifiedElsewhere?: (cluster: string) => readonly string[];
   /**
-   * The mesh CA and join-token bootstrap (`POST /v1/bootstrap` on the operator API). On by default:
-   * root CA in `<caDir>/ca/` (default caDir: stateDir), join tokens in `<stateDir>/tokens/`.
-   * `false` turns it off.
+   * The mesh CA and join-token bootstrap, on by default: root CA in `<caDir>/ca/` (default caDir:
+   * stateDir), join tokens in `<stateDir>/tokens/`, `POST /v1/bootstrap` over TLS on its own port
+   * (`bootstrapPort`, default any) beside discovery; the operator API's `/v1/bootstrap` only points
+   * there. `discoveryMtls`: discovery serves mTLS with a certificate from the mesh CA and accepts a
+   * proxy only with a workload certificate whose SPIFFE id matches its hello (ignored when
+   * `discovery.tls` is given). `false` turns it all off.
    */
-  security?: false | { trustDomain?: string; caDir?: string };
+  security?: false | { trustDomain?: string; caDir?: string; bootstrapPort?: number; discoveryMtls?: boolean; serverNames?: string[] };
   /** Called after every rollout transition was persisted and published (promotion, revert, tests). */
   onTransition?: (t: ClusterTransition, desired: DesiredFleet) => void | Promise<void>;
 }
@@ -67,18 +70,21 @@ export class ControlPlane {
   private readonly publisher?: BranchPublisher;
   private readonly statusReader?: StatusBranchReader;
   private lastStatusRead = 0;
-  private ca?: CertificateAuthority;
-  private joinTokens?: JoinTokenStore;
-  private bootstrap?: (req: IncomingMessage, res: ServerResponse) => void;
+  private meshCa?: MeshCaService;
+  /** Filled from the mesh CA in start(), before discovery listens (the discovery server reads it then). */
+  private readonly meshDiscoveryTls?: ServerTlsOptions;
   private readonly announcedTokens = new Set<string>();
 
   constructor(private readonly opts: ControlPlaneOptions) {
     this.firstApply = new Promise((resolve) => (this.markApplied = resolve));
     this.operator = new Operator({ ...opts, appliedIsCurrent: false, httpExtra: (req, res) => this.handleHttp(req, res) });
     this.logger = this.operator.logger;
+    const security = opts.security;
+    if (security && security.discoveryMtls && !opts.discovery?.tls) this.meshDiscoveryTls = { key: '', cert: '' };
     this.discovery = createDiscoveryServer({
       render: (proxy, endpoints) => this.renderProxy(proxy, endpoints),
-      tls: opts.discovery?.tls,
+      tls: opts.discovery?.tls ?? this.meshDiscoveryTls,
+      ...(this.meshDiscoveryTls ? { authenticate: spiffeAuthenticator((security && security.trustDomain) || 'cluster.local') } : {}),
       debounceMs: opts.discovery?.debounceMs,
       staleAfterMs: opts.discovery?.staleAfterMs,
       endpointGraceMs: opts.discovery?.endpointGraceMs,
@@ -109,12 +115,17 @@ export class ControlPlane {
 
   /** The mesh CA (after start, unless security is off). */
   get certificateAuthority(): CertificateAuthority | undefined {
-    return this.ca;
+    return this.meshCa?.ca;
   }
 
   /** Per-cluster join tokens (after start, unless security is off). */
   get joinTokenStore(): JoinTokenStore | undefined {
-    return this.joinTokens;
+    return this.meshCa?.tokens;
+  }
+
+  /** The TLS bootstrap endpoint (after start, unless security is off). */
+  get bootstrapUrl(): string | undefined {
+    return this.meshCa?.bootstrapUrl;
   }
 
   async start(): Promise<void> {
@@ -125,27 +136,32 @@ export class ControlPlane {
     const every = this.opts.rolloutTickMs ?? 500;
     this.timer = setInterval(() => void this.tick(), every);
     this.timer.unref();
-    this.logger.info({ discovery: this.discoveryAddress.url, api: this.operator.url }, 'control plane started');
+    this.logger.info({ discovery: this.discoveryAddress.url, api: this.operator.url, bootstrap: this.meshCa?.bootstrapUrl }, 'control plane started');
   }
 
   private async openSecurity(): Promise<void> {
     const security = this.opts.security;
     if (security === false) return;
-    const trustDomain = security?.trustDomain ?? 'cluster.local';
-    this.ca = await CertificateAuthority.open({ trustDomain, stateDir: security?.caDir ?? this.opts.stateDir });
-    this.joinTokens = new JoinTokenStore({ stateDir: join(this.opts.stateDir, 'tokens') });
-    this.bootstrap = createBootstrapHandler(this.ca, this.joinTokens, this.logger);
-    this.logger.info({ trustDomain, caDir: join(security?.caDir ?? this.opts.stateDir, 'ca') }, 'mesh CA ready');
+    this.meshCa = await MeshCaService.start({
+      trustDomain: security?.trustDomain ?? 'cluster.local',
+      caDir: security?.caDir ?? this.opts.stateDir,
+      tokenDir: join(this.opts.stateDir, 'tokens'),
+      host: this.opts.discovery?.host ?? '127.0.0.1',
+      bootstrapPort: security?.bootstrapPort,
+      serverNames: security?.serverNames,
+      logger: this.logger,
+    });
+    if (this.meshDiscoveryTls) Object.assign(this.meshDiscoveryTls, this.meshCa.discoveryServerTls());
   }
 
   /** Creates each managed cluster's join token on first sight and logs where its file is (never the token). */
   private async announceJoinTokens(render: RepositoryRender): Promise<void> {
-    if (!this.joinTokens || !this.ca) return;
-    const trustDomain = this.ca.trustDomain;
+    if (!this.meshCa) return;
+    const trustDomain = this.meshCa.ca.trustDomain;
     for (const cluster of this.managedClusters()) {
       if (this.announcedTokens.has(cluster)) continue;
       try {
-        const tokenFile = await this.joinTokens.tokenPath(cluster);
+        const tokenFile = await this.meshCa.tokens.tokenPath(cluster);
         this.announcedTokens.add(cluster);
         this.logger.info({ cluster, tokenFile, bootstrapPath: '/v1/bootstrap' }, 'join token file');
       } catch (err) {
@@ -163,6 +179,7 @@ export class ControlPlane {
     await this.ticking;
     await this.operator.stop();
     await this.discovery.close();
+    await this.meshCa?.close();
   }
 
   managedClusters(): string[] {
@@ -332,8 +349,8 @@ export class ControlPlane {
   private handleHttp(req: IncomingMessage, res: ServerResponse): boolean {
     const path = new URL(req.url ?? '/', 'http://operator.invalid').pathname;
     if (path === '/v1/bootstrap') {
-      if (!this.bootstrap) res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ code: 'NOT_FOUND', message: 'the mesh CA is off' }));
-      else this.bootstrap(req, res);
+      if (!this.meshCa) res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ code: 'NOT_FOUND', message: 'the mesh CA is off' }));
+      else this.meshCa.handlePlainHttp(req, res);
       return true;
     }
     if (path === '/v1/rollout' && req.method === 'GET') {
