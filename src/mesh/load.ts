@@ -3,6 +3,7 @@ import type { Document, Node as YamlNode } from 'yaml';
 import { childPath, parentPath } from './field-path.js';
 import { kindInfo } from './kinds.js';
 import type { Diagnostic, MeshObject, ObjectMeta, SourceRef } from './object.js';
+import { parseYamlFast } from './yaml-fast-path.js';
 
 /** Largest config file accepted, in bytes (UTF-8). Real mesh files are a few KiB. */
 export const MAX_FILE_BYTES = 4 * 1024 * 1024;
@@ -44,7 +45,15 @@ const TOP_LEVEL_FIELDS = new Set(['apiVersion', 'kind', 'metadata', 'spec', 'sta
  * whole file is refused: `objects` is empty and `diagnostics` holds at least one error. Empty
  * documents are skipped. YAML warnings (e.g. unknown tags) are reported as warnings.
  */
-export function parseDocuments(text: string, file: string, limits?: Partial<LoadLimits>): ParseResult {
+export interface ParseOptions {
+  /**
+   * Read plain block YAML with the fast reader (src/mesh/yaml-fast-path.ts), falling back to the full
+   * parser for anything else. Default true; false forces the full parser (tests compare the two).
+   */
+  fastPath?: boolean;
+}
+
+export function parseDocuments(text: string, file: string, limits?: Partial<LoadLimits>, options: ParseOptions = {}): ParseResult {
   const lim: LoadLimits = { ...DEFAULT_LOAD_LIMITS, ...limits };
   const diagnostics: Diagnostic[] = [];
   const fail = (line: number, col: number, message: string, extra: Partial<Diagnostic> = {}): void => {
@@ -64,6 +73,20 @@ export function parseDocuments(text: string, file: string, limits?: Partial<Load
     const { line, col } = lineOf(text, deepAt);
     fail(line, col, `flow collections nest deeper than ${lim.maxDepth} levels; refused`);
     return { objects: [], diagnostics };
+  }
+
+  const fast = options.fastPath === false ? undefined : parseYamlFast(text, file, lim);
+  if (fast) {
+    const objects: MeshObject[] = [];
+    for (const doc of fast) {
+      const built = buildObject(doc.value, doc.source, doc.fieldSources, (path, message, extra) => {
+        const ref = doc.fieldSources[path] ?? doc.source;
+        fail(ref.line, ref.col, message, { fieldPath: path || undefined, ...extra });
+      });
+      if (built) objects.push(built);
+    }
+    if (diagnostics.length > 0) return { objects: [], diagnostics };
+    return { objects, diagnostics };
   }
 
   const lineCounter = new LineCounter();
