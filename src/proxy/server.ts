@@ -26,6 +26,8 @@ import { validateProxySnapshot } from './snapshot-validate.js';
 import type { InboundContext, InboundFilter, ProxyTlsProvider } from './extensions.js';
 import { DEFAULT_POOL_FOR_LOCAL } from './local-cluster.js';
 import { persistSnapshot, loadPersistedSnapshot } from './state-store.js';
+import { LeanHttpServer, type LeanRequest, type LeanResponse } from './h1/downstream.js';
+import type { ProxyRequest, ProxyResponse } from './http/types.js';
 
 export const PROXY_VERSION = '0.1.0';
 
@@ -56,6 +58,8 @@ export interface ProxyOptions {
   random?: () => number;
   /** Access-log destination (default stdout). */
   accessLogDestination?: pino.DestinationStream;
+  /** A request head must arrive completely within this long of its first byte (default 20 s). */
+  headTimeoutMs?: number;
 }
 
 export type ApplyResult = { ok: true; version: string; unchanged?: boolean } | { ok: false; error: string };
@@ -126,10 +130,13 @@ interface ProxyState {
   clusters: Map<string, ClusterRuntime>;
 }
 
+/** What a traffic listener is served by: node:https (TLS) or the lean fast path (plaintext). */
+type TrafficServer = HttpsServer | LeanHttpServer;
+
 interface GatewayServer {
   key: string;
   listener: GatewayListener;
-  server: Server | HttpsServer;
+  server: TrafficServer;
   port: number | undefined;
   bound: Promise<void>;
   tlsOn: boolean;
@@ -158,7 +165,8 @@ class TrellisProxy implements Proxy {
   private inboundCluster: ClusterRuntime | undefined;
   private readonly listenerErrors: string[] = [];
   private skippedListeners: string[] = [];
-  private readonly httpHandlers = new Map<Server, ListenerInfo>();
+  private readonly httpHandlers = new Map<TrafficServer, ListenerInfo>();
+  private readonly leanServers: LeanHttpServer[] = [];
 
   constructor(private readonly opts: ProxyOptions) {
     this.log = opts.logger ?? pino({ level: 'silent' });
@@ -249,8 +257,8 @@ class TrellisProxy implements Proxy {
     if (this.opts.mode === 'sidecar') {
       if (this.opts.outboundPort !== undefined) {
         const info: ListenerInfo = { kind: 'outbound', scheme: 'http', port: 0, routeConfig: 'outbound', httpsRedirect: false };
-        const server = this.httpServer(info);
-        info.port = await listenOn(server, this.opts.outboundPort, bind);
+        const server = this.leanServer(info);
+        info.port = await listenOn(server.net, this.opts.outboundPort, bind);
         this.ports.outbound = info.port;
       }
       if (this.opts.inboundPort !== undefined) {
@@ -266,24 +274,43 @@ class TrellisProxy implements Proxy {
     }
   }
 
-  private httpServer(info: ListenerInfo, tlsOptions?: { cert: string; key: string }): Server {
-    const server: Server = tlsOptions ? createHttpsServer({ ...tlsOptions }) : createHttpServer();
+  private httpsServer(info: ListenerInfo, tlsOptions: { cert: string; key: string }): HttpsServer {
+    const server = createHttpsServer({ ...tlsOptions });
     this.configureHttpServer(server, info);
+    this.httpHandlers.set(server, info);
     return server;
+  }
+
+  /**
+   * A plaintext listener on the lean HTTP/1.1 fast path; Upgrade, CONNECT and Expect requests
+   * are handed to a node:http server (never listening itself) configured like any other.
+   */
+  private leanServer(info: ListenerInfo): LeanHttpServer {
+    const fallback = createHttpServer();
+    this.configureHttpServer(fallback, info);
+    const lean = new LeanHttpServer({
+      onRequest: (req: LeanRequest, res: LeanResponse) => this.handle(req, res, info),
+      fallback,
+      headTimeoutMs: this.opts.headTimeoutMs,
+    });
+    this.leanServers.push(lean);
+    this.servers.push(lean.net);
+    this.trackSockets(lean.net);
+    this.httpHandlers.set(lean, info);
+    return lean;
   }
 
   private configureHttpServer(server: Server, info: ListenerInfo): void {
     server.keepAliveTimeout = 65_000;
     server.headersTimeout = 66_000;
     server.requestTimeout = 0;
-    server.on('request', (req, res) => this.handle(req, res, info));
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => this.handle(req as ProxyRequest, res, info));
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.handleUpgrade(req, socket, head, info));
     server.on('clientError', (_err, socket: Duplex) => {
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
       else socket.destroy();
     });
     this.servers.push(server);
-    this.httpHandlers.set(server, info);
     this.trackSockets(server);
   }
 
@@ -300,12 +327,11 @@ class TrellisProxy implements Proxy {
    */
   private async listenInbound(port: number, bind: string): Promise<number> {
     const info: ListenerInfo = { kind: 'inbound', scheme: 'http', port: 0, routeConfig: '', httpsRedirect: false };
-    const plain = createHttpServer();
-    this.configureHttpServer(plain, info);
+    const plain = this.leanServer(info);
     const tlsInfo: ListenerInfo = { ...info, scheme: 'https' };
     let secure: HttpsServer | undefined;
     let lastCtx: object | undefined;
-    const front = createNetServer((socket) => {
+    const front = createNetServer({ noDelay: true, allowHalfOpen: true }, (socket) => {
       socket.once('data', (first: Buffer) => {
         socket.pause();
         const ctx = first[0] === 0x16 ? this.opts.tls?.serverContext() : undefined;
@@ -320,8 +346,7 @@ class TrellisProxy implements Proxy {
           secure.emit('connection', replayingStream(socket, first));
           return;
         }
-        socket.unshift(first);
-        plain.emit('connection', socket);
+        plain.handleConnection(socket, first);
         socket.resume();
       });
     });
@@ -358,9 +383,9 @@ class TrellisProxy implements Proxy {
         continue;
       }
       const info: ListenerInfo = { kind: 'gateway', scheme: creds ? 'https' : 'http', port: l.port, routeConfig: l.routeConfig, httpsRedirect: l.httpsRedirect === true && !creds };
-      const server = this.httpServer(info, creds);
+      const server = creds ? this.httpsServer(info, creds) : this.leanServer(info);
       const g: GatewayServer = { key: name, listener: l, server, port: undefined, bound: Promise.resolve(), tlsOn: Boolean(creds) };
-      g.bound = listenOn(server, l.port, l.bind ?? this.opts.bindAddress ?? '0.0.0.0').then(
+      g.bound = listenOn(server instanceof LeanHttpServer ? server.net : server, l.port, l.bind ?? this.opts.bindAddress ?? '0.0.0.0').then(
         (port) => {
           g.port = port;
           info.port = l.port === 0 ? port : l.port;
@@ -383,7 +408,7 @@ class TrellisProxy implements Proxy {
 
   // ------------------------------------------------------------------ requests
 
-  private handle(req: IncomingMessage, res: ServerResponse, l: ListenerInfo): void {
+  private handle(req: ProxyRequest, res: ProxyResponse, l: ListenerInfo): void {
     const start = performance.now();
     this.inflight++;
     res.once('close', () => {
@@ -393,7 +418,7 @@ class TrellisProxy implements Proxy {
     if (this.draining) res.shouldKeepAlive = false;
     const state = this.state;
     let url = req.url ?? '/';
-    let authority = req.headers.host ?? '';
+    let authority = (req.headers.host as string | undefined) ?? '';
     let absolute = false;
     if (url.charCodeAt(0) !== 47 /* '/' */ && l.kind === 'outbound') {
       const parsed = parseAbsoluteForm(url);
@@ -433,7 +458,7 @@ class TrellisProxy implements Proxy {
     ctx.routeName = route.name;
     let corsHeaders: Record<string, string> | undefined;
     if (route.cors) {
-      const origin = req.headers.origin;
+      const origin = req.headers.origin as string | undefined;
       const outcome = evaluateCors(route.cors, ctx.method, origin, req.headers['access-control-request-method'] as string | undefined);
       if (outcome.kind === 'preflight') return this.reply(ctx, 200, outcome.headers, '', '-');
       corsHeaders = outcome.responseHeaders;
@@ -534,7 +559,7 @@ class TrellisProxy implements Proxy {
     }
   }
 
-  private bodyMode(req: IncomingMessage, method: string, buffer: boolean): 'none' | 'buffer' | 'stream' {
+  private bodyMode(req: ProxyRequest, method: string, buffer: boolean): 'none' | 'buffer' | 'stream' {
     const cl = req.headers['content-length'];
     const te = req.headers['transfer-encoding'];
     if (te === undefined && (cl === undefined || cl === '0')) return 'none';
@@ -581,7 +606,8 @@ class TrellisProxy implements Proxy {
     };
     const filter = this.opts.inboundFilter;
     if (!filter) return go();
-    filter(ctx.req, this.inboundContext(ctx.req, ctx.state!.snapshot, ctx.l)).then(
+    // The filter reads url, method, headers and socket, which both request kinds have.
+    filter(ctx.req as IncomingMessage, this.inboundContext(ctx.req, ctx.state!.snapshot, ctx.l)).then(
       (denial) => {
         if (!denial) return go();
         ctx.req.resume();
@@ -595,7 +621,7 @@ class TrellisProxy implements Proxy {
     );
   }
 
-  private inboundContext(req: IncomingMessage, snapshot: ProxySnapshot, l: ListenerInfo): InboundContext {
+  private inboundContext(req: ProxyRequest, snapshot: ProxySnapshot, l: ListenerInfo): InboundContext {
     const socket = req.socket;
     const isTls = socket instanceof TLSSocket;
     const peer = isTls ? (socket as TLSSocket).getPeerCertificate() : undefined;
@@ -799,6 +825,10 @@ class TrellisProxy implements Proxy {
       s.close();
       if ('closeIdleConnections' in s) (s as Server).closeIdleConnections();
     }
+    for (const lean of this.leanServers) {
+      lean.close();
+      lean.closeIdleConnections();
+    }
     if (this.inflight > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, drainMs);
@@ -809,6 +839,7 @@ class TrellisProxy implements Proxy {
       s.close();
       if ('closeAllConnections' in s) (s as Server).closeAllConnections();
     }
+    for (const lean of this.leanServers) lean.closeAllConnections();
     for (const sock of this.sockets) sock.destroy();
     for (const g of this.gateways.values()) g.server.closeAllConnections();
     this.observer.accessLog.flush();
@@ -821,8 +852,8 @@ class TrellisProxy implements Proxy {
 }
 
 interface RequestCtx {
-  req: IncomingMessage;
-  res: ServerResponse;
+  req: ProxyRequest;
+  res: ProxyResponse;
   l: ListenerInfo;
   start: number;
   state: ProxyState | undefined;

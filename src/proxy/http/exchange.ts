@@ -1,4 +1,3 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { CompiledDestination, CompiledRoute } from '../routing/route-table.js';
@@ -8,6 +7,8 @@ import type { EndpointState } from '../upstream/endpoint.js';
 import { backoffMs, retriableFailure, retriableStatus, type CompiledRetry } from '../resilience/retry-policy.js';
 import { classifyUpstreamError, failureError, PROXY_ERRORS, RESPONSE_FLAGS_HEADER, type AttemptFailure, type ProxyErrorCode } from '../errors.js';
 import { isHopByHop, type HeaderMap } from './hop-by-hop.js';
+import type { ProxyRequest, ProxyResponse } from './types.js';
+import type { StreamBody } from '../h1/upstream-pool.js';
 
 /** Request bodies up to this size are buffered so that retries and mirrors can replay them. */
 export const REPLAY_BUFFER_LIMIT = 64 * 1024;
@@ -26,8 +27,8 @@ export interface ExchangeOutcome {
 }
 
 export interface ExchangeOptions {
-  req: IncomingMessage;
-  res: ServerResponse;
+  req: ProxyRequest;
+  res: ProxyResponse;
   route: CompiledRoute | undefined;
   destination: CompiledDestination | undefined;
   cluster: ClusterRuntime;
@@ -51,7 +52,7 @@ export interface ExchangeOptions {
  * with back-pressure; nothing is written downstream until an attempt's response is accepted.
  */
 export class Exchange {
-  private body: Buffer | Readable | null = null;
+  private body: Buffer | StreamBody | null = null;
   private replayable = true;
   private attemptNo = 0;
   private current: Attempt | undefined;
@@ -323,7 +324,7 @@ export class Exchange {
   }
 }
 
-async function* prefixThenRest(prefix: Buffer[], rest: IncomingMessage): AsyncGenerator<Buffer> {
+async function* prefixThenRest(prefix: Buffer[], rest: AsyncIterable<unknown>): AsyncGenerator<Buffer> {
   for (const c of prefix) yield c;
   for await (const c of rest) yield c as Buffer;
 }
