@@ -16,6 +16,19 @@ function selects(selector: { matchLabels?: Record<string, string> } | undefined,
 }
 
 /**
+ * Istio's best-effort inference of a service's mTLS mode (BestEffortInferServiceMTLSMode), which
+ * auto mTLS consults for a cluster without DestinationRule TLS: the namespace policy of the
+ * service's namespace (no selector), else the mesh policy; workload policies are not considered.
+ * Undefined when nothing sets a mode.
+ */
+export function inferServiceMtlsMode(index: ClusterIndex, namespace: string): PeerAuthMode | undefined {
+  const root = index.mesh.rootNamespace;
+  const namespaceWide = (index.peerAuthentications.get(namespace) ?? []).find((p) => !hasLabels(p.spec.selector));
+  const meshWide = (index.peerAuthentications.get(root) ?? []).find((p) => !hasLabels(p.spec.selector));
+  return definedMode(namespaceWide?.spec.mtls?.mode) ?? definedMode(meshWide?.spec.mtls?.mode);
+}
+
+/**
  * PeerAuthentication: the workload policy (selector, proxy's namespace) over the namespace policy
  * over the mesh policy (root namespace, no selector); UNSET inherits; nothing set ⇒ PERMISSIVE.
  * Selector policies in the root namespace do not apply mesh-wide. Port-level modes come from the

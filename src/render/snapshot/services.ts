@@ -17,6 +17,8 @@ export interface ServiceInfo {
   /** Kubernetes services only: the short name, usable from the same namespace. */
   shortName?: string;
   origin: 'kubernetes' | 'serviceentry' | 'config';
+  /** A ServiceEntry outside the mesh (location MESH_EXTERNAL, the default): no PeerAuthentication applies. */
+  meshExternal?: true;
   ports: number[];
   exportTo?: string[];
   endpoints: ServiceEndpoint[];
@@ -188,6 +190,7 @@ export function addServiceEntries(
           host,
           namespace,
           origin: 'serviceentry' as const,
+          meshExternal: se.spec.location === 'MESH_INTERNAL' ? undefined : (true as const),
           ports: sortedUnique((se.spec.ports ?? []).map((p) => String(p.number)).concat(registered?.ports.map(String) ?? []))
             .map(Number)
             .sort((a, b) => a - b),

@@ -1,6 +1,7 @@
-import type { ClusterLoadAssignment, UpstreamCluster } from '../../mesh/snapshot.js';
+import type { ClusterLoadAssignment, PeerAuthMode, UpstreamCluster } from '../../mesh/snapshot.js';
 import { compact, freezeShared, exportedTo, hostMatchesPattern, labelsMatch } from './common.js';
 import { cachedResource, labelsKey, type ClusterIndex, type IndexedDestinationRule } from './cluster-index.js';
+import { inferServiceMtlsMode } from './inbound.js';
 import type { ClusterRef } from './translate-route.js';
 import {
   mergeTrafficPolicy,
@@ -53,13 +54,23 @@ export function selectDestinationRule(
 export function buildUpstreamCluster(index: ClusterIndex, ref: ClusterRef, dr: IndexedDestinationRule | undefined): UpstreamCluster {
   const service = index.services.get(ref.host);
   const spiffeIds = service?.spiffeIds ?? [];
-  const key = `${index.meshHash}|${ref.name}|${dr?.hash ?? ''}|${spiffeIds.join(',')}`;
-  return cachedResource(index.cache, 'clusters', key, () => translateUpstreamCluster(index, ref, dr, spiffeIds));
+  // Auto mTLS follows the destination's namespace/mesh PeerAuthentication (DISABLE ⇒ plaintext).
+  const serviceMtls = service && !service.meshExternal ? inferServiceMtlsMode(index, service.namespace) : undefined;
+  const key = `${index.meshHash}|${ref.name}|${dr?.hash ?? ''}|${spiffeIds.join(',')}|${serviceMtls ?? ''}`;
+  return cachedResource(index.cache, 'clusters', key, () => translateUpstreamCluster(index, ref, dr, spiffeIds, serviceMtls));
 }
 
-function translateUpstreamCluster(index: ClusterIndex, ref: ClusterRef, dr: IndexedDestinationRule | undefined, spiffeIds: string[]): UpstreamCluster {
+function translateUpstreamCluster(
+  index: ClusterIndex,
+  ref: ClusterRef,
+  dr: IndexedDestinationRule | undefined,
+  spiffeIds: string[],
+  serviceMtls: PeerAuthMode | undefined,
+): UpstreamCluster {
   const subsetPolicy = ref.subset ? dr?.spec.subsets?.find((s) => s.name === ref.subset)?.trafficPolicy : undefined;
   const policy = mergeTrafficPolicy(dr?.spec.trafficPolicy, subsetPolicy, ref.port);
+  const passthrough = policy.loadBalancer?.simple === 'PASSTHROUGH';
+  const autoPlaintext = index.mesh.enableAutoMtls && serviceMtls === 'DISABLE' && !passthrough;
   const cluster: UpstreamCluster = freezeShared(
     compact({
       name: ref.name,
@@ -69,7 +80,7 @@ function translateUpstreamCluster(index: ClusterIndex, ref: ClusterRef, dr: Inde
       lb: translateLoadBalancer(policy.loadBalancer),
       connectionPool: translateConnectionPool(policy.connectionPool, index.mesh.connectTimeoutMs),
       outlierDetection: translateOutlierDetection(policy.outlierDetection),
-      tls: translateClientTls(policy.tls, spiffeIds),
+      tls: translateClientTls(policy.tls, spiffeIds) ?? (autoPlaintext ? { mode: 'DISABLE' as const, subjectAltNames: [] } : undefined),
     }),
   );
   return cluster;
