@@ -4,7 +4,7 @@ import { connect as tlsConnect, type DetailedPeerCertificate, type PeerCertifica
 import { Agent, request } from 'undici';
 import { generateKeyAndCsr, type WorkloadKeyType } from './ca/csr.js';
 import { derToPem } from './ca/der-sign.js';
-import { CaError, isCaError } from './errors.js';
+import { CaError, isCaError, type CaErrorCode } from './errors.js';
 import type { BootstrapResponse } from './bootstrap.js';
 import { spiffeId } from './identity.js';
 import { caCertHashOf, parseJoinToken } from './join-tokens.js';
@@ -87,7 +87,8 @@ export async function requestBootstrapCertificate(options: BootstrapClientOption
     const text = await response.body.text();
     if (response.statusCode === 401) throw new CaError('AUTHN', `bootstrap refused by ${endpoint.url}: ${text.slice(0, 200)}`);
     if (response.statusCode !== 200) {
-      throw new CaError(response.statusCode >= 500 ? 'CA_NOT_READY' : 'CSR_PARSE', `bootstrap ${endpoint.url} answered ${response.statusCode}: ${text.slice(0, 200)}`);
+      const code = response.statusCode >= 500 ? 'CA_NOT_READY' : (wireCode(text) ?? 'CSR_PARSE');
+      throw new CaError(code, `bootstrap ${endpoint.url} answered ${response.statusCode}: ${text.slice(0, 200)}`);
     }
     const body = JSON.parse(text) as BootstrapResponse;
     return workloadCertificateFrom(privateKeyPem, body.certChainPem, body.rootCertPem);
@@ -169,6 +170,18 @@ async function askForTlsEndpoint(url: string, timeoutMs: number): Promise<string
   try {
     const tlsUrl = (JSON.parse(text) as { tlsUrl?: unknown }).tlsUrl;
     return typeof tlsUrl === 'string' && tlsUrl.startsWith('https://') ? tlsUrl : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const CLIENT_ERROR_CODES = new Set<CaErrorCode>(['CSR_PARSE', 'CSR_SIGNATURE', 'CSR_KEY', 'TTL', 'IDENTITY', 'TLS_REQUIRED']);
+
+/** The CaError code of a 4xx answer's `{code, message}` body, when it is one. */
+function wireCode(text: string): CaErrorCode | undefined {
+  try {
+    const code = (JSON.parse(text) as { code?: unknown }).code;
+    return CLIENT_ERROR_CODES.has(code as CaErrorCode) ? (code as CaErrorCode) : undefined;
   } catch {
     return undefined;
   }
