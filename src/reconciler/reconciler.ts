@@ -86,6 +86,7 @@ export class Reconciler {
   private lastDecided?: string;
   private faultSince?: Date;
   private failures = 0;
+  private pruning?: Promise<void>;
   private phaseBeforeInvalid = new Map<string, ClusterStatusStatus['phase']>();
 
   constructor(private readonly opts: ReconcilerOptions) {
@@ -141,6 +142,7 @@ export class Reconciler {
       // Status is finalised here and only here.
       this.finalise(ctx, error);
     }
+    if (!ctx.noop && ctx.snapshot) void this.pruneLater();
     const result: RunOutcome['result'] = error
       ? error instanceof StalledError
         ? 'stalled'
@@ -164,6 +166,16 @@ export class Reconciler {
     };
   }
 
+  /**
+   * Only the commit in force keeps its snapshot; refused and superseded ones go. Off the critical
+   * path (after the hand-over); the next checkout waits for it.
+   */
+  private pruneLater(): Promise<void> {
+    const keep = this.lastGoodState ? [this.lastGoodState.revision.commit] : [];
+    this.pruning = this.opts.source.pruneSnapshots(keep).catch(() => undefined);
+    return this.pruning;
+  }
+
   // ---- steps ----------------------------------------------------------------------------------
 
   private async detectChange(ctx: StepContext): Promise<void> {
@@ -180,8 +192,8 @@ export class Reconciler {
   }
 
   private async checkout(ctx: StepContext): Promise<void> {
-    // Only the commit in force keeps its snapshot; refused and superseded ones go.
-    await this.opts.source.pruneSnapshots(this.lastGoodState ? [this.lastGoodState.revision.commit] : []).catch(() => undefined);
+    // The first checkout of this process starts clean (an earlier process may have left snapshots).
+    await (this.pruning ?? this.pruneLater());
     ctx.snapshot = await this.opts.source.checkout(ctx.revision!.commit);
   }
 

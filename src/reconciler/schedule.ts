@@ -18,7 +18,7 @@ export interface BackoffOptions {
 }
 
 export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 1_000, maxMs: 5 * 60_000, factor: 2 };
-/** Webhook bursts (several pushes, GitHub redeliveries) within this window make one run. */
+/** Webhook bursts (several pushes, GitHub redeliveries) within this window make one trailing run after the leading one. */
 export const DEFAULT_DEBOUNCE_MS = 50;
 
 /** Parses `500ms`, `30s`, `5m`, `1h30m` (Go duration style, like Flux's `interval`). */
@@ -70,6 +70,7 @@ export class ReconcileLoop {
   private running?: Promise<void>;
   private pending?: Trigger;
   private retryNotBefore = 0;
+  private lastTriggerAt = -Infinity;
   private stopped = true;
   private readonly backoff: Backoff;
 
@@ -106,10 +107,22 @@ export class ReconcileLoop {
     this.request('startup');
   }
 
-  /** Asks for a run soon (debounced). Webhooks and manual triggers bypass a backoff window. */
+  /**
+   * Asks for a run. The first trigger after a quiet period runs at once (a single push should not
+   * wait out a window); triggers that follow within `debounceMs` are merged into one trailing run.
+   * Webhooks and manual triggers bypass a backoff window.
+   */
   trigger(reason: Trigger = 'manual'): void {
     if (this.stopped) return;
+    const now = Date.now();
+    const quiet = now - this.lastTriggerAt >= (this.opts.debounceMs ?? DEFAULT_DEBOUNCE_MS);
+    this.lastTriggerAt = now;
     if (this.debounceTimer) return;
+    if (quiet) {
+      // A run in flight turns this into exactly one more run (see request).
+      this.request(reason);
+      return;
+    }
     this.debounceTimer = setTimeout(() => {
       this.debounceTimer = undefined;
       this.request(reason);

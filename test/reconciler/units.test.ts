@@ -169,6 +169,30 @@ describe('schedule', () => {
     await new Promise((r) => setTimeout(r, 30));
     expect(calls.length).toBe(n);
   });
+
+  test('the first trigger after a quiet period runs at once; the rest of its burst waits for one trailing run', async () => {
+    const calls: Trigger[] = [];
+    const loop = new ReconcileLoop({
+      schedule: { cron: '0 0 1 1 *' },
+      // Longer than the test: a run that waited for the window would never come.
+      debounceMs: 60_000,
+      run: async (trigger) => {
+        calls.push(trigger);
+        return { result: 'unchanged' };
+      },
+    });
+    loop.start();
+    await waitFor(() => calls.length === 1, 'startup run');
+    await loop.idle();
+    loop.trigger('webhook');
+    await waitFor(() => calls.length === 2, 'the leading trigger runs without waiting out the window');
+    await loop.idle();
+    loop.trigger('webhook');
+    loop.trigger('webhook');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(calls).toEqual(['startup', 'webhook']);
+    await loop.stop();
+  });
 });
 
 describe('file-lock leader election', () => {
