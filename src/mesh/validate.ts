@@ -90,11 +90,17 @@ export function validateObject(obj: MeshObject): ValidationResult {
   return split(sortDiagnostics([...schemaErrors, ...report.diagnostics]));
 }
 
+export interface ValidateOptions {
+  /** Replaces `validateObject` for the single-object checks (a render cache memoises them by content). */
+  validateObject?: (obj: MeshObject) => ValidationResult;
+}
+
 /** Every object's own checks plus cross-object checks over the set (one cluster's objects). */
-export function validateObjects(objs: readonly MeshObject[]): ValidationResult {
+export function validateObjects(objs: readonly MeshObject[], options: ValidateOptions = {}): ValidationResult {
+  const validateOne = options.validateObject ?? validateObject;
   const all: Diagnostic[] = [];
   for (const obj of objs) {
-    const { errors, warnings } = validateObject(obj);
+    const { errors, warnings } = validateOne(obj);
     all.push(...errors, ...warnings);
   }
   all.push(...validateCrossObject(objs));

@@ -1,9 +1,10 @@
 import { existsSync } from 'node:fs';
 import { childPath } from '../mesh/field-path.js';
 import { fieldSource, parseDocuments } from '../mesh/load.js';
-import type { Diagnostic, MeshObject, SourceRef } from '../mesh/object.js';
+import type { Diagnostic, MeshObject, SourceRef, ValidationResult } from '../mesh/object.js';
 import type { FleetSpec, IstioOperatorSpec } from '../mesh/api/index.js';
-import { sortDiagnostics, validateObjects } from '../mesh/validate.js';
+import { sortDiagnostics, validateObject, validateObjects } from '../mesh/validate.js';
+import type { RenderCache } from './cache.js';
 import { DiskFileSystem, joinRepoPath } from './fs.js';
 import { resolveIstioOperator } from './istio-operator.js';
 import { buildKustomizationDetailed, type KustomizeBuildResult } from './kustomize/build.js';
@@ -24,20 +25,30 @@ const VERSION_DIR = /^versions\/([^/]+)(?:\/|$)/;
  * each naming file:line, object and field; a non-empty `errors` means the repository must not be applied.
  * `clusters` holds each cluster that could be rendered (built, exactly one IstioOperator), in Fleet order.
  */
-export async function loadRepository(fs: RepoFileSystem): Promise<RepositoryRender> {
+export interface LoadRepositoryOptions {
+  /**
+   * A cache shared across renders (e.g. across commits): unchanged files are not parsed again,
+   * unchanged objects not validated again, and an overlay none of whose inputs changed is not built
+   * again. With a cache, the objects of the result are deep-frozen and shared between renders.
+   */
+  cache?: RenderCache;
+}
+
+export async function loadRepository(fs: RepoFileSystem, options: LoadRepositoryOptions = {}): Promise<RepositoryRender> {
   const cached = new CachingFileSystem(fs);
   const findings = new Findings();
-  const fleet = await loadFleet(cached, findings);
+  const ctx: LoadContext = { fs: cached, cache: options.cache };
+  const fleet = await loadFleet(ctx, findings);
   const clusters: ClusterRender[] = [];
   const fleetClusters = Array.isArray(fleet.spec?.clusters) ? fleet.spec.clusters : [];
 
   for (const [i, cluster] of fleetClusters.entries()) {
     // A name that is not a DNS label (the Fleet schema reports it) must not become a path.
     if (!cluster || typeof cluster.name !== 'string' || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(cluster.name)) continue;
-    const render = await loadCluster(cached, fleet, cluster.name, cluster.overlay, i, findings);
+    const render = await loadCluster(ctx, fleet, cluster.name, cluster.overlay, i, findings);
     if (render) clusters.push(render);
   }
-  await validateVersionFolders(cached, findings);
+  await validateVersionFolders(ctx, findings);
   await checkStrayOverlays(cached, fleet, fleetClusters.map((c) => c?.name).filter((n): n is string => typeof n === 'string'), findings);
 
   const { errors, warnings } = findings.result();
@@ -45,9 +56,31 @@ export async function loadRepository(fs: RepoFileSystem): Promise<RepositoryRend
 }
 
 /** `loadRepository` over a checkout on disk (paths escaping `dir` are refused). */
-export async function loadRepositoryFromDir(dir: string): Promise<RepositoryRender> {
+export async function loadRepositoryFromDir(dir: string, options: LoadRepositoryOptions = {}): Promise<RepositoryRender> {
   if (!existsSync(dir)) throw new Error(`repository directory ${dir} does not exist`);
-  return loadRepository(new DiskFileSystem(dir));
+  return loadRepository(new DiskFileSystem(dir), options);
+}
+
+interface LoadContext {
+  /** The render's file system (reads memoised for the duration of one render). */
+  fs: RepoFileSystem;
+  cache?: RenderCache;
+}
+
+interface ValidatedBuild {
+  build: KustomizeBuildResult;
+  validated: ValidationResult;
+}
+
+/** `kustomize build DIR` and the validation of its objects; through the cache (reused while no input changed) when there is one. */
+async function buildAndValidate(ctx: LoadContext, dir: string): Promise<ValidatedBuild> {
+  const { cache } = ctx;
+  const run = async (fs: RepoFileSystem): Promise<ValidatedBuild> => {
+    const build = await buildKustomizationDetailed(fs, dir, { cache });
+    const validated = validateObjects(build.objects, cache ? { validateObject: (obj) => cache.validated(obj, validateObject) } : {});
+    return { build, validated };
+  };
+  return cache ? cache.traced(`build:${dir}`, ctx.fs, run) : run(ctx.fs);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -89,23 +122,31 @@ class Findings {
   }
 }
 
-/** Memoises reads: every overlay reads the same base and version files. */
+/**
+ * Memoises every call for the duration of one render (a render reads one checkout, which does not
+ * change under it): every overlay reads the same base and version files and asks about the same
+ * directories, and on disk each question costs a realpath (symlink check) and a stat.
+ */
 class CachingFileSystem implements RepoFileSystem {
-  private readonly files = new Map<string, Promise<string>>();
+  private readonly calls = new Map<string, Promise<unknown>>();
   constructor(private readonly inner: RepoFileSystem) {}
   readFile(path: string): Promise<string> {
-    let pending = this.files.get(path);
-    if (!pending) this.files.set(path, (pending = this.inner.readFile(path)));
-    return pending;
+    return this.memo('r', path, () => this.inner.readFile(path));
   }
   exists(path: string): Promise<boolean> {
-    return this.inner.exists(path);
+    return this.memo('e', path, () => this.inner.exists(path));
   }
   isDirectory(path: string): Promise<boolean> {
-    return this.inner.isDirectory(path);
+    return this.memo('d', path, () => this.inner.isDirectory(path));
   }
-  listDir(path: string): Promise<string[]> {
-    return this.inner.listDir(path);
+  async listDir(path: string): Promise<string[]> {
+    return [...(await this.memo('l', path, () => this.inner.listDir(path)))];
+  }
+  private memo<T>(call: string, path: string, run: () => Promise<T>): Promise<T> {
+    const key = `${call}\0${path}`;
+    let pending = this.calls.get(key) as Promise<T> | undefined;
+    if (!pending) this.calls.set(key, (pending = run()));
+    return pending;
   }
 }
 
@@ -117,7 +158,8 @@ const PLACEHOLDER_FLEET: MeshObject<FleetSpec> = {
   source: { file: FLEET_FILE, line: 1, col: 1 },
 };
 
-async function loadFleet(fs: RepoFileSystem, findings: Findings): Promise<MeshObject<FleetSpec>> {
+async function loadFleet(ctx: LoadContext, findings: Findings): Promise<MeshObject<FleetSpec>> {
+  const { fs, cache } = ctx;
   const at = { file: FLEET_FILE };
   if (!(await fs.exists(FLEET_FILE))) {
     findings.add(diagnosticAt(at, `${FLEET_FILE} not found at the repository root: a config repository starts with a Fleet (kind: Fleet, apiVersion: trellis.dev/v1alpha1)`));
@@ -130,7 +172,7 @@ async function loadFleet(fs: RepoFileSystem, findings: Findings): Promise<MeshOb
     findings.addAll(err instanceof RenderError ? err.diagnostics : [diagnosticAt(at, (err as Error).message)]);
     return structuredClone(PLACEHOLDER_FLEET);
   }
-  const parsed = parseDocuments(text, FLEET_FILE);
+  const parsed = cache ? cache.parsed('documents', FLEET_FILE, text, () => parseDocuments(text, FLEET_FILE)) : parseDocuments(text, FLEET_FILE);
   findings.addAll(parsed.diagnostics);
   const fleets = parsed.objects.filter((o) => o.kind === 'Fleet');
   for (const other of parsed.objects.filter((o) => o.kind !== 'Fleet')) {
@@ -181,13 +223,14 @@ function checkFleetStages(fleet: MeshObject<FleetSpec>): Diagnostic[] {
 }
 
 async function loadCluster(
-  fs: RepoFileSystem,
+  ctx: LoadContext,
   fleet: MeshObject<FleetSpec>,
   cluster: string,
   overlayField: string | undefined,
   index: number,
   findings: Findings,
 ): Promise<ClusterRender | undefined> {
+  const { fs } = ctx;
   const clusterPath = `spec.clusters[${index}]`;
   const fleetAt = (path: string): SourceRef => fieldSource(fleet, path);
   const fleetError = (path: string, message: string): void => {
@@ -215,8 +258,9 @@ async function loadCluster(
   }
 
   let build: KustomizeBuildResult;
+  let validated: ValidationResult;
   try {
-    build = await buildKustomizationDetailed(fs, overlay);
+    ({ build, validated } = await buildAndValidate(ctx, overlay));
   } catch (err) {
     const diagnostics = err instanceof RenderError ? err.diagnostics : [diagnosticAt({ file: overlay }, (err as Error).message)];
     findings.addAll(await explainMissingVersions(fs, diagnostics));
@@ -232,7 +276,6 @@ async function loadCluster(
     .map((o, i) => ({ o, i }))
     .sort((a, b) => fromVersions(a.o) - fromVersions(b.o) || a.i - b.i)
     .map(({ o }) => o);
-  const validated = validateObjects(build.objects);
   findings.addValidator([...validated.errors, ...validated.warnings]);
 
   let ok = true;
@@ -306,7 +349,8 @@ async function explainMissingVersions(fs: RepoFileSystem, diagnostics: Diagnosti
 }
 
 /** Every `versions/<v>` folder must build and validate, and carry exactly one IstioOperator tagged `<v>`. */
-async function validateVersionFolders(fs: RepoFileSystem, findings: Findings): Promise<void> {
+async function validateVersionFolders(ctx: LoadContext, findings: Findings): Promise<void> {
+  const { fs } = ctx;
   if (!(await fs.isDirectory(VERSIONS_DIR))) {
     findings.add(diagnosticAt({ file: VERSIONS_DIR }, 'the repository has no versions/ folder: each mesh version lives in versions/<v>/'));
     return;
@@ -322,14 +366,14 @@ async function validateVersionFolders(fs: RepoFileSystem, findings: Findings): P
     }
     if (!isDir) continue;
     let build: KustomizeBuildResult;
+    let validated: ValidationResult;
     try {
-      build = await buildKustomizationDetailed(fs, dir);
+      ({ build, validated } = await buildAndValidate(ctx, dir));
     } catch (err) {
       findings.addAll(err instanceof RenderError ? err.diagnostics : [diagnosticAt({ file: dir }, (err as Error).message)]);
       continue;
     }
     findings.addValidator(build.warnings);
-    const validated = validateObjects(build.objects);
     findings.addValidator([...validated.errors, ...validated.warnings]);
     const operators = build.objects.filter((o) => o.kind === 'IstioOperator') as Array<MeshObject<IstioOperatorSpec>>;
     const kfile = build.files.find((f) => f.startsWith(`${dir}/`) && /\/(kustomization\.ya?ml|Kustomization)$/.test(f)) ?? dir;

@@ -120,7 +120,8 @@ describe('fast YAML path', () => {
     let fast = 0;
     for (const path of files) {
       const text = readFileSync(path, 'utf8');
-      if (takesFastPath(text)) fast++;
+      if (!takesFastPath(text)) continue; // both sides would run the full parser
+      fast++;
       expectSameAsFullParser(text, relative(PROJECT_ROOT, path));
     }
     expect(fast).toBeGreaterThan(files.length / 2);
@@ -137,20 +138,21 @@ function seeded(seed: number): () => number {
 }
 
 describe('fast YAML path under mutation', () => {
-  it('matches the full parser on 400 randomly damaged copies of the sample repository files', () => {
+  it('matches the full parser on 300 randomly damaged copies of the sample repository files', () => {
     const base = join(PROJECT_ROOT, 'kustomize', 'base');
     const originals = readdirSync(base).filter((f) => f.endsWith('.yaml')).map((f) => readFileSync(join(base, f), 'utf8'));
     const inserts = [' ', '  ', '\n', ':', '- ', '#', "'", '"', '[', ']', '{', '}', ',', '|', '|-', '>', '&a', '*a', '!', '?', '\\', 'x', '1', '---\n', '...', '%', ': ', ' #'];
     const random = seeded(42);
     const pick = <T>(items: T[]): T => items[Math.floor(random() * items.length)];
     let fast = 0;
-    for (let i = 0; i < 400; i++) {
+    for (let i = 0; i < 300; i++) {
       let text = pick(originals);
       for (let edits = 1 + Math.floor(random() * 3); edits > 0; edits--) {
         const at = Math.floor(random() * text.length);
         text = random() < 0.6 ? text.slice(0, at) + pick(inserts) + text.slice(at) : text.slice(0, at) + text.slice(at + 1 + Math.floor(random() * 3));
       }
-      if (takesFastPath(text)) fast++;
+      if (!takesFastPath(text)) continue;
+      fast++;
       const fastResult = parseDocuments(text, 'm.yaml');
       const full = parseDocuments(text, 'm.yaml', undefined, { fastPath: false });
       if (JSON.stringify(fastResult) !== JSON.stringify(full)) expect({ case: i, text, result: fastResult }).toEqual({ case: i, text, result: full });
@@ -163,6 +165,13 @@ describeWithIstioFixtures('fast YAML path on Istio fixtures', () => {
   it('matches the full parser on every fixture file', () => {
     const files = yamlFiles(SHARED_ISTIO);
     expect(files.length).toBeGreaterThan(20);
-    for (const path of files) expectSameAsFullParser(readFileSync(path, 'utf8'), relative(SHARED_ISTIO, path));
+    let fast = 0;
+    for (const path of files) {
+      const text = readFileSync(path, 'utf8');
+      if (!takesFastPath(text)) continue;
+      fast++;
+      expectSameAsFullParser(text, relative(SHARED_ISTIO, path));
+    }
+    expect(fast).toBeGreaterThan(files.length / 2);
   });
 });

@@ -2,6 +2,7 @@ import { childPath, pointerToPath } from '../../mesh/field-path.js';
 import { parseDocuments } from '../../mesh/load.js';
 import type { Diagnostic, MeshObject } from '../../mesh/object.js';
 import { joinRepoPath, normalizeRepoPath } from '../fs.js';
+import type { RenderCache } from '../cache.js';
 import type { RepoFileSystem } from '../types.js';
 import { diagnosticAt, RenderError, type RenderErrorCode } from './errors.js';
 import { applyJsonPatch, parseJsonPatch } from './json-patch.js';
@@ -28,20 +29,26 @@ export interface KustomizeBuildResult {
   files: string[];
 }
 
+export interface BuildOptions {
+  /** Parsed files are taken from (and added to) this cache: see src/render/cache.ts. */
+  cache?: RenderCache;
+}
+
 interface BuildContext {
   fs: RepoFileSystem;
+  cache?: RenderCache;
   warnings: Diagnostic[];
   dirs: string[];
   files: Set<string>;
 }
 
 /** `kustomize build DIR` (DIR repository-relative) over a RepoFileSystem. Throws RenderError with every problem found. */
-export async function buildKustomization(fs: RepoFileSystem, dir: string): Promise<MeshObject[]> {
-  return (await buildKustomizationDetailed(fs, dir)).objects;
+export async function buildKustomization(fs: RepoFileSystem, dir: string, options: BuildOptions = {}): Promise<MeshObject[]> {
+  return (await buildKustomizationDetailed(fs, dir, options)).objects;
 }
 
-export async function buildKustomizationDetailed(fs: RepoFileSystem, dir: string): Promise<KustomizeBuildResult> {
-  const ctx: BuildContext = { fs, warnings: [], dirs: [], files: new Set() };
+export async function buildKustomizationDetailed(fs: RepoFileSystem, dir: string, options: BuildOptions = {}): Promise<KustomizeBuildResult> {
+  const ctx: BuildContext = { fs, cache: options.cache, warnings: [], dirs: [], files: new Set() };
   const root = normalizeRepoPath(dir);
   const resources = await buildDir(ctx, root, []);
   for (const res of resources) dropEmptyMetadataMaps(res);
@@ -73,7 +80,8 @@ async function findKustomizationFile(fs: RepoFileSystem, dir: string): Promise<s
 
 async function buildDir(ctx: BuildContext, dir: string, stack: string[]): Promise<KResource[]> {
   const file = await findKustomizationFile(ctx.fs, dir);
-  const k = parseKustomization(await ctx.fs.readFile(file), file, dir);
+  const text = await ctx.fs.readFile(file);
+  const k = cached(ctx, 'kustomization', file, text, () => parseKustomization(text, file, dir));
   ctx.files.add(file);
   ctx.warnings.push(...k.warnings);
   if (!ctx.dirs.includes(dir)) ctx.dirs.push(dir);
@@ -167,7 +175,7 @@ async function loadResourceEntry(ctx: BuildContext, k: Kustomization, entry: Loc
   checkLoadRestrictor(k, entry, target);
   const text = await atEntry(entry, () => ctx.fs.readFile(target));
   ctx.files.add(target);
-  const parsed = parseDocuments(text, target);
+  const parsed = cached(ctx, 'documents', target, text, () => parseDocuments(text, target));
   const fatal = parsed.diagnostics.filter((d) => d.severity === 'error');
   ctx.warnings.push(...parsed.diagnostics.filter((d) => d.severity !== 'error'));
   if (fatal.length > 0) throw new RenderError('YamlSyntax', fatal);
@@ -223,10 +231,15 @@ async function loadPatch(ctx: BuildContext, k: Kustomization, entry: PatchEntry)
     checkLoadRestrictor(k, ref, target);
     const text = await atEntry(ref, () => ctx.fs.readFile(target));
     ctx.files.add(target);
-    return { docs: parseYamlWithSources(text, { file: target }), file: target };
+    return { docs: cached(ctx, 'patch', target, text, () => parseYamlWithSources(text, { file: target })), file: target };
   }
   const inline = entry.patch!;
   return { docs: parseYamlWithSources(inline.value, embeddedOrigin(inline.valueAt, k.text, inline.block)), file: k.file };
+}
+
+/** A parse through the cache when there is one (cached values are frozen: the build copies before it changes anything). */
+function cached<T>(ctx: BuildContext, parser: string, file: string, text: string, parse: () => T): T {
+  return ctx.cache ? ctx.cache.parsed(parser, file, text, parse) : parse();
 }
 
 async function applyPatchEntry(ctx: BuildContext, k: Kustomization, entry: PatchEntry, resources: KResource[], errors: Diagnostic[]): Promise<KResource[]> {
