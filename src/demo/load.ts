@@ -4,8 +4,10 @@ export interface LoadCounters {
   sent: number;
   ok: number;
   failed: number;
-  /** Failures by status (0 = connection error). */
+  /** Failures by status (0 = connection error or reset). */
   byStatus: Record<number, number>;
+  /** Failures that were the generator's own timeout (counted in `failed`, not in `byStatus`). */
+  timedOut: number;
 }
 
 export interface LoadGenerator {
@@ -20,7 +22,7 @@ export interface LoadGenerator {
  * of them as the test user jason (bookinfo's `end-user` header), each with a timeout.
  */
 export function startLoad(opts: { url: string; host: string; path: string; rps: number; timeoutMs?: number }): LoadGenerator {
-  const c: LoadCounters = { sent: 0, ok: 0, failed: 0, byStatus: {} };
+  const c: LoadCounters = { sent: 0, ok: 0, failed: 0, byStatus: {}, timedOut: 0 };
   const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
   const inflight = new Set<Promise<void>>();
   const target = new URL(opts.path, opts.url);
@@ -46,9 +48,16 @@ export function startLoad(opts: { url: string; host: string; path: string; rps: 
           resolve();
         });
       });
-      req.setTimeout(opts.timeoutMs ?? 5000, () => req.destroy(new Error('timeout')));
+      let timedOut = false;
+      req.setTimeout(opts.timeoutMs ?? 5000, () => {
+        timedOut = true;
+        req.destroy(new Error('timeout'));
+      });
       req.on('error', () => {
-        fail(0);
+        if (timedOut) {
+          c.failed += 1;
+          c.timedOut += 1;
+        } else fail(0);
         resolve();
       });
       req.end();
@@ -65,6 +74,7 @@ export function startLoad(opts: { url: string; host: string; path: string; rps: 
         sent: c.sent - start.sent,
         ok: c.ok - start.ok,
         failed: c.failed - start.failed,
+        timedOut: c.timedOut - start.timedOut,
         byStatus: Object.fromEntries(Object.entries(c.byStatus).map(([k, v]) => [k, v - (start.byStatus[Number(k)] ?? 0)])),
       });
     },

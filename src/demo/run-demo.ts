@@ -161,7 +161,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     const during = upgradeMarks.map((m) => m());
     result.figures.upgradeRequests = during.reduce((n, c) => n + c.sent, 0);
     result.figures.upgradeFailures = during.reduce((n, c) => n + c.failed, 0);
-    out(`${stamp()} during the upgrade ${result.figures.upgradeFailures} of ${result.figures.upgradeRequests} requests failed (${JSON.stringify(Object.assign({}, ...during.map((c) => c.byStatus)))})`);
+    out(`${stamp()} during the upgrade ${result.figures.upgradeFailures} of ${result.figures.upgradeRequests} requests failed (${JSON.stringify(Object.assign({}, ...during.map((c) => c.byStatus)))}, ${during.reduce((n, c) => n + c.timedOut, 0)} timed out)`);
     const order = watcher.firstStarted('1.16.1');
     const inOrder = order.dev !== undefined && order.staging! > order.dev && order['prod-us']! > order.staging! && order['prod-eu']! > order.staging!;
     check('stage order', inOrder, `canary started dev ${rel(order.dev, upgradeAt)}, staging ${rel(order.staging, upgradeAt)}, prod-us ${rel(order['prod-us'], upgradeAt)}, prod-eu ${rel(order['prod-eu'], upgradeAt)}`);
