@@ -61,7 +61,7 @@ describe('the Docker image, replayed without Docker', () => {
     expect(help.stdout).toMatch(/validate/);
     const validated = await run(join(app, 'bin', 'trellis'), ['validate', '--repo', PROJECT_ROOT], { cwd: app });
     expect(validated.stdout).toMatch(/repository valid: 4 of 4 cluster\(s\) rendered, 0 error\(s\)/);
-  }, 60_000);
+  }, 180_000);
 });
 
 /** Links every top-level production package (the tree `npm prune --omit=dev` would leave) into dir. */
