@@ -16,6 +16,7 @@ import type { ClusterLoadAssignment, MeshSettings, Route, UpstreamCluster } from
 import type { ClusterRender, WorkloadEndpoint } from '../types.js';
 import { canonicalJson, contentHash, hashText } from '../hash.js';
 import { DOMAIN_SUFFIX, FALLBACK_SERVICE_PORT, byString, deepFreeze, freezeShared, namespaceOf, objectKey, resolveHost } from './common.js';
+import { expandDelegates } from './delegate.js';
 import { buildMeshSettings } from './mesh-settings.js';
 import { addConfigHost, addKubernetesServices, addServiceEntries, buildEndpointServices, type ServiceInfo } from './services.js';
 import {
@@ -278,7 +279,8 @@ export function buildClusterIndex(cluster: ClusterRender, endpoints: readonly Wo
   }
 
   const partial = { mesh, meshHash, services };
-  const virtualServices = byKind<VirtualServiceSpec>('VirtualService').map((vs) =>
+  const virtualServiceExportTo = stringList(meshConfig.defaultVirtualServiceExportTo);
+  const virtualServices = expandDelegates(byKind<VirtualServiceSpec>('VirtualService'), virtualServiceExportTo).map((vs) =>
     prepareVirtualService(vs, partial, previous?.cache, cache),
   );
   const meshVirtualServices = virtualServices.filter((vs) => vs.gateways.includes(MESH_GATEWAY));
