@@ -8,8 +8,9 @@
  *   proxy's validation gate before they ACK. By webhook (sent when `git push` returns, as a git host
  *   does) and by poll, with a breakdown of where the time goes;
  * - the cost of a no-change poll: HTTP requests, bytes each way, CPU ms and wall ms.
- * The config repository is the project's sample; each commit changes the dev cluster's ratings
- * timeout, a route every sidecar of the cluster holds.
+ * The config repository is the project's sample, served by a real git smart-HTTP server in its own
+ * process (a git host is not the operator's process); each commit changes the dev cluster's
+ * ratings timeout, a route every sidecar of the cluster holds.
  */
 import { execFile, fork, type ChildProcess } from 'node:child_process';
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -20,11 +21,11 @@ import { promisify } from 'node:util';
 import { pino } from 'pino';
 import type { DiscoveryEvent } from '../../src/discovery/server.js';
 import { ControlPlane } from '../../src/reconciler/control-plane.js';
-import { startGitHttpServer } from '../../src/reconciler/git-http-server.js';
 import { GitSource } from '../../src/reconciler/git-source.js';
 import type { ReconcileResult } from '../../src/reconciler/reconciler.js';
 import type { Schedule } from '../../src/reconciler/schedule.js';
 import { signWebhookBody } from '../../src/reconciler/webhook.js';
+import type { GitServerCommand, GitServerReport } from './git-server.js';
 import type { ProxiesReport, ProxiesStart } from './proxies.js';
 
 const execFileP = promisify(execFile);
@@ -85,36 +86,27 @@ async function waitUntil(cond: () => boolean, what: string, timeoutMs = 60_000):
   }
 }
 
-class ProxyFleet {
-  private constructor(private readonly child: ChildProcess) {}
+/** A child process driven over IPC: send a command, wait for the report of a given type. */
+class IpcChild<Report extends { type: string }> {
+  private readonly child: ChildProcess;
 
-  static async start(url: string): Promise<ProxyFleet> {
-    const child = fork(join(HERE, 'proxies.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    const fleet = new ProxyFleet(child);
-    const started = fleet.next('started');
-    child.send({ type: 'start', start: { url, cluster: CLUSTER, namespace: NAMESPACE, count: PROXIES } satisfies ProxiesStart });
-    await started;
-    return fleet;
+  constructor(script: string) {
+    this.child = fork(join(HERE, script), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   }
 
-  private next<T extends ProxiesReport['type']>(type: T): Promise<Extract<ProxiesReport, { type: T }>> {
+  request<T extends Report['type']>(command: object, reply: T): Promise<Extract<Report, { type: T }>> {
     return new Promise((resolve, reject) => {
-      const exited = (code: number | null) => reject(new Error(`the proxies process exited (${code}) before it reported ${type}`));
-      const on = (m: ProxiesReport) => {
-        if (m.type !== type) return;
+      const exited = (code: number | null) => reject(new Error(`child process exited (${code}) before it answered ${reply}`));
+      const on = (m: Report) => {
+        if (m.type !== reply) return;
         this.child.off('message', on);
         this.child.off('exit', exited);
-        resolve(m as Extract<ProxiesReport, { type: T }>);
+        resolve(m as Extract<Report, { type: T }>);
       };
       this.child.on('message', on);
       this.child.once('exit', exited);
+      this.child.send(command);
     });
-  }
-
-  async counters(): Promise<Extract<ProxiesReport, { type: 'counters' }>> {
-    const c = this.next('counters');
-    this.child.send({ type: 'counters' });
-    return c;
   }
 
   async stop(): Promise<void> {
@@ -135,8 +127,8 @@ async function main(): Promise<void> {
   for (const p of ['trellis.yaml', 'versions', 'kustomize']) await cp(join(ROOT, p), join(work, p), { recursive: true });
   await git(work, 'add', '-A');
   await git(work, 'commit', '--quiet', '-m', 'sample config');
-  const server = await startGitHttpServer({ root });
-  const url = server.url('config.git');
+  const gitHost = new IpcChild<GitServerReport>('git-server.ts');
+  const url = `${(await gitHost.request({ type: 'start', root } satisfies GitServerCommand, 'started')).baseUrl}/config.git`;
   await git(work, 'remote', 'add', 'origin', url);
   await git(work, 'push', '--quiet', 'origin', 'main');
 
@@ -180,7 +172,8 @@ async function main(): Promise<void> {
     });
     await plane.start();
     await waitUntil(() => handedOver.size > 0, `${label}: first apply`);
-    const fleet = await ProxyFleet.start(plane.discoveryUrl);
+    const fleet = new IpcChild<ProxiesReport>('proxies.ts');
+    await fleet.request({ type: 'start', start: { url: plane.discoveryUrl, cluster: CLUSTER, namespace: NAMESPACE, count: PROXIES } satisfies ProxiesStart }, 'started');
     const mine = () => plane.discovery.status().filter((p) => p.cluster === CLUSTER);
     const allSynced = () => {
       const ps = mine();
@@ -224,7 +217,7 @@ async function main(): Promise<void> {
         pushToAck: lastAck - firstPush,
       });
     }
-    const counters = await fleet.counters();
+    const counters = await fleet.request({ type: 'counters' }, 'counters');
     await fleet.stop();
     await plane.stop();
     return { runs: out, rejected: counters.rejected };
@@ -242,7 +235,7 @@ async function main(): Promise<void> {
   const source = new GitSource({ repo: url, cacheDir: join(tmp, 'state-cost') });
   await source.latest();
   const wire0 = { ...source.wire };
-  server.resetStats();
+  await gitHost.request({ type: 'reset' } satisfies GitServerCommand, 'reset');
   const cpu0 = process.cpuUsage();
   const wall: number[] = [];
   for (let i = 0; i < NOCHANGE_POLLS; i++) {
@@ -252,18 +245,18 @@ async function main(): Promise<void> {
     if (rev.fetched) throw new Error('a no-change poll fetched objects');
   }
   const cpu = process.cpuUsage(cpu0);
-  const srv = server.stats();
+  const srv = (await gitHost.request({ type: 'stats' } satisfies GitServerCommand, 'stats')).stats;
   const perPoll = {
     requests: (source.wire.requests - wire0.requests) / NOCHANGE_POLLS,
     bytesIn: (source.wire.bytesIn - wire0.bytesIn) / NOCHANGE_POLLS,
     bytesOut: (source.wire.bytesOut - wire0.bytesOut) / NOCHANGE_POLLS,
     posts: srv.posts / NOCHANGE_POLLS,
-    // Client CPU (isomorphic-git + HTTP) plus the in-process CGI bridge; git http-backend runs in a child process.
+    // The operator side only (isomorphic-git + HTTP); the git host runs in its own process.
     cpuMs: (cpu.user + cpu.system) / 1000 / NOCHANGE_POLLS,
     wallP50: pct(wall, 50),
     wallP95: pct(wall, 95),
   };
-  await server.close();
+  await gitHost.stop();
   await rm(tmp, { recursive: true, force: true });
 
   const parts: Array<[keyof Run, string]> = [
@@ -289,7 +282,7 @@ async function main(): Promise<void> {
     ['no-change poll: HTTP requests', `${perPoll.requests}`, 'one GET /info/refs, no upload-pack'],
     ['no-change poll: pack POSTs', `${perPoll.posts}`, '0 = no object download'],
     ['no-change poll: bytes received / sent', `${r1(perPoll.bytesIn)} / ${r1(perPoll.bytesOut)} B`, ''],
-    ['no-change poll: CPU (client + bridge)', `${r1(perPoll.cpuMs)} ms`, ''],
+    ['no-change poll: operator CPU', `${r1(perPoll.cpuMs)} ms`, ''],
     ['no-change poll: wall p50 / p95', `${r1(perPoll.wallP50)} / ${r1(perPoll.wallP95)} ms`, ''],
     ['anchor: Argo CD default poll', '≈180 s', 'timeout.reconciliation 120 s + up to 60 s jitter'],
     ['anchor: Flux GitRepository interval', 'user-set', '1 m typical'],
