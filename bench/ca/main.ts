@@ -1,105 +1,164 @@
 /**
- * CA issuing rate: workload certificates per second through Trellis's path (node:crypto signs the
- * forge-built TBSCertificate) against forge's own pure-JS path (certificationRequestFromPem +
- * csr.verify + cert.sign). Goal (issue 6): ≥ 500 certificates/s.
+ * CA issuing rate and per-proxy key cost, side by side in one run:
+ *  - sequential issuance in process (CSR parse + verify, DER build, sign) for an ECDSA P-256 root
+ *    (new state dirs), an RSA-2048 root (state dirs from before) and the old all-RSA path;
+ *  - concurrent issuance through the TLS bootstrap endpoint, a new TLS connection per request (a
+ *    cold start of many proxies), with the join-token check;
+ *  - key + CSR generation per proxy, P-256 against RSA-2048.
+ * Goal (issue 6): ≥ 500 workload certificates per second; a 1,000-proxy cold start must not queue.
  *
  *   node --import tsx bench/ca/main.ts [--quick]
  */
-import { createPrivateKey, sign } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { createPrivateKey, generateKeyPairSync, sign } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import forge from 'node-forge';
-import { CertificateAuthority } from '../../src/security/ca/certificate-authority.js';
-import { generateKeyAndCsr } from '../../src/security/ca/csr.js';
+import { CertificateAuthority, type RootKeyType } from '../../src/security/ca/certificate-authority.js';
+import { generateKeyAndCsr, type WorkloadKeyType } from '../../src/security/ca/csr.js';
+import { MeshCaService } from '../../src/security/mesh-ca-service.js';
+import { parseJoinToken } from '../../src/security/join-tokens.js';
 
 const quick = process.argv.includes('--quick');
 const GOAL_PER_SECOND = 500;
+const identity = { trustDomain: 'cluster.local', namespace: 'bench', serviceAccount: 'proxy' };
 
 interface Row {
   path: string;
-  certificates: number;
+  count: number;
   seconds: number;
   perSecond: number;
-  msPerCert: number;
+  msEach: number;
 }
 
-function measure(path: string, count: number, issue: () => void): Row {
-  for (let i = 0; i < Math.min(20, count); i++) issue(); // warm-up
+const row = (path: string, count: number, seconds: number): Row => ({ path, count, seconds, perSecond: count / seconds, msEach: (seconds * 1000) / count });
+const elapsed = (started: bigint): number => Number(process.hrtime.bigint() - started) / 1e9;
+
+function measure(path: string, count: number, work: () => void): Row {
+  for (let i = 0; i < Math.min(20, count); i++) work(); // warm-up
   const started = process.hrtime.bigint();
-  for (let i = 0; i < count; i++) issue();
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  return { path, certificates: count, seconds, perSecond: count / seconds, msPerCert: (seconds * 1000) / count };
+  for (let i = 0; i < count; i++) work();
+  return row(path, count, elapsed(started));
+}
+
+async function measureAsync(path: string, count: number, work: () => Promise<unknown>): Promise<Row> {
+  await work();
+  const started = process.hrtime.bigint();
+  for (let i = 0; i < count; i++) await work();
+  return row(path, count, elapsed(started));
+}
+
+async function caWithRoot(dirs: string[], rootKeyType: RootKeyType): Promise<CertificateAuthority> {
+  const stateDir = mkdtempSync(join(tmpdir(), 'trellis-bench-ca-'));
+  dirs.push(stateDir);
+  return CertificateAuthority.open({ trustDomain: identity.trustDomain, stateDir, rootKeyType });
+}
+
+async function issuing(ca: CertificateAuthority, csrKey: WorkloadKeyType, label: string, count: number): Promise<Row> {
+  const { csrPem } = await generateKeyAndCsr(identity, csrKey);
+  return measure(label, count, () => ca.issueWorkloadCertificate(csrPem, identity));
+}
+
+/** `total` bootstraps, `concurrency` at a time, each on a new TLS connection (no keep-alive). */
+async function overTls(service: MeshCaService, token: string, csrs: string[], total: number, concurrency: number): Promise<Row> {
+  const url = new URL(service.bootstrapUrl);
+  const one = (csrPem: string) =>
+    new Promise<void>((resolve, reject) => {
+      const body = JSON.stringify({ cluster: 'bench', token: parseJoinToken(token).secret, csrPem, namespace: 'bench', serviceAccount: 'proxy' });
+      const req = httpsRequest(
+        { host: url.hostname, port: url.port, path: url.pathname, method: 'POST', agent: false, ca: service.ca.rootCertPem, servername: 'localhost', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+        (res) => {
+          res.resume();
+          res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`bootstrap answered ${res.statusCode}`))));
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+  await one(csrs[0]);
+  let next = 0;
+  const started = process.hrtime.bigint();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < total) await one(csrs[next++ % csrs.length]);
+    }),
+  );
+  return row(`TLS bootstrap, ${concurrency} concurrent, new conn each`, total, elapsed(started));
+}
+
+function printTable(title: string, rows: Row[], unit: string): void {
+  console.log(`\n${title}`);
+  console.log(`${'path'.padEnd(44)} ${'count'.padStart(6)} ${'seconds'.padStart(8)} ${`${unit}/s`.padStart(10)} ${'ms each'.padStart(8)}`);
+  for (const r of rows) {
+    console.log(`${r.path.padEnd(44)} ${String(r.count).padStart(6)} ${r.seconds.toFixed(2).padStart(8)} ${r.perSecond.toFixed(0).padStart(10)} ${r.msEach.toFixed(3).padStart(8)}`);
+  }
 }
 
 async function main(): Promise<void> {
-  const stateDir = mkdtempSync(join(tmpdir(), 'trellis-bench-ca-'));
+  const dirs: string[] = [];
+  const loadBefore = loadavg()[0];
   try {
-    const ca = await CertificateAuthority.open({ trustDomain: 'cluster.local', stateDir });
-    const identity = { trustDomain: 'cluster.local', namespace: 'bench', serviceAccount: 'proxy' };
-    const { csrPem } = await generateKeyAndCsr(identity);
+    const n = quick ? 1000 : 5000;
+    const ecCa = await caWithRoot(dirs, 'ec-p256');
+    const rsaCa = await caWithRoot(dirs, 'rsa-2048');
+    const sequential = [
+      await issuing(ecCa, 'ec-p256', 'P-256 root, P-256 CSR (default)', n),
+      await issuing(rsaCa, 'ec-p256', 'RSA-2048 root (older state dir), P-256 CSR', n),
+      await issuing(rsaCa, 'rsa-2048', 'RSA-2048 root, RSA-2048 CSR (before)', n),
+    ];
+    // Floors: one bare signature over a TBS-sized buffer (shows how loaded the machine is).
+    const tbsSized = Buffer.alloc(400, 7);
+    const ecKey = createPrivateKey(generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    const rsaKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+    sequential.push(measure('bare P-256 signature (floor)', n, () => sign('sha256', tbsSized, ecKey)));
+    sequential.push(measure('bare RSA-2048 signature (floor)', n, () => sign('sha256', tbsSized, rsaKey)));
+    printTable(`CA issuing, sequential, in process${quick ? ' (--quick)' : ''}`, sequential, 'certs');
 
-    const fast = measure('node:crypto signing (Trellis)', quick ? 500 : 3000, () => {
-      ca.issueWorkloadCertificate(csrPem, identity);
-    });
-
-    // The floor: one bare RSA-2048 signature over a TBS-sized buffer (shows how loaded the machine is).
-    const rootKeyObject = createPrivateKey(readFileSync(join(stateDir, 'ca', 'root-key.pem'), 'utf8'));
-    const tbsSized = Buffer.alloc(700, 7);
-    const floor = measure('bare RSA-2048 sign (floor)', quick ? 500 : 3000, () => {
-      sign('sha256', tbsSized, rootKeyObject);
-    });
-
-    const rootKey = forge.pki.privateKeyFromPem(readFileSync(join(stateDir, 'ca', 'root-key.pem'), 'utf8'));
-    const rootCert = forge.pki.certificateFromPem(ca.rootCertPem);
-    const uri = `spiffe://${identity.trustDomain}/ns/${identity.namespace}/sa/${identity.serviceAccount}`;
-    let serial = 1;
-    const forgeRow = measure('forge cert.sign (pure JS)', quick ? 30 : 150, () => {
-      const csr = forge.pki.certificationRequestFromPem(csrPem);
-      if (!csr.verify()) throw new Error('csr does not verify');
-      const cert = forge.pki.createCertificate();
-      cert.publicKey = csr.publicKey!;
-      cert.serialNumber = (serial++).toString(16).padStart(32, '4');
-      cert.validity.notBefore = new Date();
-      cert.validity.notAfter = new Date(Date.now() + 24 * 3600_000);
-      cert.setSubject([]);
-      cert.setIssuer(rootCert.subject.attributes);
-      cert.setExtensions([
-        { name: 'basicConstraints', cA: false, critical: true },
-        { name: 'keyUsage', critical: true, digitalSignature: true, keyEncipherment: true },
-        { name: 'extKeyUsage', serverAuth: true, clientAuth: true },
-        { name: 'subjectAltName', critical: true, altNames: [{ type: 6, value: uri }] },
-      ]);
-      cert.sign(rootKey, forge.md.sha256.create());
-      forge.pki.certificateToPem(cert);
-    });
-
-    const rows = [fast, floor, forgeRow];
-    const speedup = fast.perSecond / forgeRow.perSecond;
-    console.log(`CA workload certificate issuing (RSA-2048 CA, RSA-2048 CSR)${quick ? ' --quick' : ''}`);
-    console.log('path                             certs   seconds   certs/s   ms/cert');
-    for (const row of rows) {
-      console.log(
-        `${row.path.padEnd(32)} ${String(row.certificates).padStart(5)} ${row.seconds.toFixed(2).padStart(9)} ${row.perSecond
-          .toFixed(0)
-          .padStart(9)} ${row.msPerCert.toFixed(2).padStart(9)}`,
-      );
+    const serviceDir = mkdtempSync(join(tmpdir(), 'trellis-bench-ca-svc-'));
+    dirs.push(serviceDir);
+    const service = await MeshCaService.start({ trustDomain: identity.trustDomain, caDir: serviceDir, tokenDir: join(serviceDir, 'tokens') });
+    let concurrent: Row[];
+    try {
+      const token = await service.tokens.tokenFor('bench');
+      const csrs = await Promise.all(Array.from({ length: 50 }, () => generateKeyAndCsr(identity).then((k) => k.csrPem)));
+      const total = quick ? 600 : 2000;
+      concurrent = [await overTls(service, token, csrs, total, 10), await overTls(service, token, csrs, total, 50)];
+    } finally {
+      await service.close();
     }
-    console.log(`speed-up ${speedup.toFixed(1)}x; goal ≥ ${GOAL_PER_SECOND}/s: ${fast.perSecond >= GOAL_PER_SECOND ? 'met' : 'NOT met'}`);
+    printTable('CA issuing, concurrent, through the TLS bootstrap endpoint (one process: server and clients)', concurrent, 'certs');
+
+    const keygen = [
+      await measureAsync('P-256 key + CSR (default)', quick ? 200 : 1000, () => generateKeyAndCsr(identity, 'ec-p256')),
+      await measureAsync('RSA-2048 key + CSR (before)', quick ? 10 : 40, () => generateKeyAndCsr(identity, 'rsa-2048')),
+    ];
+    printTable('Key generation per proxy (first certificate and every rotation)', keygen, 'keys');
+
+    const headline = sequential[0].perSecond;
+    const tls = Math.max(...concurrent.map((r) => r.perSecond));
+    const loadAfter = loadavg()[0];
+    const coldStartSeconds = 1000 / tls;
+    console.log(
+      `\ngoal ≥ ${GOAL_PER_SECOND}/s: sequential ${headline.toFixed(0)}/s ${headline >= GOAL_PER_SECOND ? 'met' : 'NOT met'}, over TLS ${tls.toFixed(0)}/s ${tls >= GOAL_PER_SECOND ? 'met' : 'NOT met'}; ` +
+        `1,000-proxy cold start ≈ ${coldStartSeconds.toFixed(1)} s of bootstrap; RSA→P-256 key generation ${(keygen[1].msEach / keygen[0].msEach).toFixed(0)}x faster; load average ${loadBefore.toFixed(2)} → ${loadAfter.toFixed(2)}`,
+    );
     console.log(
       JSON.stringify({
         bench: 'ca',
         quick,
-        certsPerSecond: Math.round(fast.perSecond),
-        forgeCertsPerSecond: Math.round(forgeRow.perSecond),
-        speedup: Number(speedup.toFixed(1)),
-        bareSignaturesPerSecond: Math.round(floor.perSecond),
+        certsPerSecond: Math.round(headline),
+        certsPerSecondRsaRoot: Math.round(sequential[1].perSecond),
+        certsPerSecondAllRsa: Math.round(sequential[2].perSecond),
+        tlsBootstrapsPerSecond: Math.round(tls),
+        keygenMsP256: Number(keygen[0].msEach.toFixed(3)),
+        keygenMsRsa2048: Number(keygen[1].msEach.toFixed(1)),
         goalPerSecond: GOAL_PER_SECOND,
-        goalMet: fast.perSecond >= GOAL_PER_SECOND,
+        goalMet: headline >= GOAL_PER_SECOND && tls >= GOAL_PER_SECOND,
+        loadAverage: Number(loadBefore.toFixed(2)),
       }),
     );
   } finally {
-    rmSync(stateDir, { recursive: true, force: true });
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   }
 }
 

@@ -122,6 +122,8 @@ export class CertificateAuthority {
   private readonly maxTtlMs: number;
   private readonly now: () => number;
   private readonly skewMs: number;
+  /** The same for every leaf this CA signs (only the SAN differs): encoded once. */
+  private readonly leafExtensions: Buffer[];
 
   private constructor(options: CertificateAuthorityOptions, material: SigningMaterial, mode: 'self-signed' | 'plugin') {
     this.trustDomain = options.trustDomain;
@@ -132,6 +134,12 @@ export class CertificateAuthority {
     this.maxTtlMs = options.maxWorkloadTtlMs ?? DEFAULT_MAX_WORKLOAD_CERT_TTL_MS;
     this.now = options.now ?? Date.now;
     this.skewMs = options.notBeforeSkewMs ?? NOT_BEFORE_SKEW_MS;
+    this.leafExtensions = [
+      extensions.basicConstraints(false),
+      extensions.keyUsage([KEY_USAGE.digitalSignature, KEY_USAGE.keyEncipherment]),
+      extensions.serverAndClientAuth(),
+      extensions.authorityKeyId(material.signingKeyId),
+    ];
   }
 
   /** Opens the CA: loads the plug-in files, or loads (or creates, on first start) the self-signed root. */
@@ -211,13 +219,7 @@ export class CertificateAuthority {
           notBefore: new Date(notBefore),
           notAfter: new Date(notAfter),
           spki,
-          extensions: [
-            extensions.basicConstraints(false),
-            extensions.keyUsage([KEY_USAGE.digitalSignature, KEY_USAGE.keyEncipherment]),
-            extensions.serverAndClientAuth(),
-            extensions.authorityKeyId(this.material.signingKeyId),
-            extensions.subjectAltName({ uris: [uri], ...names }, true),
-          ],
+          extensions: [...this.leafExtensions, extensions.subjectAltName({ uris: [uri], ...names }, true)],
         },
         this.material.signingKey,
       );

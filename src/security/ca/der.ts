@@ -44,16 +44,32 @@ export function children(buf: Buffer, parent: Tlv): Tlv[] {
 export const raw = (buf: Buffer, tlv: Tlv): Buffer => buf.subarray(tlv.start, tlv.end);
 export const content = (buf: Buffer, tlv: Tlv): Buffer => buf.subarray(tlv.contentStart, tlv.end);
 
-function lengthBytes(length: number): Buffer {
-  if (length < 0x80) return Buffer.from([length]);
-  const bytes: number[] = [];
-  for (let n = length; n > 0; n = Math.floor(n / 256)) bytes.unshift(n & 0xff);
-  return Buffer.from([0x80 | bytes.length, ...bytes]);
+function lengthSize(length: number): number {
+  if (length < 0x80) return 1;
+  let size = 1;
+  for (let n = length; n > 0; n = Math.floor(n / 256)) size++;
+  return size;
 }
 
+/** One allocation per TLV: issuing builds a few dozen of them per certificate. */
 export function tlv(tag: number, ...parts: Buffer[]): Buffer {
-  const body = parts.length === 1 ? parts[0] : Buffer.concat(parts);
-  return Buffer.concat([Buffer.from([tag]), lengthBytes(body.length), body]);
+  let length = 0;
+  for (const part of parts) length += part.length;
+  const header = 1 + lengthSize(length);
+  const out = Buffer.allocUnsafe(header + length);
+  out[0] = tag;
+  if (length < 0x80) out[1] = length;
+  else {
+    const count = header - 2;
+    out[1] = 0x80 | count;
+    for (let i = 0, n = length; i < count; i++, n = Math.floor(n / 256)) out[header - 1 - i] = n & 0xff;
+  }
+  let offset = header;
+  for (const part of parts) {
+    part.copy(out, offset);
+    offset += part.length;
+  }
+  return out;
 }
 
 export const sequence = (...parts: Buffer[]): Buffer => tlv(0x30, ...parts);

@@ -63,8 +63,7 @@ export function signatureSchemeFor(key: KeyObject): SignatureScheme {
 }
 
 /** `SEQUENCE { toBeSigned, algorithm, BIT STRING signature }`: the envelope of certificates and CSRs alike. */
-function signed(toBeSigned: Buffer, key: KeyObject): Buffer {
-  const scheme = signatureSchemeFor(key);
+function signed(toBeSigned: Buffer, key: KeyObject, scheme: SignatureScheme = signatureSchemeFor(key)): Buffer {
   // node signs ECDSA as a DER `Ecdsa-Sig-Value` by default, which is what X.509 wants.
   const signature = cryptoSign(scheme.digest, toBeSigned, key);
   return sequence(toBeSigned, scheme.algorithmId, bitString(signature));
@@ -135,19 +134,27 @@ export interface CertificateTemplate {
   extensions: Buffer[];
 }
 
+const VERSION_3 = explicit(0, smallInteger(2));
+const schemes = new WeakMap<KeyObject, SignatureScheme>();
+
 /** Builds and signs a certificate; returns its DER. */
 export function buildCertificate(template: CertificateTemplate, signingKey: KeyObject): Buffer {
+  let scheme = schemes.get(signingKey);
+  if (!scheme) {
+    scheme = signatureSchemeFor(signingKey);
+    schemes.set(signingKey, scheme);
+  }
   const tbs = sequence(
-    explicit(0, smallInteger(2)),
+    VERSION_3,
     unsignedInteger(template.serial),
-    signatureSchemeFor(signingKey).algorithmId,
+    scheme.algorithmId,
     template.issuer,
     sequence(time(template.notBefore), time(template.notAfter)),
     template.subject,
     template.spki,
     explicit(3, sequence(...template.extensions)),
   );
-  return signed(tbs, signingKey);
+  return signed(tbs, signingKey, scheme);
 }
 
 /** A PKCS#10 request with an empty subject and the SAN asked for (the CA decides the real names). */
