@@ -8,6 +8,8 @@ import { findHeadEnd, HeadError, parseRequestHead, type HeaderValues, type Reque
 const BODY_HIGH_WATER = 64 * 1024;
 /** Pipelined bytes buffered while a response is pending, past which the socket is paused. */
 const PIPELINE_HIGH_WATER = 64 * 1024;
+/** A first body chunk up to this size leaves in the same write as the head. */
+const SMALL_BODY = 4096;
 
 export interface LeanServerOptions {
   onRequest(req: LeanRequest, res: LeanResponse): void;
@@ -529,9 +531,15 @@ export class LeanResponse extends EventEmitter {
     if (this.destroyed || this.writableEnded) return false;
     if (!this.headersSent) this.writeHead(this.statusCode);
     const s = this.conn.socket;
+    const head = this.head;
+    if (head !== undefined && !this.chunked && !this.noBody && typeof chunk !== 'string' && chunk.length <= SMALL_BODY) {
+      // Head and a small first chunk in one string write: one syscall, no writev.
+      this.head = undefined;
+      return s.write(head + chunk.toString('latin1'), 'latin1');
+    }
     this.cork();
-    if (this.head !== undefined) {
-      s.write(this.head, 'latin1');
+    if (head !== undefined) {
+      s.write(head, 'latin1');
       this.head = undefined;
     }
     if (this.noBody) return true;
