@@ -82,7 +82,7 @@ export async function startProxySecurity(options: MeshSecurityOptions, identity:
       const trustDomain = mesh?.trustDomain || options.trustDomain;
       // Auto mTLS is decided per endpoint, as Istio's transport socket match on the tlsMode label.
       const endpointTls = (endpoint: Endpoint): ClientTlsOptions | undefined => {
-        const setting = autoMutualTls(endpoint, { enableAutoMtls: true, trustDomain });
+        const setting = autoMutualTls(endpoint, { enableAutoMtls: true, trustDomain }, clusterEndpoints(snapshot, cluster.name));
         return setting ? provider.clientContext({ ...cluster, tls: setting }) : undefined;
       };
       return { endpointTls, trellisAutoMtls: trustDomain, trellisCertSerial: serial };
@@ -103,17 +103,38 @@ export async function startProxySecurity(options: MeshSecurityOptions, identity:
 
 /**
  * Auto mTLS toward one endpoint (MeshConfig enableAutoMtls, used when the DestinationRule sets no
- * tls mode): ISTIO_MUTUAL when the endpoint has a sidecar (tlsMode `istio`), expecting the
- * endpoint's service-account identity (secure naming; any mesh identity when the account is
- * unknown); plaintext (undefined) toward endpoints without one.
+ * tls mode): ISTIO_MUTUAL when the endpoint has a sidecar (tlsMode `istio`), plaintext (undefined)
+ * toward endpoints without one. Secure naming as Istio's: the server must present one of the
+ * service's accounts, those of the cluster's sidecar endpoints (`peers`, default the endpoint
+ * alone); any mesh identity when no account is known.
  */
-export function autoMutualTls(endpoint: Endpoint, mesh: Pick<MeshSettings, 'enableAutoMtls' | 'trustDomain'>): UpstreamTls | undefined {
+export function autoMutualTls(
+  endpoint: Endpoint,
+  mesh: Pick<MeshSettings, 'enableAutoMtls' | 'trustDomain'>,
+  peers: readonly Endpoint[] = [endpoint],
+): UpstreamTls | undefined {
   if (mesh.enableAutoMtls === false || endpoint.tlsMode !== 'istio') return undefined;
-  const sans =
-    endpoint.serviceAccount && endpoint.namespace
-      ? [spiffeId({ trustDomain: mesh.trustDomain, namespace: endpoint.namespace, serviceAccount: endpoint.serviceAccount })]
-      : [];
-  return { mode: 'ISTIO_MUTUAL', subjectAltNames: sans };
+  return { mode: 'ISTIO_MUTUAL', subjectAltNames: serviceIdentities(peers, mesh.trustDomain) };
+}
+
+function serviceIdentities(endpoints: readonly Endpoint[], trustDomain: string): string[] {
+  const ids = new Set<string>();
+  for (const e of endpoints) {
+    if (e.tlsMode === 'istio' && e.serviceAccount && e.namespace) ids.add(spiffeId({ trustDomain, namespace: e.namespace, serviceAccount: e.serviceAccount }));
+  }
+  return [...ids].sort();
+}
+
+/** The cluster's endpoints in the snapshot being applied (indexed once per snapshot). */
+const endpointsBySnapshot = new WeakMap<ProxySnapshot, Map<string, Endpoint[]>>();
+function clusterEndpoints(snapshot: ProxySnapshot | undefined, cluster: string): Endpoint[] | undefined {
+  if (!snapshot) return undefined;
+  let byCluster = endpointsBySnapshot.get(snapshot);
+  if (!byCluster) {
+    byCluster = new Map(snapshot.endpoints.map((assignment) => [assignment.cluster, assignment.endpoints]));
+    endpointsBySnapshot.set(snapshot, byCluster);
+  }
+  return byCluster.get(cluster);
 }
 
 /** STRICT port, plaintext connection. */

@@ -17,8 +17,18 @@ describe('autoMutualTls', () => {
     });
   });
 
+  test('secure naming: the server may present any of the service\'s accounts (its sidecar endpoints\'), as Istio', () => {
+    const peers = [sidecar('reviews-v1'), sidecar('reviews-v3'), sidecar('reviews-v1'), { ...plain, serviceAccount: 'legacy', namespace: 'bookinfo' }];
+    expect(autoMutualTls(sidecar('reviews-v1'), mesh, peers)?.subjectAltNames).toEqual([
+      'spiffe://example.org/ns/bookinfo/sa/reviews-v1',
+      'spiffe://example.org/ns/bookinfo/sa/reviews-v3',
+    ]);
+    // An endpoint registered without an account still expects the service's accounts.
+    expect(autoMutualTls(sidecar(undefined), mesh, peers)?.subjectAltNames).toHaveLength(2);
+  });
+
   test('an endpoint without a sidecar gets plaintext, whatever its neighbours are', () => {
-    expect(autoMutualTls(plain, mesh)).toBeUndefined();
+    expect(autoMutualTls(plain, mesh, [sidecar('reviews'), plain])).toBeUndefined();
   });
 
   test('enableAutoMtls false: plaintext even toward a sidecar', () => {

@@ -208,7 +208,7 @@ describe('auto mTLS per endpoint', () => {
     ]);
   });
 
-  test('secure naming per endpoint: a sidecar endpoint registered with another account is refused', async () => {
+  test('secure naming: a sidecar endpoint whose certificate is not one of the service\'s accounts is refused', async () => {
     apply(clientSnapshot({ ratingsEndpoints: [sidecarEndpoint(sidecarPort, 'bookinfo-reviews')] }));
     const [result] = await ratingsRound(1);
     expect(result.status).toBeGreaterThanOrEqual(500);
