@@ -6,16 +6,23 @@
  * egress to its own namespace and istio-system (Istio's advice for large meshes); an unscoped run,
  * where every proxy sees every service, is measured on a sample of proxies.
  *
+ * Also: build + validate at 250/500/1,000 services (linearity), and the render cache across commits
+ * (src/render/cache.ts) on the sample repository: cold, warm (nothing changed) and after a one-file change.
+ *
  *   node --import tsx bench/render/main.ts [--quick]
  */
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { stringify } from 'yaml';
+import { fileURLToPath } from 'node:url';
 import type { MeshObject } from '../../src/mesh/object.js';
 import type { ProxyIdentity } from '../../src/mesh/snapshot.js';
 import { validateObjects } from '../../src/mesh/validate.js';
 import { MemoryFileSystem } from '../../src/render/fs.js';
 import { buildKustomization } from '../../src/render/kustomize/index.js';
+import { clone, type Json } from '../../src/render/kustomize/resource.js';
+import { createRenderCache, deepFreeze } from '../../src/render/cache.js';
+import { loadRepository, loadRepositoryFromDir } from '../../src/render/repository.js';
+import { BENCH_OVERLAY, generateFiles, namespaceOfService, serviceName } from './generate.js';
 import { buildClusterIndex, buildProxySnapshot, buildProxySnapshotFromIndex, type ClusterIndex } from '../../src/render/snapshot/index.js';
 import { canonicalJson } from '../../src/render/hash.js';
 import type { ClusterRender, WorkloadEndpoint } from '../../src/render/types.js';
@@ -23,77 +30,8 @@ import type { ClusterRender, WorkloadEndpoint } from '../../src/render/types.js'
 const QUICK = process.argv.includes('--quick');
 const SERVICES = QUICK ? 250 : 1000;
 const PROXIES_PER_SERVICE = 2;
-const SERVICES_PER_NAMESPACE = 20;
 const UNSCOPED_SAMPLE = QUICK ? 20 : 100;
 const CHANGE_ROUNDS = QUICK ? 10 : 30;
-
-const namespaceOfService = (i: number): string => `ns-${String(Math.floor(i / SERVICES_PER_NAMESPACE)).padStart(3, '0')}`;
-const serviceName = (i: number): string => `svc-${String(i).padStart(4, '0')}`;
-
-function serviceDocs(i: number): object[] {
-  const name = serviceName(i);
-  const namespace = namespaceOfService(i);
-  return [
-    {
-      apiVersion: 'networking.istio.io/v1',
-      kind: 'VirtualService',
-      metadata: { name, namespace },
-      spec: {
-        hosts: [name],
-        http: [
-          { match: [{ headers: { 'end-user': { exact: 'jason' } } }], route: [{ destination: { host: name, subset: 'v2' } }] },
-          { match: [{ uri: { prefix: '/api/v3' } }], route: [{ destination: { host: name, subset: 'v3' } }], timeout: '2s' },
-          {
-            match: [{ uri: { prefix: '/' } }],
-            route: [
-              { destination: { host: name, subset: 'v1' }, weight: 90 },
-              { destination: { host: name, subset: 'v2' }, weight: 10 },
-            ],
-            retries: { attempts: 3, retryOn: '5xx,reset' },
-          },
-        ],
-      },
-    },
-    {
-      apiVersion: 'networking.istio.io/v1',
-      kind: 'DestinationRule',
-      metadata: { name, namespace },
-      spec: {
-        host: name,
-        trafficPolicy: { connectionPool: { http: { http1MaxPendingRequests: 100 } }, outlierDetection: { consecutive5xxErrors: 5 } },
-        subsets: ['v1', 'v2', 'v3'].map((v) => ({ name: v, labels: { version: v } })),
-      },
-    },
-  ];
-}
-
-/** An in-memory config repository: one file per namespace in base, an overlay with a label and a patch. */
-function generateRepository(): MemoryFileSystem {
-  const files: Record<string, string> = {};
-  const namespaces = new Map<string, object[]>();
-  for (let i = 0; i < SERVICES; i++) {
-    const ns = namespaceOfService(i);
-    if (!namespaces.has(ns)) {
-      namespaces.set(ns, [
-        { apiVersion: 'networking.istio.io/v1', kind: 'Sidecar', metadata: { name: 'default', namespace: ns }, spec: { egress: [{ hosts: ['./*', 'istio-system/*'] }] } },
-      ]);
-    }
-    namespaces.get(ns)!.push(...serviceDocs(i));
-  }
-  for (const [ns, docs] of namespaces) files[`kustomize/base/${ns}.yaml`] = docs.map((d) => stringify(d)).join('---\n');
-  files['kustomize/base/kustomization.yaml'] = stringify({ resources: [...namespaces.keys()].map((ns) => `${ns}.yaml`) });
-  files['kustomize/overlays/bench/kustomization.yaml'] = stringify({
-    resources: ['../../base'],
-    labels: [{ pairs: { 'trellis.dev/cluster': 'bench' } }],
-    patches: [
-      {
-        target: { kind: 'VirtualService', name: serviceName(0) },
-        patch: stringify([{ op: 'replace', path: '/spec/http/1/timeout', value: '3s' }]),
-      },
-    ],
-  });
-  return new MemoryFileSystem(files);
-}
 
 function endpointsFor(): WorkloadEndpoint[] {
   const out: WorkloadEndpoint[] = [];
@@ -187,14 +125,81 @@ function renderAll(index: ClusterIndex, proxies: ProxyIdentity[]): number {
   return bytes;
 }
 
+/** Build + validate of a freshly generated mesh of `services` services (no cache): [wall ms, cpu ms]. */
+async function buildValidate(services: number): Promise<[number, number]> {
+  const fs = new MemoryFileSystem(generateFiles(services));
+  const wall = performance.now();
+  const cpu = cpuMs();
+  const objects = await buildKustomization(fs, BENCH_OVERLAY);
+  const validation = validateObjects(objects);
+  if (validation.errors.length > 0) throw new Error(`generated mesh does not validate: ${validation.errors[0].message}`);
+  return [performance.now() - wall, cpuMs() - cpu];
+}
+
+/** Best of `rounds` (the machine is shared: the minimum is the least disturbed run). */
+async function best(rounds: number, fn: () => Promise<[number, number]>): Promise<[number, number]> {
+  let out: [number, number] = [Infinity, Infinity];
+  for (let i = 0; i < rounds; i++) {
+    const [wall, cpu] = await fn();
+    out = [Math.min(out[0], wall), Math.min(out[1], cpu)];
+  }
+  return out;
+}
+
+const SAMPLE_REPO = fileURLToPath(new URL('../../', import.meta.url));
+const SAMPLE_VS_FILE = 'kustomize/base/virtual-services.yaml';
+
+/** The sample repository rendered from disk without a cache, with a cold cache, warm, and after a one-file change. */
+async function sampleRepositoryTimes(): Promise<Record<string, [number, number]>> {
+  const rounds = QUICK ? 5 : 15;
+  const timed = async (fn: () => Promise<unknown>): Promise<[number, number]> => {
+    const wall = performance.now();
+    const cpu = cpuMs();
+    await fn();
+    return [performance.now() - wall, cpuMs() - cpu];
+  };
+  await loadRepositoryFromDir(SAMPLE_REPO); // JIT and schema compilation
+  const uncached = await best(rounds, () => timed(() => loadRepositoryFromDir(SAMPLE_REPO)));
+  const cold = await best(rounds, () => timed(() => loadRepositoryFromDir(SAMPLE_REPO, { cache: createRenderCache() })));
+  const cache = createRenderCache();
+  await loadRepositoryFromDir(SAMPLE_REPO, { cache });
+  const warm = await best(rounds, () => timed(() => loadRepositoryFromDir(SAMPLE_REPO, { cache })));
+  // one-file change, in memory (the checkout on disk is not touched)
+  const files = await readSampleFiles();
+  const memCache = createRenderCache();
+  await loadRepository(new MemoryFileSystem(files), { cache: memCache });
+  let round = 0;
+  const changed = await best(rounds, () => {
+    // a fresh content each round, so the changed file is never a cache hit
+    const text = files[SAMPLE_VS_FILE].replace('timeout: 6s', `timeout: ${7 + round++}s`);
+    return timed(() => loadRepository(new MemoryFileSystem({ ...files, [SAMPLE_VS_FILE]: text }), { cache: memCache }));
+  });
+  return { uncached, cold, warm, changed };
+}
+
+async function readSampleFiles(): Promise<Record<string, string>> {
+  const { readdir, readFile, stat } = await import('node:fs/promises');
+  const files: Record<string, string> = { 'trellis.yaml': await readFile(`${SAMPLE_REPO}trellis.yaml`, 'utf8') };
+  const walk = async (rel: string): Promise<void> => {
+    for (const entry of await readdir(`${SAMPLE_REPO}${rel}`)) {
+      const path = `${rel}/${entry}`;
+      if ((await stat(`${SAMPLE_REPO}${path}`)).isDirectory()) await walk(path);
+      else files[path] = await readFile(`${SAMPLE_REPO}${path}`, 'utf8');
+    }
+  };
+  await walk('versions');
+  await walk('kustomize');
+  return files;
+}
+
 async function main(): Promise<void> {
-  const fs = generateRepository();
+  const fs = new MemoryFileSystem(generateFiles(SERVICES));
   // warm-up: JIT the loader, kustomize and renderer once on the same input
-  await buildKustomization(fs, 'kustomize/overlays/bench');
+  await buildKustomization(fs, BENCH_OVERLAY);
 
   const loadBefore = loadavg()[0];
   const buildCpuStart = cpuMs();
-  const [objects, buildMs] = await timeAsync(() => buildKustomization(fs, 'kustomize/overlays/bench'));
+  const [objects, buildMs] = await timeAsync(() => buildKustomization(fs, BENCH_OVERLAY));
   const buildCpu = cpuMs() - buildCpuStart;
   const [validation, validateMs, validateCpu] = timeBoth(() => validateObjects(objects));
   if (validation.errors.length > 0) throw new Error(`generated mesh does not validate: ${validation.errors[0].message}`);
@@ -249,12 +254,47 @@ async function main(): Promise<void> {
   const incrementalMedian = median(incrementalMs);
   const reparsedMedian = median(reparsedMs);
 
+  // linearity: build + validate at growing sizes, best of a few runs each
+  const sizes = QUICK ? [250, 500] : [250, 500, 1000];
+  const scaling: Array<[number, number, number]> = [];
+  for (const n of sizes) {
+    const [wall, cpu] = await best(QUICK ? 2 : 3, () => buildValidate(n));
+    scaling.push([n, wall, cpu]);
+  }
+
+  // cached values: deep-freeze once, or copy on every use?
+  let freezeMs = Infinity;
+  let copyMs = Infinity;
+  for (let round = 0; round < 5; round++) {
+    const copies = objects.map((o) => clone(o as unknown as Json));
+    freezeMs = Math.min(freezeMs, timeBoth(() => deepFreeze(copies))[2]);
+    copyMs = Math.min(copyMs, timeBoth(() => objects.map((o) => clone(o as unknown as Json)))[2]);
+  }
+
+  // the generated mesh through the render cache: cold, then warm (same content)
+  const meshCache = createRenderCache();
+  const [, meshColdMs] = await timeAsync(() => buildKustomization(fs, BENCH_OVERLAY, { cache: meshCache }));
+  const [, meshWarmMs] = await timeAsync(() => buildKustomization(fs, BENCH_OVERLAY, { cache: meshCache }));
+
+  const sampleRepo = await sampleRepositoryTimes();
+  const loadAfter = loadavg()[0];
+
   const rows: Array<[string, string]> = [
     ['services / proxies / objects', `${SERVICES} / ${proxies.length} / ${objects.length}`],
-    ['load average (1 min) at start, 2 cores', `${loadBefore.toFixed(1)}`],
+    ['load average (1 min) at start / end, 2 cores', `${loadBefore.toFixed(1)} / ${loadAfter.toFixed(1)}`],
     ['kustomize build (in-memory repo)', `${buildMs.toFixed(1)} ms wall, ${buildCpu.toFixed(1)} ms cpu`],
     ['validate (schemas + semantic + cross-object)', `${validateMs.toFixed(1)} ms wall, ${validateCpu.toFixed(1)} ms cpu`],
     ['build + validate', `${(buildMs + validateMs).toFixed(1)} ms wall, ${(buildCpu + validateCpu).toFixed(1)} ms cpu  (goal < 1000 ms)`],
+    ...scaling.map(([n, wall, cpu]): [string, string] => [
+      `build + validate, ${n} services (best of runs)`,
+      `${wall.toFixed(1)} ms wall, ${cpu.toFixed(1)} ms cpu  (${((cpu / n) * 1000).toFixed(0)} µs cpu per service)`,
+    ]),
+    ['kustomize build through a render cache: cold / warm', `${meshColdMs.toFixed(1)} ms / ${meshWarmMs.toFixed(1)} ms wall (warm: parses served from the cache)`],
+    [`cached objects: deep-freeze once vs copy per use (${objects.length})`, `${freezeMs.toFixed(1)} ms cpu once vs ${copyMs.toFixed(1)} ms cpu per use`],
+    ['sample repo render, no cache (disk)', `${sampleRepo.uncached[0].toFixed(1)} ms wall, ${sampleRepo.uncached[1].toFixed(1)} ms cpu`],
+    ['sample repo render, cold cache (disk)', `${sampleRepo.cold[0].toFixed(1)} ms wall, ${sampleRepo.cold[1].toFixed(1)} ms cpu`],
+    ['sample repo render, warm cache (disk)', `${sampleRepo.warm[0].toFixed(1)} ms wall, ${sampleRepo.warm[1].toFixed(1)} ms cpu  (goal well under 100 ms)`],
+    ['sample repo render, one file changed (cache)', `${sampleRepo.changed[0].toFixed(1)} ms wall, ${sampleRepo.changed[1].toFixed(1)} ms cpu`],
     ['scoped: index build', `${scopedIndexMs.toFixed(1)} ms wall, ${scopedIndexCpu.toFixed(1)} ms cpu`],
     [`scoped: ${proxies.length} snapshots`, `${scopedRenderMs.toFixed(1)} ms wall, ${scopedRenderCpu.toFixed(1)} ms cpu (${(scopedSnapshotBytes / 1024).toFixed(1)} KiB each)`],
     ['scoped: snapshots/s (index build included)', `${scopedPerSecond.toFixed(0)} wall, ${scopedPerCpuSecond.toFixed(0)} per cpu-second  (goal ≥ 2000)`],
@@ -278,6 +318,12 @@ async function main(): Promise<void> {
       buildMs: +buildMs.toFixed(1),
       validateMs: +validateMs.toFixed(1),
       buildValidateMs: +(buildMs + validateMs).toFixed(1),
+      buildValidateCpuMs: +(buildCpu + validateCpu).toFixed(1),
+      scaling: scaling.map(([n, wall, cpu]) => ({ services: n, wallMs: +wall.toFixed(1), cpuMs: +cpu.toFixed(1) })),
+      sampleRepo: Object.fromEntries(Object.entries(sampleRepo).map(([k, [wall, cpu]]) => [k, { wallMs: +wall.toFixed(1), cpuMs: +cpu.toFixed(1) }])),
+      freezeOnceMs: +freezeMs.toFixed(1),
+      copyPerUseMs: +copyMs.toFixed(1),
+      loadAverageEnd: +loadAfter.toFixed(1),
       snapshotsPerSecond: Math.round(scopedPerSecond),
       snapshotsPerCpuSecond: Math.round(scopedPerCpuSecond),
       unscopedSnapshotsPerSecond: Math.round(unscopedPerSecond),
