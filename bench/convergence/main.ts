@@ -35,6 +35,8 @@ interface ChangeResult {
   fullPushes: number;
   bytes: number;
   operatorCpuMs: number;
+  /** CPU all simulated clients spent from the change to the last ACK (parse, reassemble, verify, validate). */
+  clientCpuMs: number;
 }
 
 interface ScenarioResult {
@@ -85,7 +87,14 @@ function request<T extends ClientsReport['type']>(child: ChildProcess, send: obj
   });
 }
 
-async function measureChange(server: DiscoveryServer, expected: number, change: () => void): Promise<ChangeResult> {
+async function clientsCpuMs(children: ChildProcess[]): Promise<number> {
+  let total = 0;
+  for (const child of children) total += (await request(child, { type: 'counters' }, 'counters')).cpuMs;
+  return total;
+}
+
+async function measureChange(server: DiscoveryServer, children: ChildProcess[], expected: number, change: () => void): Promise<ChangeResult> {
+  const clientCpu0 = await clientsCpuMs(children);
   const lastPushed = new Map<string, string>();
   const acked = new Set<string>();
   let full = 0;
@@ -119,7 +128,9 @@ async function measureChange(server: DiscoveryServer, expected: number, change: 
   const cpu = process.cpuUsage(cpu0);
   server.events.off('event', listener);
   if (acked.size !== expected) throw new Error(`only ${acked.size} of ${expected} proxies acked within ${CONVERGE_TIMEOUT_MS} ms`);
+  const clientCpuMs = (await clientsCpuMs(children)) - clientCpu0;
   return {
+    clientCpuMs,
     ms: lastAckAt - t0,
     pushMs: lastAckAt - firstPushAt,
     pushes: lastPushed.size,
@@ -168,13 +179,13 @@ async function runScenario(proxies: number): Promise<ScenarioResult> {
   server.events.off('event', countColdPushes);
   await sleep(300);
 
-  const meshWide = await measureChange(server, proxies, () => {
+  const meshWide = await measureChange(server, children, proxies, () => {
     mesh.setTimeouts(NAMESPACES.map((namespace) => ({ namespace, name: 'svc-0' })), '2500ms');
     server.configChanged('VirtualService svc-0 in every namespace');
   });
   await sleep(300);
   const inNs3 = Array.from({ length: proxies }, (_, i) => i).filter((i) => namespaceOfProxy(mesh.shape, i) === 'ns-3').length;
-  const scoped = await measureChange(server, inNs3, () => {
+  const scoped = await measureChange(server, children, inNs3, () => {
     mesh.setTimeouts([{ namespace: 'ns-3', name: 'svc-1' }], '700ms');
     server.configChanged('VirtualService ns-3/svc-1');
   });
@@ -184,6 +195,8 @@ async function runScenario(proxies: number): Promise<ScenarioResult> {
   gc?.();
   await sleep(200);
   const memory = process.memoryUsage();
+  if (process.env.CONVERGENCE_HEAP_SNAPSHOT) (await import('node:v8')).writeHeapSnapshot(process.env.CONVERGENCE_HEAP_SNAPSHOT);
+  if (process.env.CONVERGENCE_MEMORY_DEBUG) process.stderr.write(`memory ${JSON.stringify(Object.fromEntries(Object.entries(memory).map(([k, v]) => [k, Math.round(v / 1048576)])))} v8 ${JSON.stringify((await import('node:v8')).getHeapSpaceStatistics().map((sp) => [sp.space_name, Math.round(sp.space_size / 1048576), Math.round(sp.space_used_size / 1048576)]))}\n`);
 
   let clientSnapshots = 0;
   let clientRejected = 0;

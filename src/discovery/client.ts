@@ -15,7 +15,7 @@ import {
   encodeMessage,
 } from './protocol.js';
 import type { CertificateInfo, HeartbeatStat, OperatorMessage, ProxyMessage, SnapshotMessage, WorkloadEndpointRegistration } from './protocol.js';
-import { assembleSnapshot, snapshotContentHash, splitResources } from './resources.js';
+import { RESOURCES_V2_FEATURE, assembleSnapshot, snapshotContentHash, splitResources } from './resources.js';
 
 export type ApplyResult = { ok: true } | { ok: false; error: string };
 
@@ -118,7 +118,8 @@ export function reassemble(held: HeldState | null, msg: SnapshotMessage): { ok: 
 
 function heldFrom(snapshot: ProxySnapshot | null): HeldState | null {
   if (!snapshot) return null;
-  return { version: snapshot.version, resources: splitResources(snapshot) };
+  // The layout this client asks for in its hello (an operator that ignores it makes the first delta a hash mismatch: a full resend).
+  return { version: snapshot.version, resources: splitResources(snapshot, 2) };
 }
 
 export function startDiscoveryClient(opts: DiscoveryClientOptions): DiscoveryClient {
@@ -278,6 +279,7 @@ export function startDiscoveryClient(opts: DiscoveryClientOptions): DiscoveryCli
       runningHash: running?.version ?? null,
       endpoint: opts.endpoint,
       certificate: opts.certificate?.(),
+      features: [RESOURCES_V2_FEATURE],
     });
   }
 

@@ -55,6 +55,8 @@ export interface HelloMessage {
   runningHash: string | null;
   endpoint?: WorkloadEndpointRegistration;
   certificate?: CertificateInfo;
+  /** Optional protocol features the proxy understands (e.g. RESOURCES_V2_FEATURE); unknown ones are ignored. */
+  features?: string[];
 }
 
 export interface AckMessage {
@@ -187,6 +189,9 @@ export function decodeProxyMessage(line: string): ProxyMessage {
         if (!isRecord(ep) || typeof ep.address !== 'string' || typeof ep.port !== 'number') {
           throw new ProtocolError('hello.endpoint must have address (string) and port (number)');
         }
+      }
+      if (msg.features !== undefined && (!Array.isArray(msg.features) || !msg.features.every((f) => typeof f === 'string'))) {
+        throw new ProtocolError('hello.features must be a list of strings');
       }
       return msg as unknown as HelloMessage;
     }

@@ -10,14 +10,16 @@ import type {
   RouteConfig,
   TelemetrySettings,
   UpstreamCluster,
+  VirtualHost,
 } from '../mesh/snapshot.js';
 
 /**
  * A snapshot as a set of named resources, so discovery can push only what changed.
  *
  * Names: `routeConfig/<name>`, `cluster/<name>`, `endpoints/<cluster>`, `listener/<name>`, `inbound`,
- * `mesh`, `telemetry`, `meta`. `meta` carries format, meshVersion, proxy identity and the order of
- * every list, so a reassembled snapshot serialises exactly like the rendered one (its hash matches).
+ * `mesh`, `telemetry`, `meta`; with layout 2 also `virtualHost/<routeConfig>/<name>` and
+ * `order/<list>`. `meta` carries format, meshVersion, proxy identity (and in layout 1 the order of
+ * every list), so a reassembled snapshot serialises exactly like the rendered one (its hash matches).
  */
 export type ResourceName = string;
 
@@ -32,14 +34,6 @@ export interface SnapshotMeta {
   /** Resource names of each list, in the snapshot's order. */
   $order: { routeConfigs: string[]; clusters: string[]; endpoints: string[]; listeners: string[] };
   [field: string]: unknown;
-}
-
-export interface SplitSnapshot {
-  version: string;
-  /** name → resource value (plain JSON). */
-  resources: Map<ResourceName, unknown>;
-  /** name → content hash of that resource. */
-  hashes: Map<ResourceName, string>;
 }
 
 // ---------------------------------------------------------------- canonical JSON and hashes
@@ -69,6 +63,9 @@ function serialize(value: unknown): string | undefined {
       throw new TypeError('canonicalJson: BigInt is not JSON');
   }
   const obj = value as Record<string, unknown>;
+  // A resource nested in a larger value (a virtual host in its route config) was serialised already.
+  const known = jsonCache.get(obj);
+  if (known !== undefined) return known;
   if (typeof obj.toJSON === 'function') return serialize((obj as { toJSON(): unknown }).toJSON());
   if (Array.isArray(obj)) {
     let out = '[';
@@ -165,10 +162,19 @@ export function snapshotContentHash(snapshot: Omit<ProxySnapshot, 'version'> & {
   for (const key of Object.keys(record).sort()) {
     if (key === 'version') continue;
     const value = record[key];
-    let json: string | undefined;
-    if (LIST_FIELDS.has(key) && Array.isArray(value)) json = `[${value.map((item) => (item === undefined ? 'null' : resourceJson(item))).join(',')}]`;
-    else if (SINGLE_RESOURCE_FIELDS.has(key) && value !== undefined) json = resourceJson(value);
-    else json = serialize(value);
+    if (LIST_FIELDS.has(key) && Array.isArray(value)) {
+      // Fed piece by piece: cached pieces are hashed as they are, never copied into one large string.
+      hash.update(`${first ? '' : ','}${JSON.stringify(key)}:[`);
+      const itemJson = key === 'routeConfigs' ? routeConfigJson : resourceJson;
+      for (let i = 0; i < value.length; i++) {
+        if (i > 0) hash.update(',');
+        hash.update(value[i] === undefined ? 'null' : itemJson(value[i]));
+      }
+      hash.update(']');
+      first = false;
+      continue;
+    }
+    const json = SINGLE_RESOURCE_FIELDS.has(key) && value !== undefined ? resourceJson(value) : serialize(value);
     if (json === undefined) continue;
     hash.update(`${first ? '' : ','}${JSON.stringify(key)}:`);
     hash.update(json);
@@ -178,7 +184,40 @@ export function snapshotContentHash(snapshot: Omit<ProxySnapshot, 'version'> & {
   return hash.digest('hex').slice(0, 16);
 }
 
+/**
+ * Canonical JSON of a route config whose virtual hosts are cached one by one: a client that
+ * reassembles a route config from virtual host resources (layout 2) serialises only the hosts
+ * that changed.
+ */
+function routeConfigJson(value: unknown): string {
+  const rc = value as Record<string, unknown> | null;
+  if (rc === null || typeof rc !== 'object' || Array.isArray(rc) || typeof rc.toJSON === 'function' || !Array.isArray(rc.virtualHosts)) return resourceJson(value);
+  let json = jsonCache.get(rc);
+  if (json !== undefined) return json;
+  const hosts = rc.virtualHosts as unknown[];
+  const members: string[] = [];
+  for (const key of Object.keys(rc).sort()) {
+    const member = key === 'virtualHosts' ? `[${hosts.map((vh) => (vh === undefined ? 'null' : resourceJson(vh))).join(',')}]` : serialize(rc[key]);
+    if (member !== undefined) members.push(`${JSON.stringify(key)}:${member}`);
+  }
+  json = `{${members.join(',')}}`;
+  jsonCache.set(rc, json);
+  return json;
+}
+
 // ---------------------------------------------------------------- split and assemble
+
+/**
+ * How a snapshot is cut into resources. Layout 1: `meta` carries `$order` and a route config is one
+ * resource. Layout 2 (hello feature RESOURCES_V2_FEATURE): each virtual host is a resource of its
+ * own (`virtualHost/<routeConfig>/<name>`; the route config keeps `$virtualHosts`, their names), and
+ * list orders are resources (`order/<list>`) shared by every proxy of a shape, so `meta` stays small.
+ */
+export type ResourceLayout = 1 | 2;
+export const RESOURCES_V2_FEATURE = 'resources-v2';
+
+const LIST_ORDER = ['routeConfigs', 'clusters', 'endpoints', 'listeners'] as const;
+type ListField = (typeof LIST_ORDER)[number];
 
 /** Gives each item a unique name: the base name, or `<base>#<n>` for the n-th duplicate. */
 function uniqueNames(bases: string[]): string[] {
@@ -190,39 +229,144 @@ function uniqueNames(bases: string[]): string[] {
   });
 }
 
-/** Splits a snapshot into named resources (no hashing). */
-export function splitResources(snapshot: ProxySnapshot): Map<ResourceName, unknown> {
-  const resources = new Map<ResourceName, unknown>();
-  const routeNames = uniqueNames(snapshot.routeConfigs.map((r) => `routeConfig/${r.name}`));
-  const clusterNames = uniqueNames(snapshot.clusters.map((c) => `cluster/${c.name}`));
-  const endpointNames = uniqueNames(snapshot.endpoints.map((e) => `endpoints/${e.cluster}`));
-  const listenerNames = uniqueNames(snapshot.listeners.map((l) => `listener/${l.name}`));
-  snapshot.routeConfigs.forEach((r, i) => resources.set(routeNames[i], r));
-  snapshot.clusters.forEach((c, i) => resources.set(clusterNames[i], c));
-  snapshot.endpoints.forEach((e, i) => resources.set(endpointNames[i], e));
-  snapshot.listeners.forEach((l, i) => resources.set(listenerNames[i], l));
-  resources.set('inbound', snapshot.inbound);
-  resources.set('mesh', snapshot.mesh);
-  resources.set('telemetry', snapshot.telemetry);
-  const meta: SnapshotMeta = {
-    format: snapshot.format,
-    meshVersion: snapshot.meshVersion,
-    proxy: snapshot.proxy,
-    $order: { routeConfigs: routeNames, clusters: clusterNames, endpoints: endpointNames, listeners: listenerNames },
-  };
+/**
+ * Resources of one part of a snapshot (a list, a single resource, meta). Built once per rendered
+ * object and cached, so proxies that share objects share groups: the diff skips a group that is the
+ * same object as the base's, and its encoded bytes are reused for every stream.
+ */
+export class ResourceGroup {
+  private index: Map<ResourceName, string> | null = null;
+
+  constructor(
+    /** Which part of the snapshot (a base and a next group of the same kind are diffed together). */
+    readonly kind: string,
+    readonly names: readonly ResourceName[],
+    readonly values: readonly unknown[],
+    readonly hashes: readonly string[],
+  ) {}
+
+  /** name → hash (built on first use, then cached with the group). */
+  get byName(): ReadonlyMap<ResourceName, string> {
+    if (this.index === null) {
+      this.index = new Map();
+      for (let i = 0; i < this.names.length; i++) this.index.set(this.names[i], this.hashes[i]);
+    }
+    return this.index;
+  }
+}
+
+function group(kind: string, names: ResourceName[], values: unknown[]): ResourceGroup {
+  return new ResourceGroup(kind, names, values, values.map((v) => wireHash(v)));
+}
+
+const LIST_PREFIX: Record<ListField, string> = { routeConfigs: 'routeConfig', clusters: 'cluster', endpoints: 'endpoints', listeners: 'listener' };
+
+function listBaseName(field: ListField, item: unknown): string {
+  const value = item as { name?: string; cluster?: string };
+  return `${LIST_PREFIX[field]}/${field === 'endpoints' ? value.cluster : value.name}`;
+}
+
+// Groups cached per rendered list/object: WeakMap<source, group>, one map per (layout, field).
+const groupCaches = new Map<string, WeakMap<object, ResourceGroup[]>>();
+
+function cached(key: string, source: unknown, build: () => ResourceGroup[]): ResourceGroup[] {
+  if (source === null || typeof source !== 'object') return build();
+  let cache = groupCaches.get(key);
+  if (!cache) groupCaches.set(key, (cache = new WeakMap()));
+  let groups = cache.get(source);
+  if (!groups) cache.set(source, (groups = build()));
+  return groups;
+}
+
+const EMPTY_LIST: readonly unknown[] = Object.freeze([]);
+
+function listGroups(field: ListField, rendered: readonly unknown[], layout: ResourceLayout): ResourceGroup[] {
+  // Every empty list is the same list (renderers often build a fresh [] per proxy).
+  const list = rendered.length === 0 ? EMPTY_LIST : rendered;
+  return cached(`${layout}|${field}`, list, () => {
+    const names = uniqueNames(list.map((item) => listBaseName(field, item)));
+    if (layout === 1) return [group(field, names, [...list])];
+    const order = group(`order/${field}`, [`order/${field}`], [names]);
+    if (field !== 'routeConfigs') return [group(field, names, [...list]), order];
+    // Layout 2: a route config without its virtual hosts, which become resources of their own.
+    const hostNames: string[] = [];
+    const hosts: unknown[] = [];
+    const shells = list.map((item, i) => {
+      const rc = item as { virtualHosts?: unknown };
+      if (!Array.isArray(rc.virtualHosts)) return rc;
+      const own = uniqueNames(rc.virtualHosts.map((vh) => `virtualHost/${names[i].slice('routeConfig/'.length)}/${(vh as { name?: string }).name}`));
+      hostNames.push(...own);
+      hosts.push(...rc.virtualHosts);
+      const { virtualHosts: _hosts, ...shell } = rc;
+      void _hosts;
+      return { ...shell, $virtualHosts: own };
+    });
+    return [group(field, names, shells), group('virtualHosts', uniqueNames(hostNames), hosts), order];
+  });
+}
+
+function singleGroup(field: 'inbound' | 'mesh' | 'telemetry', value: unknown): ResourceGroup[] {
+  return cached(field, value, () => [group(field, [field], [value])]);
+}
+
+/** A snapshot as resource groups; `resources` and `hashes` are built on demand (tests, debugging). */
+export class SplitSnapshot {
+  private flat: { resources: Map<ResourceName, unknown>; hashes: Map<ResourceName, string> } | null = null;
+
+  constructor(
+    readonly version: string,
+    readonly layout: ResourceLayout,
+    readonly groups: readonly ResourceGroup[],
+  ) {}
+
+  private flatten(): { resources: Map<ResourceName, unknown>; hashes: Map<ResourceName, string> } {
+    if (this.flat === null) {
+      const resources = new Map<ResourceName, unknown>();
+      const hashes = new Map<ResourceName, string>();
+      for (const g of this.groups) {
+        for (let i = 0; i < g.names.length; i++) {
+          resources.set(g.names[i], g.values[i]);
+          hashes.set(g.names[i], g.hashes[i]);
+        }
+      }
+      this.flat = { resources, hashes };
+    }
+    return this.flat;
+  }
+
+  /** name → resource value (plain JSON). */
+  get resources(): Map<ResourceName, unknown> {
+    return this.flatten().resources;
+  }
+
+  /** name → change-detection hash of that resource. */
+  get hashes(): Map<ResourceName, string> {
+    return this.flatten().hashes;
+  }
+}
+
+/** Splits a snapshot into resource groups with their change-detection hashes (wireHash). `version` must already be correct. */
+export function splitSnapshot(snapshot: ProxySnapshot, layout: ResourceLayout = 1): SplitSnapshot {
+  const groups: ResourceGroup[] = [];
+  const names: Partial<Record<ListField, readonly string[]>> = {};
+  for (const field of LIST_ORDER) {
+    const list = listGroups(field, snapshot[field] as readonly unknown[], layout);
+    names[field] = list[0].names;
+    groups.push(...list);
+  }
+  groups.push(...singleGroup('inbound', snapshot.inbound), ...singleGroup('mesh', snapshot.mesh), ...singleGroup('telemetry', snapshot.telemetry));
+  const meta: Record<string, unknown> = { format: snapshot.format, meshVersion: snapshot.meshVersion, proxy: snapshot.proxy };
+  if (layout === 1) meta.$order = names;
   for (const [key, value] of Object.entries(snapshot)) {
     if (key !== 'version' && !LIST_FIELDS.has(key) && !SINGLE_RESOURCE_FIELDS.has(key)) meta[key] = value;
   }
-  resources.set('meta', meta);
-  return resources;
+  groups.push(group('meta', ['meta'], [meta]));
+  return new SplitSnapshot(snapshot.version, layout, groups);
 }
 
-/** Splits a snapshot into named resources with their change-detection hashes (wireHash). `version` must already be correct. */
-export function splitSnapshot(snapshot: ProxySnapshot): SplitSnapshot {
-  const resources = splitResources(snapshot);
-  const hashes = new Map<ResourceName, string>();
-  for (const [name, value] of resources) hashes.set(name, wireHash(value));
-  return { version: snapshot.version, resources, hashes };
+/** Splits a snapshot into named resources (what a client holds of the snapshot it runs). */
+export function splitResources(snapshot: ProxySnapshot, layout: ResourceLayout = 1): Map<ResourceName, unknown> {
+  return splitSnapshot(snapshot, layout).resources;
 }
 
 export class SnapshotAssemblyError extends Error {
@@ -237,11 +381,24 @@ function required<T>(resources: ReadonlyMap<ResourceName, unknown>, name: string
   return resources.get(name) as T;
 }
 
-/** Rebuilds a full snapshot from named resources; throws SnapshotAssemblyError when one is missing. */
+function routeConfigFrom(resources: ReadonlyMap<ResourceName, unknown>, name: string): RouteConfig {
+  const shell = required<RouteConfig & { $virtualHosts?: string[] }>(resources, name);
+  if (!shell || typeof shell !== 'object' || !Array.isArray(shell.$virtualHosts)) return shell;
+  const { $virtualHosts: hosts, ...rest } = shell;
+  return { ...rest, virtualHosts: hosts.map((n) => required<VirtualHost>(resources, n)) };
+}
+
+/** Rebuilds a full snapshot from named resources (either layout); throws SnapshotAssemblyError when one is missing. */
 export function assembleSnapshot(version: string, resources: ReadonlyMap<ResourceName, unknown>): ProxySnapshot {
-  const meta = required<SnapshotMeta>(resources, 'meta');
-  if (!meta || typeof meta !== 'object' || !meta.$order) throw new SnapshotAssemblyError('resource meta is malformed');
-  const { $order: order, ...fields } = meta;
+  // Layout 2 has no $order in meta (the orders are resources of their own).
+  const meta = required<Partial<Pick<SnapshotMeta, '$order'>> & Pick<SnapshotMeta, 'format' | 'meshVersion' | 'proxy'> & Record<string, unknown>>(resources, 'meta');
+  if (!meta || typeof meta !== 'object') throw new SnapshotAssemblyError('resource meta is malformed');
+  const { $order: metaOrder, ...fields } = meta;
+  const order = (field: ListField): string[] => {
+    const names = metaOrder ? metaOrder[field] : required<string[]>(resources, `order/${field}`);
+    if (!Array.isArray(names)) throw new SnapshotAssemblyError(`the order of ${field} is malformed`);
+    return names;
+  };
   return {
     ...fields,
     format: meta.format,
@@ -249,10 +406,10 @@ export function assembleSnapshot(version: string, resources: ReadonlyMap<Resourc
     meshVersion: meta.meshVersion,
     proxy: meta.proxy,
     mesh: required<MeshSettings>(resources, 'mesh'),
-    routeConfigs: order.routeConfigs.map((n) => required<RouteConfig>(resources, n)),
-    clusters: order.clusters.map((n) => required<UpstreamCluster>(resources, n)),
-    endpoints: order.endpoints.map((n) => required<ClusterLoadAssignment>(resources, n)),
-    listeners: order.listeners.map((n) => required<GatewayListener>(resources, n)),
+    routeConfigs: order('routeConfigs').map((n) => routeConfigFrom(resources, n)),
+    clusters: order('clusters').map((n) => required<UpstreamCluster>(resources, n)),
+    endpoints: order('endpoints').map((n) => required<ClusterLoadAssignment>(resources, n)),
+    listeners: order('listeners').map((n) => required<GatewayListener>(resources, n)),
     inbound: required<InboundPolicy>(resources, 'inbound'),
     telemetry: required<TelemetrySettings>(resources, 'telemetry'),
   };
@@ -273,4 +430,61 @@ export function diffResources(base: ReadonlyMap<ResourceName, string> | null, ne
   const removed: ResourceName[] = [];
   if (base !== null) for (const name of base.keys()) if (!next.hashes.has(name)) removed.push(name);
   return { changed, removed };
+}
+
+/** The delta of one group against the base's group of the same kind, encoded for the wire. */
+export interface EncodedGroupDelta {
+  /** `"name":json` members joined by commas ('' when nothing changed). */
+  members: string;
+  changed: number;
+  removed: ResourceName[];
+}
+
+const NO_BASE = new ResourceGroup('none', [], [], []);
+const EMPTY_DELTA: EncodedGroupDelta = { members: '', changed: 0, removed: [] };
+// next group → base group → encoded delta: every stream that moves between the same two groups reuses the bytes.
+const encodedDeltas = new WeakMap<ResourceGroup, WeakMap<ResourceGroup, EncodedGroupDelta>>();
+
+function encodeGroupDelta(base: ResourceGroup | undefined, next: ResourceGroup): EncodedGroupDelta {
+  if (base === next) return EMPTY_DELTA;
+  const key = base ?? NO_BASE;
+  let byBase = encodedDeltas.get(next);
+  if (!byBase) encodedDeltas.set(next, (byBase = new WeakMap()));
+  let delta = byBase.get(key);
+  if (delta === undefined) {
+    const parts: string[] = [];
+    const held = base?.byName;
+    for (let i = 0; i < next.names.length; i++) {
+      if (held?.get(next.names[i]) === next.hashes[i]) continue;
+      parts.push(`${JSON.stringify(next.names[i])}:${wireJson(next.values[i])}`);
+    }
+    const removed: ResourceName[] = [];
+    if (base) {
+      const now = next.byName;
+      for (const name of base.names) if (!now.has(name)) removed.push(name);
+    }
+    delta = { members: parts.join(','), changed: parts.length, removed };
+    byBase.set(key, delta);
+  }
+  return delta;
+}
+
+/**
+ * The wire delta from `base` (the groups a proxy holds; null: nothing, send everything) to `next`:
+ * groups are matched by kind, identical groups cost nothing, other pairs are encoded once and cached.
+ */
+export function encodeDelta(base: readonly ResourceGroup[] | null, next: readonly ResourceGroup[]): { resources: string; changed: number; removed: ResourceName[] } {
+  const members: string[] = [];
+  const removed: ResourceName[] = [];
+  let changed = 0;
+  for (const g of next) {
+    const delta = encodeGroupDelta(base === null ? undefined : (base.find((b) => b.kind === g.kind) ?? NO_BASE), g);
+    if (delta.members) members.push(delta.members);
+    changed += delta.changed;
+    if (delta.removed.length > 0) removed.push(...delta.removed);
+  }
+  if (base !== null) {
+    for (const b of base) if (!next.some((g) => g.kind === b.kind)) removed.push(...b.names);
+  }
+  return { resources: `{${members.join(',')}}`, changed, removed };
 }

@@ -26,8 +26,8 @@ import type { CertificateInfo, ErrorMessage, HeartbeatStat, HelloMessage, ProxyM
 import { PushQueue } from './push-queue.js';
 import { classifyReply, computeDrift } from './reply.js';
 import type { DriftState, ReplyRecord } from './reply.js';
-import { diffResources, snapshotContentHash, splitSnapshot, wireJson } from './resources.js';
-import type { SplitSnapshot } from './resources.js';
+import { RESOURCES_V2_FEATURE, encodeDelta, snapshotContentHash, splitSnapshot } from './resources.js';
+import type { ResourceGroup, ResourceLayout, SplitSnapshot } from './resources.js';
 import { createDualProtocolServer } from './transport.js';
 import type { AnyRequest, AnyResponse, DualProtocolServer, ServerTlsOptions } from './transport.js';
 import { VersionStatsAggregator } from './version-stats.js';
@@ -46,6 +46,11 @@ export interface DiscoveryServerOptions {
   debounceMs?: number;
   /** Longest a burst may delay a push (default 10 s). */
   debounceMaxMs?: number;
+  /**
+   * The first change after a quiet period is pushed after only this long (default 10 ms; GitOps
+   * commits arrive alone). Changes that follow within debounceMs form a burst and wait for quiet.
+   */
+  debounceLeadingMs?: number;
   /** A sent snapshot not acked within this long makes the proxy STALE (default 10 s). */
   staleAfterMs?: number;
   /**
@@ -149,8 +154,16 @@ interface Connection {
   deferred: PushRequest | null;
   deferTimer: NodeJS.Timeout | null;
   /** What the proxy holds, for deltas (null: nothing we know; next push is full). */
-  base: { hash: string; hashes: ReadonlyMap<string, string> } | null;
+  base: HeldResources | null;
+  /** How snapshots are cut into resources on this stream (2 when the proxy's hello offers it). */
+  layout: ResourceLayout;
   closed: boolean;
+}
+
+/** A snapshot version and its resource groups (mostly shared with other proxies: kept per proxy by reference). */
+interface HeldResources {
+  hash: string;
+  groups: readonly ResourceGroup[];
 }
 
 interface ProxyRecord extends ReplyRecord {
@@ -162,7 +175,7 @@ interface ProxyRecord extends ReplyRecord {
   disconnectedAt: number | null;
   desired: { snapshot: ProxySnapshot; split: SplitSnapshot } | null;
   /** The last snapshot sent to this proxy on any connection (a reconnect holding it gets deltas). */
-  lastSent: { hash: string; hashes: ReadonlyMap<string, string> } | null;
+  lastSent: HeldResources | null;
   /** Change time of the latest push, for convergence time; cleared at its ACK. */
   pushChangeAt: number | null;
   lastHeartbeat: number | null;
@@ -191,12 +204,10 @@ function iso(t: number | null): string | null {
   return t === null ? null : new Date(t).toISOString();
 }
 
-function encodeSnapshotMessage(version: string, base: string | null, changed: Record<string, unknown>, removed: string[]): string {
-  const parts: string[] = [];
-  for (const name of Object.keys(changed)) parts.push(`${JSON.stringify(name)}:${wireJson(changed[name])}`);
+function encodeSnapshotMessage(version: string, base: string | null, resources: string, removed: string[]): string {
   return (
     `{"v":${PROTOCOL_VERSION},"type":"snapshot","version":${JSON.stringify(version)},"base":${JSON.stringify(base)},` +
-    `"resources":{${parts.join(',')}},"removed":${JSON.stringify(removed)}}\n`
+    `"resources":${resources},"removed":${JSON.stringify(removed)}}\n`
   );
 }
 
@@ -241,6 +252,7 @@ export function createDiscoveryServer(opts: DiscoveryServerOptions): DiscoverySe
   const debouncer: Debouncer<ChangeEvent> = createDebouncer<ChangeEvent>({
     afterMs: opts.debounceMs ?? 100,
     maxMs: opts.debounceMaxMs ?? 10_000,
+    leadingMs: Math.min(opts.debounceLeadingMs ?? 10, opts.debounceMs ?? 100),
     merge: (a, b) => ({ reasons: mergeReasons(a.reasons, b.reasons), at: Math.min(a.at, b.at) }),
     push: async (change) => {
       log.debug({ reasons: change.reasons }, 'pushing configuration change');
@@ -282,7 +294,7 @@ export function createDiscoveryServer(opts: DiscoveryServerOptions): DiscoverySe
     }
   }
 
-  async function render(record: ProxyRecord): Promise<{ snapshot: ProxySnapshot; split: SplitSnapshot } | null> {
+  async function render(record: ProxyRecord, layout: ResourceLayout): Promise<{ snapshot: ProxySnapshot; split: SplitSnapshot } | null> {
     let snapshot: ProxySnapshot;
     try {
       snapshot = await opts.render(record.identity, registry.list());
@@ -303,8 +315,8 @@ export function createDiscoveryServer(opts: DiscoveryServerOptions): DiscoverySe
         snapshot = { ...snapshot, version: computed };
       }
     }
-    if (record.desired && record.desired.snapshot.version === snapshot.version) return record.desired;
-    return { snapshot, split: splitSnapshot(snapshot) };
+    if (record.desired && record.desired.snapshot.version === snapshot.version && record.desired.split.layout === layout) return record.desired;
+    return { snapshot, split: splitSnapshot(snapshot, layout) };
   }
 
   function mergePush(a: PushRequest, b: PushRequest): PushRequest {
@@ -338,7 +350,7 @@ export function createDiscoveryServer(opts: DiscoveryServerOptions): DiscoverySe
       return;
     }
     const started = performance.now();
-    const desired = await render(record);
+    const desired = await render(record, pending.layout);
     const conn = record.connection;
     if (!desired || !conn || conn.closed) return;
     record.desired = desired;
@@ -347,24 +359,24 @@ export function createDiscoveryServer(opts: DiscoveryServerOptions): DiscoverySe
     if (conn.base && conn.base.hash === version) return; // the proxy holds it already: nothing to send
     if (!request.full && !conn.base && record.ackedHash === version) {
       // It reconnected running exactly this (e.g. after an operator restart): no resend, and deltas build on it.
-      conn.base = { hash: version, hashes: desired.split.hashes };
+      conn.base = { hash: version, groups: desired.split.groups };
       record.lastSent = conn.base;
       return;
     }
-    const delta = diffResources(conn.base?.hashes ?? null, desired.split);
+    const delta = encodeDelta(conn.base?.groups ?? null, desired.split.groups);
     const base = conn.base?.hash ?? null;
-    const line = encodeSnapshotMessage(version, base, delta.changed, delta.removed);
+    const line = encodeSnapshotMessage(version, base, delta.resources, delta.removed);
     const bytes = Buffer.byteLength(line);
     record.sentHash = version;
     record.sentAt = Date.now();
     record.pushChangeAt = request.changeAt;
-    conn.base = { hash: version, hashes: desired.split.hashes };
+    conn.base = { hash: version, groups: desired.split.groups };
     conn.inFlight = version;
     record.lastSent = conn.base;
     const flushed = (conn.res as NodeJS.WritableStream).write(line);
     metrics.pushes.inc({ type: base === null ? 'full' : 'delta' });
     metrics.pushBytes.inc(bytes);
-    emit({ type: 'pushed', proxyId, version, base, bytes, resources: Object.keys(delta.changed).length + delta.removed.length });
+    emit({ type: 'pushed', proxyId, version, base, bytes, resources: delta.changed + delta.removed.length });
     if (!flushed && !conn.closed) {
       await new Promise<void>((resolve) => {
         const done = (): void => {
@@ -463,12 +475,16 @@ export function createDiscoveryServer(opts: DiscoveryServerOptions): DiscoverySe
     // Deltas may build on what the proxy runs only when we know that snapshot's resources.
     conn.base = record.lastSent && record.lastSent.hash === hello.runningHash ? record.lastSent : null;
     if (!conn.base && record.desired && record.desired.snapshot.version === hello.runningHash) {
-      conn.base = { hash: record.desired.snapshot.version, hashes: record.desired.split.hashes };
+      conn.base = { hash: record.desired.snapshot.version, groups: splitSnapshot(record.desired.snapshot, conn.layout).groups };
     }
     metrics.connectedProxies.inc();
     log.info({ proxy: id, runningHash: hello.runningHash, proxyVersion: hello.proxyVersion }, 'proxy connected');
     emit({ type: 'connected', proxyId: id });
     registerEndpoint(record, hello);
+    // A burst of connects (a cold start, an operator restart) registers a burst of endpoints: a proxy
+    // that connects while a debounced push is pending gets its first snapshot with that push, built
+    // on the registry the burst leaves, instead of one now and another per registration after it.
+    if (debouncer.pending) return;
     queue.enqueue(id, { reasons: ['connect'], changeAt: Date.now(), full: false });
     pump();
   }
@@ -598,7 +614,8 @@ export function createDiscoveryServer(opts: DiscoveryServerOptions): DiscoverySe
             authenticating = false;
             if (closed || res.writableEnded || res.destroyed) return;
             if (!result.ok) return fail('unauthenticated', result.reason);
-            conn = { proxyId: hello.identity.id, res, base: null, closed: false, lastActivity: Date.now(), inFlight: null, deferred: null, deferTimer: null };
+            const layout: ResourceLayout = hello.features?.includes(RESOURCES_V2_FEATURE) ? 2 : 1;
+            conn = { proxyId: hello.identity.id, res, base: null, layout, closed: false, lastActivity: Date.now(), inFlight: null, deferred: null, deferTimer: null };
             onHello(conn, hello, peer);
             for (const queued of backlog.splice(0)) onMessage(queued);
           })

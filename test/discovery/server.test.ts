@@ -72,7 +72,7 @@ describe('discovery server with 200 real HTTP/2 clients', () => {
     for (const e of pushed) {
       if (e.type !== 'pushed') continue;
       expect(e.base).not.toBeNull(); // a delta ...
-      expect(e.resources).toBe(1); // ... carrying only routeConfig/outbound
+      expect(e.resources).toBe(1); // ... carrying only the changed virtual host
     }
     const metricsText = await s.metrics.registry.metrics();
     expect(metricsText).toMatch(/trellis_discovery_connected_proxies 200/);
@@ -97,6 +97,30 @@ describe('debounce, reconnect, NACK, STALE, DISCONNECTED', () => {
     expect(clients.map((c, i) => c.counters.snapshots - before[i])).toEqual([1, 1, 1]);
     expect(pushed).toHaveLength(3);
     expect(clients[0].running!.routeConfigs[0].virtualHosts[0].routes[0].timeoutMs).toBe(1009);
+  });
+
+  it('pushes a lone change after a quiet period at once (leading edge), without waiting for the quiet period', async () => {
+    const config = syntheticConfig(['a'], 2);
+    // A one-minute quiet period: only the leading edge can get this change out within the wait below.
+    const { url, server: s } = await startServer(config, { debounceMs: 60_000, debounceMaxMs: 120_000 });
+    const client = pool.start(url, identity('c1', 'a', 'w', '0'));
+    await waitFor(allSynced(s, 1), 'SYNCED');
+    config.timeouts['a/svc-1'] = 1234;
+    s.configChanged('one commit');
+    await waitFor(() => client.running?.routeConfigs[0].virtualHosts[1].routes[0].timeoutMs === 1234, 'the change applied', 10_000);
+  });
+
+  it('gives each proxy of a cold-start burst one snapshot, built on every endpoint the burst registered', async () => {
+    const n = 30;
+    const config = syntheticConfig(['a'], 2);
+    const { url, server: s, pushed } = await startServer(config, { debounceMs: 1500, debounceLeadingMs: 1500 });
+    const clients = Array.from({ length: n }, (_, i) => pool.start(url, identity('c1', 'a', `w${i}`, '0', 'svc-0'), { endpoint: { address: `10.0.0.${i + 1}`, port: 8080 } }));
+    await waitFor(allSynced(s, n), `${n} proxies SYNCED`, 20_000);
+    await s.flush();
+    for (const c of clients) expect(c.running!.endpoints.find((e) => e.cluster.includes('svc-0'))!.endpoints).toHaveLength(n);
+    // One push each: before batching, every proxy got one at connect and one more per registry change.
+    expect(clients.map((c) => c.counters.snapshots)).toEqual(clients.map(() => 1));
+    expect(pushed).toHaveLength(n);
   });
 
   it('does not resend to a reconnecting proxy that runs the desired snapshot', async () => {

@@ -4,6 +4,7 @@ import {
   assembleSnapshot,
   canonicalJson,
   diffResources,
+  encodeDelta,
   sha256Hex16,
   snapshotContentHash,
   splitSnapshot,
@@ -89,6 +90,69 @@ describe('canonical JSON and content hashes', () => {
     expect(Object.keys(delta.changed)).toEqual(['routeConfig/outbound']);
     expect(delta.removed).toEqual([]);
     expect(Object.keys(diffResources(null, b).changed)).toHaveLength(11);
+  });
+});
+
+describe('resource layout 2: virtual hosts and list orders as resources of their own', () => {
+  // One renderer per configuration, as the operator has one per commit: proxies of a namespace share resource objects.
+  const endpoints = [{ service: 'svc-0', namespace: 'a', address: '10.0.0.1', port: 80, labels: { app: 'svc-0' }, tlsMode: 'istio' as const }];
+  const renderers = new Map<number | undefined, ReturnType<typeof syntheticRender>>();
+  const at = (i: number, timeout?: number): ProxySnapshot => {
+    let render = renderers.get(timeout);
+    if (!render) {
+      const config = syntheticConfig(['a'], 3);
+      if (timeout !== undefined) config.timeouts['a/svc-1'] = timeout;
+      renderers.set(timeout, (render = syntheticRender(config)));
+    }
+    return render(identity('c', 'a', `w${i}`, '0'), endpoints);
+  };
+
+  it('splits route configs into virtual hosts and reassembles the same snapshot', () => {
+    const snap = at(0);
+    const split = splitSnapshot(snap, 2);
+    const names = [...split.resources.keys()];
+    expect(names.filter((n) => n.startsWith('virtualHost/')).sort()).toEqual([
+      'virtualHost/outbound/svc-0.a.svc.cluster.local:80',
+      'virtualHost/outbound/svc-1.a.svc.cluster.local:80',
+      'virtualHost/outbound/svc-2.a.svc.cluster.local:80',
+    ]);
+    expect(names.filter((n) => n.startsWith('order/')).sort()).toEqual(['order/clusters', 'order/endpoints', 'order/listeners', 'order/routeConfigs']);
+    expect(split.resources.get('meta')).not.toHaveProperty('$order');
+    expect(split.resources.get('routeConfig/outbound')).toEqual({ name: 'outbound', $virtualHosts: expect.any(Array) });
+    const back = assembleSnapshot(snap.version, split.resources);
+    expect(back).toEqual(snap);
+    expect(snapshotContentHash(back)).toBe(snap.version);
+  });
+
+  it('sends only the changed virtual host, and shares groups and encoded bytes between proxies of one shape', () => {
+    const [a0, a1, b0, b1] = [at(0), at(1), at(0, 2500), at(1, 2500)];
+    const [sa0, sa1, sb0, sb1] = [a0, a1, b0, b1].map((s) => splitSnapshot(s, 2));
+    // Everything but meta (which names the proxy) is the same group object for both proxies.
+    sa0.groups.forEach((g, i) => expect(g === sa1.groups[i]).toBe(g.kind !== 'meta'));
+    const d0 = encodeDelta(sa0.groups, sb0.groups);
+    const d1 = encodeDelta(sa1.groups, sb1.groups);
+    expect(Object.keys(JSON.parse(d0.resources))).toEqual(['virtualHost/outbound/svc-1.a.svc.cluster.local:80']);
+    expect(d0).toEqual({ resources: d1.resources, changed: 1, removed: [] });
+    expect(encodeDelta(sb0.groups, sb0.groups)).toEqual({ resources: '{}', changed: 0, removed: [] });
+    // A client applies the full snapshot, then the delta, through the wire format.
+    const full = reassemble(null, JSON.parse(JSON.stringify({ v: PROTOCOL_VERSION, type: 'snapshot', version: a0.version, base: null, resources: JSON.parse(encodeDelta(null, sa0.groups).resources), removed: [] })));
+    if (!full.ok) throw new Error(full.reason);
+    const next = reassemble(full.state, { v: PROTOCOL_VERSION, type: 'snapshot', version: b0.version, base: a0.version, resources: JSON.parse(d0.resources), removed: [] });
+    if (!next.ok) throw new Error(next.reason);
+    expect(next.snapshot).toEqual(b0);
+  });
+
+  it('removes resources that disappear, including a whole group of another layout', () => {
+    const one = at(0);
+    const fewer = { ...one, clusters: one.clusters.slice(1), endpoints: one.endpoints.slice(1) };
+    const fewerSplit = splitSnapshot({ ...fewer, version: snapshotContentHash(fewer) }, 2);
+    const delta = encodeDelta(splitSnapshot(one, 2).groups, fewerSplit.groups);
+    expect(delta.removed.sort()).toEqual(['cluster/outbound|80||svc-0.a.svc.cluster.local', 'endpoints/outbound|80||svc-0.a.svc.cluster.local']);
+    const fromLayout1 = encodeDelta(splitSnapshot(one, 1).groups, splitSnapshot(one, 2).groups);
+    expect(fromLayout1.removed).toEqual([]);
+    expect(Object.keys(JSON.parse(fromLayout1.resources)).sort()).toEqual(
+      ['meta', 'order/clusters', 'order/endpoints', 'order/listeners', 'order/routeConfigs', 'routeConfig/outbound', ...[0, 1, 2].map((i) => `virtualHost/outbound/svc-${i}.a.svc.cluster.local:80`)].sort(),
+    );
   });
 });
 
@@ -206,6 +270,56 @@ describe('push queue and debounce', () => {
     }
     expect(pushes.length).toBeGreaterThanOrEqual(3);
     expect(pushes.length).toBeLessThanOrEqual(4);
+    d.close();
+  });
+
+  it('with a leading edge, pushes the first event after a quiet period at once and debounces the burst that follows', async () => {
+    jest.useFakeTimers();
+    const settle = async () => {
+      for (let i = 0; i < 5; i++) await Promise.resolve();
+    };
+    const pushes: Array<{ at: number; events: string[] }> = [];
+    const start = Date.now();
+    const d = createDebouncer<string[]>({ afterMs: 100, maxMs: 1000, leadingMs: 10, merge: (a, b) => [...a, ...b], push: (e) => { pushes.push({ at: Date.now() - start, events: e }); } });
+    d.trigger(['lone']);
+    expect(d.pending).toBe(true);
+    jest.advanceTimersByTime(9);
+    expect(pushes).toEqual([]);
+    jest.advanceTimersByTime(1);
+    await settle();
+    expect(pushes).toEqual([{ at: 10, events: ['lone'] }]);
+    expect(d.pending).toBe(false);
+    // Events within the quiet period of the last one are a burst: merged, pushed once quiet.
+    jest.advanceTimersByTime(10); // t = 20
+    d.trigger(['b1']);
+    jest.advanceTimersByTime(40); // t = 60
+    d.trigger(['b2']);
+    jest.advanceTimersByTime(99);
+    await settle();
+    expect(pushes).toHaveLength(1);
+    jest.advanceTimersByTime(1); // t = 160: 100 ms after b2
+    await settle();
+    expect(pushes[1]).toEqual({ at: 160, events: ['b1', 'b2'] });
+    // Quiet again for longer than afterMs: the next event takes the leading edge.
+    jest.advanceTimersByTime(500);
+    d.trigger(['later']);
+    jest.advanceTimersByTime(10);
+    await settle();
+    expect(pushes[2]).toEqual({ at: 670, events: ['later'] });
+    // A continuous burst (every 50 ms) is still bounded by maxMs.
+    jest.advanceTimersByTime(500);
+    for (let i = 0; i < 50; i++) {
+      d.trigger([`e${i}`]);
+      jest.advanceTimersByTime(50);
+      await settle();
+    }
+    const burst = pushes.slice(3);
+    expect(burst[0].events).toEqual(['e0']);
+    expect(burst.length).toBeGreaterThanOrEqual(3);
+    expect(burst.length).toBeLessThanOrEqual(5);
+    await d.flush();
+    // Nothing lost, nothing twice.
+    expect(pushes.slice(3).flatMap((p) => p.events)).toEqual(Array.from({ length: 50 }, (_, i) => `e${i}`));
     d.close();
   });
 
