@@ -1,0 +1,163 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, request as httpRequest, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import type { ProxyIdentity, ProxySnapshot } from '../../src/mesh/snapshot.js';
+import { startProxySecurity, type ProxySecurity } from '../../src/proxy/mesh-security.js';
+import { startProxy, type Proxy } from '../../src/proxy/server.js';
+import { buildProxySnapshot } from '../../src/render/snapshot/index.js';
+import type { WorkloadEndpoint } from '../../src/render/types.js';
+import { CertificateAuthority, JoinTokenStore, createBootstrapHandler, createMeshListener, handToServer, peerSecurityOf, type MeshListener } from '../../src/security/index.js';
+import { clusterOf, objectsFromYaml } from '../render/snapshot/fixtures.js';
+import { closeServer, listen } from '../security/helpers/mesh.js';
+
+/**
+ * From configuration to the wire: a MESH_INTERNAL ServiceEntry whose workloadSelector picks a
+ * WorkloadEntry without a sidecar and a registered workload with one is rendered, and a real
+ * Trellis sidecar applies the snapshot: mTLS to the sidecar endpoint, plaintext to the VM. A
+ * namespace-wide PeerAuthentication DISABLE on the destination makes the rendered cluster plaintext.
+ */
+const CLIENT = 'cluster.local/ns/default/sa/client';
+const HOST = 'billing.payments.mesh:8080';
+
+let dir: string;
+let bootstrap: Server;
+const securities: ProxySecurity[] = [];
+let clientSecurity: ProxySecurity;
+let client: Proxy;
+let meshListener: MeshListener;
+let sidecarEcho: Server;
+let vm: Server;
+let sidecarPort: number;
+let vmPort: number;
+
+const clientIdentity: ProxyIdentity = { id: 'test/default/client/0', cluster: 'test', namespace: 'default', workload: 'client', labels: { app: 'client' }, serviceAccount: 'client', mode: 'sidecar' };
+
+function config(peerAuthentication: string): string {
+  return `
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: billing, namespace: payments}
+spec:
+  hosts: [billing.payments.mesh]
+  location: MESH_INTERNAL
+  ports: [{number: 8080, name: http, protocol: HTTP}]
+  resolution: STATIC
+  workloadSelector: {labels: {app: billing}}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: billing-vm, namespace: payments}
+spec:
+  address: 127.0.0.1
+  ports: {http: ${vmPort}}
+  labels: {app: billing}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: billing, namespace: payments}
+spec:
+  host: billing.payments.mesh
+  trafficPolicy: {loadBalancer: {simple: ROUND_ROBIN}}
+${peerAuthentication}`;
+}
+
+function render(peerAuthentication = ''): ProxySnapshot {
+  const registered: WorkloadEndpoint = {
+    service: 'billing-pod', namespace: 'payments', address: '127.0.0.1', port: sidecarPort, labels: { app: 'billing' }, serviceAccount: 'billing', workload: 'billing', tlsMode: 'istio',
+  };
+  return buildProxySnapshot({ cluster: clusterOf(objectsFromYaml(config(peerAuthentication))), endpoints: [registered], proxy: clientIdentity });
+}
+
+function apply(s: ProxySnapshot): void {
+  clientSecurity.observeSnapshot(s);
+  expect(client.applySnapshot(s)).toMatchObject({ ok: true });
+}
+
+function get(path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port: client.ports.outbound!, path, headers: { host: HOST }, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function round(): Promise<Array<{ endpoint: string; mtls: boolean; principal?: string }>> {
+  const seen = [];
+  for (let i = 0; i < 4; i++) {
+    const res = await get(`/bill/${i}`);
+    expect(res.status).toBe(200);
+    seen.push(JSON.parse(res.body) as { endpoint: string; mtls: boolean; principal?: string });
+  }
+  return seen;
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'trellis-rendered-mtls-'));
+  const ca = await CertificateAuthority.open({ trustDomain: 'cluster.local', stateDir: dir });
+  const tokens = new JoinTokenStore({ stateDir: dir });
+  const token = await tokens.tokenFor('test');
+  bootstrap = createServer(createBootstrapHandler(ca, tokens));
+  const bootstrapPort = await new Promise<number>((resolve) => bootstrap.listen(0, '127.0.0.1', () => resolve((bootstrap.address() as AddressInfo).port)));
+  const options = { bootstrapUrl: `http://127.0.0.1:${bootstrapPort}/v1/bootstrap`, cluster: 'test', token, trustDomain: 'cluster.local' };
+  const billingSecurity = await startProxySecurity(options, { ...clientIdentity, id: 'test/payments/billing/0', namespace: 'payments', workload: 'billing', serviceAccount: 'billing' });
+  clientSecurity = await startProxySecurity(options, clientIdentity);
+  securities.push(billingSecurity, clientSecurity);
+
+  sidecarEcho = createServer((req, res) => {
+    const security = peerSecurityOf(req.socket as Socket);
+    res.end(JSON.stringify({ endpoint: 'sidecar', mtls: security.mtls, principal: security.mtls ? security.principal : undefined }));
+  });
+  meshListener = createMeshListener({ store: billingSecurity.store, modeFor: () => 'PERMISSIVE', onConnection: handToServer(sidecarEcho) });
+  sidecarPort = await listen(meshListener.server);
+  vm = createServer((_req, res) => res.end(JSON.stringify({ endpoint: 'vm', mtls: false })));
+  vmPort = await listen(vm);
+
+  client = await startProxy({ mode: 'sidecar', bindAddress: '127.0.0.1', outboundPort: 0, tls: clientSecurity.tls, inboundFilter: clientSecurity.inboundFilter });
+}, 30_000);
+
+afterAll(async () => {
+  await client?.close({ drainMs: 0 });
+  await meshListener?.close();
+  for (const s of [sidecarEcho, vm, bootstrap]) if (s) await closeServer(s);
+  for (const s of securities) s.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('rendered auto mTLS on real sockets', () => {
+  test('the rendered endpoints carry their tlsMode and the sidecar honours it per endpoint', async () => {
+    const snapshot = render();
+    const endpoints = snapshot.endpoints.find((e) => e.cluster === 'outbound|8080||billing.payments.mesh')!.endpoints;
+    expect(new Map(endpoints.map((e) => [e.port, e.tlsMode]))).toEqual(new Map([[sidecarPort, 'istio'], [vmPort, 'disabled']]));
+    expect(snapshot.clusters.find((c) => c.name === 'outbound|8080||billing.payments.mesh')?.tls).toBeUndefined();
+    apply(snapshot);
+    const seen = await round();
+    expect(seen.filter((s) => s.endpoint === 'sidecar')).toEqual([
+      { endpoint: 'sidecar', mtls: true, principal: CLIENT },
+      { endpoint: 'sidecar', mtls: true, principal: CLIENT },
+    ]);
+    expect(seen.filter((s) => s.endpoint === 'vm')).toEqual([{ endpoint: 'vm', mtls: false }, { endpoint: 'vm', mtls: false }]);
+  });
+
+  test('a namespace-wide PeerAuthentication DISABLE at the destination: plaintext to the sidecar endpoint too', async () => {
+    const snapshot = render(`---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: payments}
+spec:
+  mtls: {mode: DISABLE}
+`);
+    expect(snapshot.clusters.find((c) => c.name === 'outbound|8080||billing.payments.mesh')?.tls?.mode).toBe('DISABLE');
+    apply(snapshot);
+    const seen = await round();
+    expect(seen.map((s) => s.mtls)).toEqual([false, false, false, false]);
+    expect(new Set(seen.map((s) => s.endpoint))).toEqual(new Set(['sidecar', 'vm']));
+  });
+});
