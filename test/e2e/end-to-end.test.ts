@@ -132,16 +132,17 @@ describe('operators', () => {
     const resumed = await until('the restarted operator to answer', 60_000, async () => clusterView(await rollout(port), 'dev'));
     // While the control plane was away, every proxy kept serving its last snapshot.
     const during = outage();
-    // (A 1% allowance for load-generator timeouts on a busy CI machine; see the closing note.)
+    // No answer failed (no 5xx, no reset). The load generator's own 5 s timeouts are counted apart:
+    // a restarting operator competes for a busy 2-core CI machine's CPU with the proxies, and up to
+    // 1% of slow answers there is the machine, not the mesh.
     expect(during.sent).toBeGreaterThan(0);
-    expect(during.failed).toBeLessThanOrEqual(Math.floor(during.sent / 100));
+    expect(during.byStatus).toEqual(Object.fromEntries(Object.keys(during.byStatus).map((k) => [k, 0])));
+    expect(during.timedOut).toBeLessThanOrEqual(Math.floor(during.sent / 100));
     expect(resumed.step).toBe(2);
     expect(resumed.targetVersion).toBe('1.16.1');
 
-    // The resumed rollout runs to its end from step 2: never back to step 1, never a step twice.
-    // KNOWN ISSUE (see the closing note): in a busy full-suite run the resumed canary has been rolled
-    // back a few times with no failing request seen by the load; the end state is therefore either
-    // verified or rolled back, and the reason is printed so the next run shows it.
+    // The resumed rollout runs to its end from step 2: never back to step 1, never a step twice,
+    // and the good version is verified (a rollback here would be spurious: its reasons are shown).
     const seen = new Set<number>();
     const messages: string[] = [];
     const done = await until('dev to finish the rollout', 180_000, async () => {
@@ -150,17 +151,14 @@ describe('operators', () => {
       if (c && messages[messages.length - 1] !== c.message) messages.push(c.message);
       return c && !c.targetVersion && (c.stableVersion === '1.16.1' || c.phase === 'RolledBack' || /rolled back/.test(c.message)) ? c : undefined;
     });
+    expect({ stableVersion: done.stableVersion, messages }).toEqual({ stableVersion: '1.16.1', messages: expect.any(Array) });
     expect(seen.has(1)).toBe(false);
     expect([...seen].every((step) => step >= 2)).toBe(true);
     const after = JSON.parse(await readFile(join(stateDir, 'rollout', 'rollout-state.json'), 'utf8')) as RolloutStateFile;
-    if (done.stableVersion === '1.16.1') {
-      expect(after.clusters.dev.verifiedVersions).toContain('1.16.1');
-      // From step 2: step 3, then verified — two transitions for the steps, whatever waiting happened between.
-      expect(after.clusters.dev.transitions).toBeGreaterThanOrEqual(before.clusters.dev.transitions + 2);
-    } else {
-      console.warn(`resumed rollout was rolled back: ${messages.join(' | ')}`);
-      expect(after.clusters.dev.failedVersions).toContain('1.16.1');
-    }
+    expect(after.clusters.dev.verifiedVersions).toContain('1.16.1');
+    expect(after.clusters.dev.failedVersions).not.toContain('1.16.1');
+    // From step 2: step 3, then verified — two transitions for the steps, whatever waiting happened between.
+    expect(after.clusters.dev.transitions).toBeGreaterThanOrEqual(before.clusters.dev.transitions + 2);
     expect(done.proxies.total).toBe(7);
   }, 600_000);
 
