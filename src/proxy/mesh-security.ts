@@ -3,7 +3,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { CertificateInfo } from '../discovery/protocol.js';
 import type { Socket } from 'node:net';
-import type { Endpoint, MeshSettings, ProxyIdentity, ProxySnapshot, UpstreamTls } from '../mesh/snapshot.js';
+import type { Endpoint, InboundPolicy, MeshSettings, ProxyIdentity, ProxySnapshot, UpstreamTls } from '../mesh/snapshot.js';
 import {
   CertificateStore,
   createInboundFilter,
@@ -137,11 +137,16 @@ function clusterEndpoints(snapshot: ProxySnapshot | undefined, cluster: string):
   return byCluster.get(cluster);
 }
 
-/** STRICT port, plaintext connection. */
+/**
+ * True when PeerAuthentication makes `port` STRICT: plaintext there is refused. The inbound filter
+ * applies it per request; a listener may call it per connection, before reading a request.
+ */
+export function strictOnPort(inbound: Pick<InboundPolicy, 'mtlsMode' | 'portLevelMtls'>, port: number): boolean {
+  return modeForPort(inbound.mtlsMode, inbound.portLevelMtls)(port) === 'STRICT';
+}
+
 function refusesPlaintext(ctx: InboundContext): boolean {
-  if (ctx.tls) return false;
-  const { mtlsMode, portLevelMtls } = ctx.snapshot.inbound;
-  return modeForPort(mtlsMode, portLevelMtls)(ctx.port) === 'STRICT';
+  return !ctx.tls && strictOnPort(ctx.snapshot.inbound, ctx.port);
 }
 
 /**
