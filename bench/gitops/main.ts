@@ -74,6 +74,10 @@ interface Run {
   debounce: number;
   /** First snapshot pushed → last ACK received (render, send, verify, validate, ACK for all 100). */
   pushToAck: number;
+  /** Of which: first → last snapshot pushed (the operator renders and sends to all 100). */
+  pushAll: number;
+  /** Of which: last snapshot pushed → last ACK (the proxies verify, validate and ACK). */
+  ackTail: number;
 }
 
 const wait = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -91,7 +95,9 @@ class IpcChild<Report extends { type: string }> {
   private readonly child: ChildProcess;
 
   constructor(script: string) {
-    this.child = fork(join(HERE, script), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    // GITOPS_BENCH_PROFILE=<dir>: CPU profiles of the child processes too.
+    const profile = process.env.GITOPS_BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.GITOPS_BENCH_PROFILE}`] : [];
+    this.child = fork(join(HERE, script), [], { execArgv: [...profile, '--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   }
 
   request<T extends Report['type']>(command: object, reply: T): Promise<Extract<Report, { type: T }>> {
@@ -200,7 +206,9 @@ async function main(): Promise<void> {
         return acked.size === PROXIES && handedOver.has(sha) && reconciles.has(sha);
       }, `${label}: run ${i}: ${PROXIES} ACKs of commit ${sha.slice(0, 12)} (have ${acked.size})`);
       const lastAck = Math.max(...acked.values());
-      const firstPush = Math.min(...events.filter(({ e, t }) => e.type === 'pushed' && t >= t0).map(({ t }) => t));
+      const pushTimes = events.filter(({ e, t }) => e.type === 'pushed' && t >= t0 && acked.has(e.proxyId)).map(({ t }) => t);
+      const firstPush = Math.min(...pushTimes);
+      const lastPush = Math.max(...pushTimes);
       const { result } = reconciles.get(sha)!;
       const s = result.steps;
       const handed = handedOver.get(sha)!;
@@ -215,6 +223,8 @@ async function main(): Promise<void> {
         handOver: s.handOver ?? 0,
         debounce: firstPush - handed,
         pushToAck: lastAck - firstPush,
+        pushAll: lastPush - firstPush,
+        ackTail: lastAck - lastPush,
       });
     }
     const counters = await fleet.request({ type: 'counters' }, 'counters');
@@ -268,6 +278,8 @@ async function main(): Promise<void> {
     ['handOver', 'hand over (rollout, discovery notified)'],
     ['debounce', 'discovery debounce + first render'],
     ['pushToAck', `first push → last of ${PROXIES} ACKs`],
+    ['pushAll', `  of which operator sends all ${PROXIES}`],
+    ['ackTail', '  of which last push → last ACK'],
   ];
   const p50 = (runs: Run[], k: keyof Run) => r1(pct(runs.map((r) => r[k]), 50));
   const rows: Array<[string, string, string, string]> = [

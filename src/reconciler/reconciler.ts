@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { ClusterStatusStatus } from '../mesh/api/trellis.js';
 import { formatDiagnostic } from '../mesh/object.js';
+import { createRenderCache, type RenderCache } from '../render/cache.js';
 import { loadRepositoryFromDir } from '../render/repository.js';
 import type { RepositoryRender } from '../render/types.js';
 import { ConditionTypes, Reasons, removeCondition, setCondition } from './conditions.js';
@@ -10,7 +11,7 @@ import type { OperatorMetrics } from './metrics.js';
 import type { RunOutcome, Trigger } from './schedule.js';
 import type { StatusStore } from './status-store.js';
 
-/** Renders a whole checkout; the default is `loadRepositoryFromDir` from src/render/repository.ts. */
+/** Renders a whole checkout; the default is `loadRepositoryFromDir` from src/render/repository.ts with the reconciler's render cache. */
 export type LoadRepository = (dir: string) => Promise<RepositoryRender>;
 
 /** The commit in force, handed to subscribers with its render. */
@@ -80,6 +81,12 @@ type Step = (ctx: StepContext) => Promise<void>;
 export class Reconciler {
   private readonly listeners: ApplyListener[] = [];
   private readonly load: LoadRepository;
+  /**
+   * Shared by every render of this reconciler (across commits): unchanged files are not parsed,
+   * validated or built again. Renders made with it hold deep-frozen objects. Other renders of the
+   * same repository (e.g. per-version renders) may share it.
+   */
+  readonly renderCache: RenderCache = createRenderCache();
   private readonly now: () => Date;
   private lastGoodState?: { render: RepositoryRender; revision: AppliedRevision };
   /** Commit of the last attempt that reached a verdict (applied or refused); not retried. */
@@ -90,7 +97,7 @@ export class Reconciler {
   private phaseBeforeInvalid = new Map<string, ClusterStatusStatus['phase']>();
 
   constructor(private readonly opts: ReconcilerOptions) {
-    this.load = opts.load ?? loadRepositoryFromDir;
+    this.load = opts.load ?? ((dir) => loadRepositoryFromDir(dir, { cache: this.renderCache }));
     this.now = opts.now ?? (() => new Date());
   }
 

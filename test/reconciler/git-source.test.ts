@@ -119,7 +119,9 @@ describe('GitSource over real smart HTTP', () => {
 
   test('timeouts, 500s and wrong credentials become TransientErrors without secrets', async () => {
     const repo = await served({ files: { 'f.txt': 'x' }, auth: { username: 'bot', password: 'hunter2-secret' } });
-    const good = new GitSource({ repo: repo.url, cacheDir: await tmp(), auth: { type: 'basic', username: 'bot', password: 'hunter2-secret' }, timeoutMs: 400 });
+    const cacheDir = await tmp();
+    const auth = { type: 'basic', username: 'bot', password: 'hunter2-secret' } as const;
+    const good = new GitSource({ repo: repo.url, cacheDir, auth });
     await good.latest();
 
     const bearer = new GitSource({ repo: repo.url, cacheDir: await tmp(), auth: { type: 'bearer', token: 'hunter2-secret' } });
@@ -133,7 +135,9 @@ describe('GitSource over real smart HTTP', () => {
     expect(wrong.description).not.toContain('wrong-pass-xyz');
 
     await repo.server.setFault('hang');
-    const hang = await good.latest().catch((e: unknown) => e);
+    // A short deadline only against the hanging server: on a busy machine a healthy clone may take longer than 400 ms.
+    const impatient = new GitSource({ repo: repo.url, cacheDir, auth, timeoutMs: 400 });
+    const hang = await impatient.latest().catch((e: unknown) => e);
     expect((hang as TransientError).reason).toBe('GitOperationTimeout');
     await repo.server.setFault('500');
     const e500 = await good.latest().catch((e: unknown) => e);

@@ -38,9 +38,14 @@ export interface Harness {
 
 /** A served mini repository and an in-process operator on it (fast timings, JSON logs captured). */
 export async function startHarness(
-  opts: Partial<OperatorOptions> & { versions?: Record<string, string>; serverAuth?: { username: string; password: string } } = {},
+  opts: Partial<OperatorOptions> & {
+    versions?: Record<string, string>;
+    serverAuth?: { username: string; password: string };
+    /** Serve these files instead of the mini repository, rendered by the product's own loader. */
+    files?: Record<string, string>;
+  } = {},
 ): Promise<Harness> {
-  const repo = await serveRepo({ files: miniRepoFiles(opts.versions ?? { dev: '1.15.4', 'prod-us': '1.15.4' }), auth: opts.serverAuth });
+  const repo = await serveRepo({ files: opts.files ?? miniRepoFiles(opts.versions ?? { dev: '1.15.4', 'prod-us': '1.15.4' }), auth: opts.serverAuth });
   const stateDir = await mkdtemp(join(tmpdir(), 'trellis-op-'));
   const logs: Array<Record<string, unknown>> = [];
   const sink = new Writable({
@@ -49,12 +54,12 @@ export async function startHarness(
       cb();
     },
   });
-  const { versions: _v, serverAuth: _a, ...rest } = opts;
+  const { versions: _v, serverAuth: _a, files, ...rest } = opts;
   const op = new Operator({
     repo: repo.url,
     stateDir,
     schedule: { intervalMs: 250 },
-    load: loadMiniRepo,
+    load: files ? undefined : loadMiniRepo,
     timeoutMs: 1_000,
     backoff: { initialMs: 100, maxMs: 300, factor: 2 },
     webhookDebounceMs: 20,

@@ -1,0 +1,47 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { describe, expect, test } from '@jest/globals';
+import { PROJECT_ROOT } from '../helpers/shared.js';
+import { useOperatorHarness, waitFor } from './helpers/operator-harness.js';
+
+const harness = useOperatorHarness();
+const DEV_OVERLAY = 'kustomize/overlays/dev/kustomization.yaml';
+
+/** The project's sample config repository (trellis.yaml, versions/, kustomize/) as path → content. */
+async function sampleRepoFiles(): Promise<Record<string, string>> {
+  const files: Record<string, string> = { 'trellis.yaml': await readFile(join(PROJECT_ROOT, 'trellis.yaml'), 'utf8') };
+  for (const top of ['versions', 'kustomize']) {
+    for (const entry of await readdir(join(PROJECT_ROOT, top), { recursive: true, withFileTypes: true })) {
+      if (!entry.isFile()) continue;
+      const path = join(entry.parentPath, entry.name);
+      files[relative(PROJECT_ROOT, path)] = await readFile(path, 'utf8');
+    }
+  }
+  return files;
+}
+
+function ratingsTimeout(render: { clusters: Array<{ cluster: string; objects: Array<{ kind: string; metadata: { name?: string }; spec: unknown }> }> }): unknown {
+  const vs = render.clusters.find((c) => c.cluster === 'dev')!.objects.find((o) => o.kind === 'VirtualService' && o.metadata.name === 'ratings')!;
+  return (vs.spec as { http: Array<{ timeout?: string }> }).http[0]!.timeout;
+}
+
+describe('reconciler render cache across commits', () => {
+  test('a commit that changes one overlay re-renders it and reuses everything else', async () => {
+    const files = await sampleRepoFiles();
+    expect(files[DEV_OVERLAY]).toMatch(/value: 2s/);
+    const h = await harness.start({ files, statusBranch: false });
+    const first = await waitFor(() => h.applied[0], 'first apply', 20_000);
+    expect(ratingsTimeout(first.render)).toBe('2s');
+    const cold = { ...h.op.reconciler.renderCache.stats };
+    expect(cold.builds).toBeGreaterThan(0);
+
+    const sha = await h.repo.commitAndPush({ [DEV_OVERLAY]: files[DEV_OVERLAY]!.replace('value: 2s', 'value: 2500ms') }, 'dev: ratings timeout 2.5 s');
+    const second = await waitFor(() => h.applied.find((a) => a.revision.commit === sha), 'the change applied', 20_000);
+    expect(ratingsTimeout(second.render)).toBe('2500ms');
+    expect(ratingsTimeout(first.render)).toBe('2s');
+    const warm = h.op.reconciler.renderCache.stats;
+    // Only the dev overlay's build ran again; the other clusters' builds came from the cache.
+    expect(warm.builds - cold.builds).toBe(1);
+    expect(warm.buildHits - cold.buildHits).toBeGreaterThanOrEqual(3);
+  });
+});
