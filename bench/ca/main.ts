@@ -13,6 +13,8 @@ import { createPrivateKey, generateKeyPairSync, sign } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { loadavg, tmpdir } from 'node:os';
+import { connect as tlsConnect, createServer as createTlsServer } from 'node:tls';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { CertificateAuthority, type RootKeyType } from '../../src/security/ca/certificate-authority.js';
 import { generateKeyAndCsr, type WorkloadKeyType } from '../../src/security/ca/csr.js';
@@ -86,6 +88,34 @@ async function overTls(service: MeshCaService, token: string, csrs: string[], to
   return row(`TLS bootstrap, ${concurrency} concurrent, new conn each`, total, elapsed(started));
 }
 
+/** Mutual-TLS handshakes between two workloads of `ca` with `keyType` keys, one new connection after the other. */
+async function handshakes(ca: CertificateAuthority, keyType: WorkloadKeyType, label: string, count: number): Promise<Row> {
+  const material = async (serviceAccount: string) => {
+    const id = { ...identity, serviceAccount };
+    const { privateKeyPem, csrPem } = await generateKeyAndCsr(id, keyType);
+    return { key: privateKeyPem, cert: ca.issueWorkloadCertificate(csrPem, id).certChainPem, ca: ca.rootCertPem };
+  };
+  const [server, client] = await Promise.all([material('server'), material('client')]);
+  const listener = createTlsServer({ ...server, requestCert: true, rejectUnauthorized: true }, (socket) => socket.end('k'));
+  await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+  const port = (listener.address() as AddressInfo).port;
+  const once = () =>
+    new Promise<void>((resolve, reject) => {
+      const socket = tlsConnect({ ...client, host: '127.0.0.1', port, checkServerIdentity: () => undefined });
+      socket.on('data', () => undefined);
+      socket.once('end', () => {
+        socket.destroy();
+        resolve();
+      });
+      socket.once('error', reject);
+    });
+  try {
+    return await measureAsync(label, count, once);
+  } finally {
+    await new Promise((resolve) => listener.close(resolve));
+  }
+}
+
 function printTable(title: string, rows: Row[], unit: string): void {
   console.log(`\n${title}`);
   console.log(`${'path'.padEnd(44)} ${'count'.padStart(6)} ${'seconds'.padStart(8)} ${`${unit}/s`.padStart(10)} ${'ms each'.padStart(8)}`);
@@ -134,6 +164,14 @@ async function main(): Promise<void> {
     ];
     printTable('Key generation per proxy (first certificate and every rotation)', keygen, 'keys');
 
+    const hs = quick ? 200 : 1000;
+    const mtls = [
+      await handshakes(ecCa, 'ec-p256', 'mTLS handshake, P-256 root and leaves', hs),
+      await handshakes(rsaCa, 'rsa-2048', 'mTLS handshake, RSA-2048 root and leaves', hs),
+      await handshakes(rsaCa, 'ec-p256', 'mTLS handshake, RSA-2048 root, P-256 leaves', hs),
+    ];
+    printTable('Data-plane cost: a new mutual-TLS connection (client and server in one process)', mtls, 'conns');
+
     const headline = sequential[0].perSecond;
     const tls = Math.max(...concurrent.map((r) => r.perSecond));
     const loadAfter = loadavg()[0];
@@ -152,6 +190,8 @@ async function main(): Promise<void> {
         tlsBootstrapsPerSecond: Math.round(tls),
         keygenMsP256: Number(keygen[0].msEach.toFixed(3)),
         keygenMsRsa2048: Number(keygen[1].msEach.toFixed(1)),
+        mtlsHandshakesPerSecondP256: Math.round(mtls[0].perSecond),
+        mtlsHandshakesPerSecondRsa2048: Math.round(mtls[1].perSecond),
         goalPerSecond: GOAL_PER_SECOND,
         goalMet: headline >= GOAL_PER_SECOND && tls >= GOAL_PER_SECOND,
         loadAverage: Number(loadBefore.toFixed(2)),

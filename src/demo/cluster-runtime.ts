@@ -35,7 +35,12 @@ export function gatewayAddress(clusterIndex: number, block = DEFAULT_ADDRESS_BLO
   return `127.${block}.${clusterIndex}.100`;
 }
 
-/** Workload certificates from the operator's mesh CA (POST /v1/bootstrap with the cluster's join token). */
+/**
+ * Workload certificates from the operator's mesh CA: the join token (with its root pin) goes over
+ * TLS only; `bootstrapUrl` may be the operator API's /v1/bootstrap, which points to the TLS
+ * endpoint. With an https discovery URL (operator with discoveryMtls), every agent then holds its
+ * discovery stream over mTLS with its workload certificate.
+ */
 export interface DemoSecurity {
   bootstrapUrl: string;
   token: string;

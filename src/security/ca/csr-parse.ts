@@ -15,6 +15,10 @@ const DIGEST_BY_SIGNATURE_OID: Record<string, string> = {
   '2a8648ce3d040304': 'sha512',
 };
 
+/** SPKI algorithm OIDs (hex of the content) and the EC curves the mesh accepts. */
+const EC_PUBLIC_KEY_OID = '2a8648ce3d0201';
+const CURVE_BY_OID: Record<string, string> = { '2a8648ce3d030107': 'prime256v1', '2b81040022': 'secp384r1' };
+
 export interface ParsedCsr {
   /** SubjectPublicKeyInfo DER of the requested key. */
   spki: Buffer;
@@ -38,10 +42,15 @@ export function parseCsrDer(der: Buffer): ParsedCsr {
   const algorithmOid = readTlv(der, algorithm.contentStart);
   const digest = DIGEST_BY_SIGNATURE_OID[content(der, algorithmOid).toString('hex')];
   const spki = Buffer.from(raw(der, spkiTlv));
+  // createPublicKey also checks that an EC point lies on its curve.
   const key = createPublicKey({ key: spki, format: 'der', type: 'spki' });
   const keyType = key.asymmetricKeyType ?? 'unknown';
-  const keyBits = key.asymmetricKeyDetails?.modulusLength ?? 0;
-  const curve = key.asymmetricKeyDetails?.namedCurve;
+  // The curve from the SPKI's own OIDs: node's asymmetricKeyDetails costs as much as the signature check.
+  const [keyAlgorithm] = children(spki, readTlv(spki, 0));
+  const [keyAlgorithmOid, parameters] = children(spki, keyAlgorithm);
+  const isEc = content(spki, keyAlgorithmOid).toString('hex') === EC_PUBLIC_KEY_OID;
+  const curve = isEc && parameters?.tag === 0x06 ? (CURVE_BY_OID[content(spki, parameters).toString('hex')] ?? 'unsupported') : undefined;
+  const keyBits = keyType === 'rsa' ? (key.asymmetricKeyDetails?.modulusLength ?? 0) : 0;
   const signatureBytes = content(der, signature).subarray(1); // skip the unused-bits byte
   const signatureValid = digest !== undefined && cryptoVerify(digest, raw(der, info), key, signatureBytes);
   return { spki, signatureValid, keyType, keyBits, curve };

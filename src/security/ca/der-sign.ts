@@ -1,8 +1,10 @@
 /** PEM framing shared by the CA and the proxy side. */
 
 export function derToPem(der: Buffer, label = 'CERTIFICATE'): string {
-  const base64 = der.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '');
-  return `-----BEGIN ${label}-----\n${base64}\n-----END ${label}-----\n`;
+  const base64 = der.toString('base64');
+  const lines: string[] = [];
+  for (let i = 0; i < base64.length; i += 64) lines.push(base64.slice(i, i + 64));
+  return `-----BEGIN ${label}-----\n${lines.join('\n')}\n-----END ${label}-----\n`;
 }
 
 /** Splits a PEM bundle into its certificate blocks (each ending with a newline). */
