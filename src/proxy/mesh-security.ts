@@ -158,7 +158,9 @@ async function resetConnection(socket: Socket): Promise<InboundDenial> {
   await new Promise<void>((resolve) => {
     if (socket.destroyed) return resolve();
     socket.once('close', () => resolve());
-    socket.resetAndDestroy();
+    // A stream that is not a TCP socket (none today on the plaintext path) can only be closed.
+    if (typeof socket.resetAndDestroy === 'function') socket.resetAndDestroy();
+    else socket.destroy();
   });
   return PLAINTEXT_REFUSED;
 }

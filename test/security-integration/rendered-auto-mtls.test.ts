@@ -123,8 +123,19 @@ beforeAll(async () => {
   client = await startProxy({ mode: 'sidecar', bindAddress: '127.0.0.1', outboundPort: 0, tls: clientSecurity.tls, inboundFilter: clientSecurity.inboundFilter });
 }, 30_000);
 
+/** Polls `probe` until true (conditions, not sleeps). */
+async function until(what: string, probe: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!probe()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 afterAll(async () => {
   await client?.close({ drainMs: 0 });
+  // Pools of clusters retired by the last apply close asynchronously: let them finish inside the test.
+  if (meshListener) await until('the client closed its upstream connections', () => meshListener.connectionCount === 0);
   await meshListener?.close();
   for (const s of [sidecarEcho, vm, bootstrap]) if (s) await closeServer(s);
   for (const s of securities) s.stop();
