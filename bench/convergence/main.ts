@@ -4,14 +4,18 @@
  * reassemble each delta, check its content hash and validate the snapshot), with bytes pushed and
  * operator RSS; plus workload certificates per second when src/security's CA is present.
  *
- *   node --import tsx bench/convergence/main.ts [--quick] [--sizes 100,1000,2000]
+ *   node --import tsx bench/convergence/main.ts [--quick] [--sizes 100,1000,2000] [--operator-node-flag FLAG]...
+ *
+ * Profiling: CONVERGENCE_CHANGE_CPU_PROF=file (operator CPU profile around the mesh-wide change),
+ * CONVERGENCE_CLIENT_CPU_PROF=dir (clients' profiles), CONVERGENCE_HEAP_SNAPSHOT=file (operator heap
+ * once settled), CONVERGENCE_MEMORY_DEBUG=1 (operator memory by V8 space, on stderr).
  *
  * Each size runs in a fresh operator process (so RSS is that size's alone), whose clients live in
  * one or two further processes. Prints a table and, last, one line of JSON.
  */
 import { fork, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
@@ -140,6 +144,22 @@ async function measureChange(server: DiscoveryServer, children: ChildProcess[], 
   };
 }
 
+/** CPU profile of the operator around one change (CONVERGENCE_CHANGE_CPU_PROF=file): resolves to a function that stops it. */
+async function startProfile(): Promise<() => Promise<object>> {
+  const { Session } = await import('node:inspector');
+  const session = new Session();
+  session.connect();
+  const post = (method: string, params?: object) =>
+    new Promise<Record<string, unknown>>((resolve, reject) => session.post(method, params, (err, result) => (err ? reject(err) : resolve(result as Record<string, unknown>))));
+  await post('Profiler.enable');
+  await post('Profiler.start');
+  return async () => {
+    const { profile } = await post('Profiler.stop');
+    session.disconnect();
+    return profile as object;
+  };
+}
+
 async function runScenario(proxies: number): Promise<ScenarioResult> {
   const baselineRssMb = process.memoryUsage().rss / 1048576;
   const mesh = new BenchMesh({ namespaces: NAMESPACES, servicesPerNamespace: SERVICES_PER_NAMESPACE });
@@ -179,10 +199,12 @@ async function runScenario(proxies: number): Promise<ScenarioResult> {
   server.events.off('event', countColdPushes);
   await sleep(300);
 
+  const profile = process.env.CONVERGENCE_CHANGE_CPU_PROF ? await startProfile() : null;
   const meshWide = await measureChange(server, children, proxies, () => {
     mesh.setTimeouts(NAMESPACES.map((namespace) => ({ namespace, name: 'svc-0' })), '2500ms');
     server.configChanged('VirtualService svc-0 in every namespace');
   });
+  if (profile) writeFileSync(process.env.CONVERGENCE_CHANGE_CPU_PROF as string, JSON.stringify(await profile()));
   await sleep(300);
   const inNs3 = Array.from({ length: proxies }, (_, i) => i).filter((i) => namespaceOfProxy(mesh.shape, i) === 'ns-3').length;
   const scoped = await measureChange(server, children, inNs3, () => {
@@ -258,9 +280,18 @@ async function certificatesPerSecond(count: number): Promise<{ perSecond: number
   }
 }
 
+/** Extra node flags for the operator process (`--operator-node-flag --max-semi-space-size=4`, repeatable). */
+function operatorNodeFlags(): string[] {
+  const flags: string[] = [];
+  process.argv.forEach((a, i) => {
+    if (a === '--operator-node-flag' && process.argv[i + 1]) flags.push(process.argv[i + 1]);
+  });
+  return flags;
+}
+
 function runInFreshProcess(proxies: number): Promise<ScenarioResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', fileURLToPath(import.meta.url), '--scenario', String(proxies)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--expose-gc', ...operatorNodeFlags(), '--import', 'tsx', fileURLToPath(import.meta.url), '--scenario', String(proxies)], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.on('exit', (code) => {
@@ -282,38 +313,61 @@ async function main(): Promise<void> {
   }
   const quick = process.argv.includes('--quick');
   const sizes = (arg('--sizes') ?? (quick ? '100,300' : '100,1000,2000')).split(',').map(Number);
+  const loadAtStart = loadavg()[0];
   const results: ScenarioResult[] = [];
   for (const size of sizes) {
     process.stderr.write(`convergence: ${size} proxies...\n`);
     results.push(await runInFreshProcess(size));
   }
+  const loadAfterScenarios = loadavg()[0];
   process.stderr.write('convergence: certificate issuance...\n');
   const certs = await certificatesPerSecond(quick ? 300 : 2000);
 
-  const header = ['proxies', 'cold start s', 'change→last ACK ms', 'push→last ACK ms', 'pushes (full)', 'bytes pushed', 'operator CPU ms', 'scoped change ms', 'scoped pushes', 'RSS MB (peak)', 'heap MB'];
+  const header = [
+    'proxies',
+    'change→last ACK ms',
+    'push→last ACK ms',
+    'pushes (full)',
+    'bytes pushed',
+    'operator CPU ms',
+    'clients CPU ms',
+    'scoped change ms',
+    'scoped pushes',
+    'cold start s',
+    'cold pushes/proxy',
+    'RSS MB (peak)',
+    'heap MB',
+  ];
   const rows = results.map((r) => [
     String(r.proxies),
-    fmt(r.coldStartMs / 1000, 1),
     fmt(r.meshWide.ms),
     fmt(r.meshWide.pushMs),
     `${r.meshWide.pushes} (${r.meshWide.fullPushes})`,
     String(r.meshWide.bytes),
     fmt(r.meshWide.operatorCpuMs),
+    fmt(r.meshWide.clientCpuMs),
     fmt(r.scoped.ms),
     String(r.scoped.pushes),
+    fmt(r.coldStartMs / 1000, 1),
+    fmt(r.coldStartPushesPerProxy, 2),
     `${fmt(r.operatorRssMb)} (${fmt(r.operatorPeakRssMb)})`,
     fmt(r.operatorHeapMb),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i])).join('  ');
-  console.log(`Discovery convergence (${NAMESPACES.length} namespaces × ${SERVICES_PER_NAMESPACE} services, every proxy registers an endpoint; debounce 100 ms included; Sidecar egress per namespace; operator's real renderer; simulated clients in ${results.some((r) => r.proxies >= 500) ? 'one or two child processes' : 'a child process'}, measured apart)`);
+  const flags = operatorNodeFlags();
+  console.log(
+    `Discovery convergence: ${NAMESPACES.length} namespaces × ${SERVICES_PER_NAMESPACE} services (Sidecar egress scoped per namespace), the operator's real renderer, ` +
+      `every proxy registers an endpoint; debounce 100 ms (10 ms leading edge) included. The operator runs alone in its process${flags.length > 0 ? ` (node ${flags.join(' ')})` : ''}; ` +
+      `the simulated clients (real HTTP/2 discovery clients that reassemble, hash-check and validate every snapshot) run in ${sizes.some((n) => n >= 500) ? 'one or two further processes' : 'a further process'}: RSS and "operator CPU" are the operator's alone.`,
+  );
   console.log(`operator process baseline RSS (node + tsx, before the server starts): ${fmt(results[0]?.baselineRssMb ?? 0)} MB`);
   console.log(line(header));
   for (const r of rows) console.log(line(r));
-  console.log('operator CPU ms: CPU the operator spent from the change to the last ACK (independent of machine load; wall times are not).');
-  for (const r of results) console.log(`${r.proxies} proxies: cold start took ${fmt(r.coldStartOperatorCpuMs)} ms operator CPU, ${fmt(r.coldStartPushesPerProxy, 2)} pushes per proxy at cold start (${fmt(r.coldStartBytes / 1048576, 1)} MB); all simulated clients together used ${fmt(r.clientCpuMs)} ms CPU; ${r.clientSnapshots} snapshots verified by clients`);
-  const load = (await import('node:os')).loadavg()[0];
-  console.log(`machine load average (1 min) at the end: ${load.toFixed(1)} on ${(await import('node:os')).cpus().length} CPUs`);
+  console.log('change: VirtualService svc-0 edited in every namespace (every proxy affected); scoped: one VirtualService in ns-3 (only ns-3 proxies affected).');
+  console.log('CPU columns are CPU time from the change to the last ACK (less sensitive to machine load than wall times).');
+  console.log('cold start: all proxies connect at once; pushes/proxy counts every snapshot sent until all are SYNCED on the full registry.');
+  console.log(`machine load average (1 min): ${loadAtStart.toFixed(1)} at start, ${loadAfterScenarios.toFixed(1)} after the scenarios, on ${cpus().length} CPUs`);
   if ('perSecond' in certs) console.log(`CA: ${certs.issued} workload certificates in ${fmt(certs.issued / certs.perSecond, 2)} s = ${fmt(certs.perSecond)} certificates/s (goal ≥ 500)`);
   else console.log(`CA: ${certs.skipped}`);
   const at1000 = results.find((r) => r.proxies === 1000);
@@ -325,21 +379,25 @@ async function main(): Promise<void> {
     JSON.stringify({
       bench: 'convergence',
       quick,
+      operatorNodeFlags: flags,
+      loadAverage: { start: Number(loadAtStart.toFixed(1)), afterScenarios: Number(loadAfterScenarios.toFixed(1)) },
       results: results.map((r) => ({
         proxies: r.proxies,
         convergeMs: Math.round(r.meshWide.ms),
         pushToLastAckMs: Math.round(r.meshWide.pushMs),
         bytesPushed: r.meshWide.bytes,
+        changeOperatorCpuMs: Math.round(r.meshWide.operatorCpuMs),
+        changeClientsCpuMs: Math.round(r.meshWide.clientCpuMs),
         scopedConvergeMs: Math.round(r.scoped.ms),
         scopedPushes: r.scoped.pushes,
         coldStartMs: Math.round(r.coldStartMs),
         coldStartPushesPerProxy: Number(r.coldStartPushesPerProxy.toFixed(2)),
+        coldStartBytes: r.coldStartBytes,
+        coldStartOperatorCpuMs: Math.round(r.coldStartOperatorCpuMs),
         operatorRssMb: Math.round(r.operatorRssMb),
         operatorHeapMb: Math.round(r.operatorHeapMb),
         operatorPeakRssMb: Math.round(r.operatorPeakRssMb),
         baselineRssMb: Math.round(r.baselineRssMb),
-        changeOperatorCpuMs: Math.round(r.meshWide.operatorCpuMs),
-        coldStartOperatorCpuMs: Math.round(r.coldStartOperatorCpuMs),
         clientCpuMsTotal: Math.round(r.clientCpuMs),
         clientRejected: r.clientRejected,
       })),

@@ -27,7 +27,7 @@ import { PushQueue } from './push-queue.js';
 import { classifyReply, computeDrift } from './reply.js';
 import type { DriftState, ReplyRecord } from './reply.js';
 import { RESOURCES_V2_FEATURE, encodeDelta, snapshotContentHash, splitSnapshot } from './resources.js';
-import type { ResourceGroup, ResourceLayout, SplitSnapshot } from './resources.js';
+import type { EncodedDelta, ResourceGroup, ResourceLayout, SplitSnapshot } from './resources.js';
 import { createDualProtocolServer } from './transport.js';
 import type { AnyRequest, AnyResponse, DualProtocolServer, ServerTlsOptions } from './transport.js';
 import { VersionStatsAggregator } from './version-stats.js';
@@ -204,11 +204,23 @@ function iso(t: number | null): string | null {
   return t === null ? null : new Date(t).toISOString();
 }
 
-function encodeSnapshotMessage(version: string, base: string | null, resources: string, removed: string[]): string {
-  return (
-    `{"v":${PROTOCOL_VERSION},"type":"snapshot","version":${JSON.stringify(version)},"base":${JSON.stringify(base)},` +
-    `"resources":${resources},"removed":${JSON.stringify(removed)}}\n`
-  );
+const NOTHING_REMOVED = Buffer.from(',"removed":[]}\n');
+
+/** A snapshot message as chunks: its own head and tail around the shared `resources` bytes. */
+function encodeSnapshotMessage(version: string, base: string | null, delta: EncodedDelta): Buffer[] {
+  const head = Buffer.from(`{"v":${PROTOCOL_VERSION},"type":"snapshot","version":${JSON.stringify(version)},"base":${JSON.stringify(base)},"resources":`);
+  const tail = delta.removed.length === 0 ? NOTHING_REMOVED : Buffer.from(`,"removed":${JSON.stringify(delta.removed)}}\n`);
+  return [head, ...delta.chunks, tail];
+}
+
+/** Writes chunks as one batch (writev); false when the stream asks to wait for drain. */
+function writeChunks(res: AnyResponse, chunks: Buffer[]): boolean {
+  const out = res as unknown as NodeJS.WritableStream & { cork?: () => void; uncork?: () => void };
+  out.cork?.();
+  let flushed = true;
+  for (const chunk of chunks) flushed = out.write(chunk);
+  out.uncork?.();
+  return flushed;
 }
 
 export function createDiscoveryServer(opts: DiscoveryServerOptions): DiscoveryServer {
@@ -365,15 +377,16 @@ export function createDiscoveryServer(opts: DiscoveryServerOptions): DiscoverySe
     }
     const delta = encodeDelta(conn.base?.groups ?? null, desired.split.groups);
     const base = conn.base?.hash ?? null;
-    const line = encodeSnapshotMessage(version, base, delta.resources, delta.removed);
-    const bytes = Buffer.byteLength(line);
+    const chunks = encodeSnapshotMessage(version, base, delta);
+    let bytes = 0;
+    for (const chunk of chunks) bytes += chunk.length;
     record.sentHash = version;
     record.sentAt = Date.now();
     record.pushChangeAt = request.changeAt;
     conn.base = { hash: version, groups: desired.split.groups };
     conn.inFlight = version;
     record.lastSent = conn.base;
-    const flushed = (conn.res as NodeJS.WritableStream).write(line);
+    const flushed = writeChunks(conn.res, chunks);
     metrics.pushes.inc({ type: base === null ? 'full' : 'delta' });
     metrics.pushBytes.inc(bytes);
     emit({ type: 'pushed', proxyId, version, base, bytes, resources: delta.changed + delta.removed.length });

@@ -132,8 +132,12 @@ describe('resource layout 2: virtual hosts and list orders as resources of their
     const d0 = encodeDelta(sa0.groups, sb0.groups);
     const d1 = encodeDelta(sa1.groups, sb1.groups);
     expect(Object.keys(JSON.parse(d0.resources))).toEqual(['virtualHost/outbound/svc-1.a.svc.cluster.local:80']);
-    expect(d0).toEqual({ resources: d1.resources, changed: 1, removed: [] });
-    expect(encodeDelta(sb0.groups, sb0.groups)).toEqual({ resources: '{}', changed: 0, removed: [] });
+    expect({ changed: d0.changed, removed: d0.removed, bytes: d0.bytes }).toEqual({ changed: 1, removed: [], bytes: Buffer.byteLength(d0.resources) });
+    // The same bytes for both streams: one Buffer, not a copy per proxy.
+    expect(d0.chunks).toHaveLength(d1.chunks.length);
+    d0.chunks.forEach((chunk, i) => expect(chunk).toBe(d1.chunks[i]));
+    const nothing = encodeDelta(sb0.groups, sb0.groups);
+    expect({ resources: nothing.resources, changed: nothing.changed, removed: nothing.removed }).toEqual({ resources: '{}', changed: 0, removed: [] });
     // A client applies the full snapshot, then the delta, through the wire format.
     const full = reassemble(null, JSON.parse(JSON.stringify({ v: PROTOCOL_VERSION, type: 'snapshot', version: a0.version, base: null, resources: JSON.parse(encodeDelta(null, sa0.groups).resources), removed: [] })));
     if (!full.ok) throw new Error(full.reason);
