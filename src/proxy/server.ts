@@ -9,13 +9,12 @@ import type { GatewayListener, ProxySnapshot, UpstreamCluster } from '../mesh/sn
 import { compileRouteTable, matchRoute, pickDestination, redirectLocation, rewritePath, type CompiledRoute, type RouteRequest, type RouteTable } from './routing/route-table.js';
 import { applyHeaderOps } from './routing/header-ops.js';
 import { evaluateCors } from './routing/cors.js';
-import { compileRetry, type CompiledRetry } from './resilience/retry-policy.js';
+import { compileRetry } from './resilience/retry-policy.js';
 import { sendMirror } from './resilience/mirror.js';
 import { ClusterManager, type PreparedClusters } from './upstream/cluster-manager.js';
 import { ClusterRuntime } from './upstream/cluster.js';
 import { endToEndHeaders, type HeaderMap } from './http/hop-by-hop.js';
 import { Exchange, REPLAY_BUFFER_LIMIT, type ExchangeOutcome } from './http/exchange.js';
-import { tunnelUpgrade } from './http/upgrade.js';
 import { PROXY_ERRORS, RESPONSE_FLAGS_HEADER, type ProxyErrorCode } from './errors.js';
 import { Observer, ensureRequestId } from './observe.js';
 import { hostPort, parseAbsoluteForm, splitHostPort } from './http/request-target.js';
@@ -23,112 +22,21 @@ import { listenOn, replayingStream } from './listen.js';
 import { readGatewayTls, type GatewayTls } from './gateway-tls.js';
 import type { VersionStats } from './telemetry/index.js';
 import { validateProxySnapshot } from './snapshot-validate.js';
-import type { InboundContext, InboundFilter, ProxyTlsProvider } from './extensions.js';
+import type { InboundContext } from './extensions.js';
 import { DEFAULT_POOL_FOR_LOCAL } from './local-cluster.js';
 import { persistSnapshot, loadPersistedSnapshot } from './state-store.js';
+import type { ListenerInfo, ProxyState, RouteRuntime } from './proxy-state.js';
+import { routeUpgrade, type UpgradeEnv } from './upgrade-route.js';
+import type { ApplyResult, ClusterView, Proxy, ProxyOptions, ProxyStatus } from './proxy-api.js';
 import { LeanHttpServer, type LeanRequest, type LeanResponse } from './h1/downstream.js';
 import type { ProxyRequest, ProxyResponse } from './http/types.js';
 
 export const PROXY_VERSION = '0.1.0';
 
-export interface ProxyOptions {
-  mode: 'sidecar' | 'gateway';
-  /** Sidecar outbound listener port (0 = any free port). */
-  outboundPort?: number;
-  /** Sidecar inbound listener port (0 = any free port). */
-  inboundPort?: number;
-  /** The local application's port (sidecar inbound target). */
-  appPort?: number;
-  /** Default 127.0.0.1. */
-  appHost?: string;
-  /** Address the traffic listeners bind (default 0.0.0.0; gateway listeners' own `bind` wins). */
-  bindAddress?: string;
-  /** Admin API port (0 = any free port; undefined = no admin API). */
-  adminPort?: number;
-  /** Admin bind address, loopback by default. */
-  adminAddress?: string;
-  /** Where the last good snapshot is persisted and read back on start. */
-  stateDir?: string;
-  /** Applied before listening (e.g. read from --config). */
-  initialSnapshot?: unknown;
-  logger?: Logger;
-  tls?: ProxyTlsProvider;
-  inboundFilter?: InboundFilter;
-  /** Random source for splits, faults, mirrors and balancers (tests inject a seeded one). */
-  random?: () => number;
-  /** Access-log destination (default stdout). */
-  accessLogDestination?: pino.DestinationStream;
-  /** A request head must arrive completely within this long of its first byte (default 20 s). */
-  headTimeoutMs?: number;
-}
+export type { ProxyOptions, ApplyResult, ProxyStatus, Proxy, ClusterView } from './proxy-api.js';
 
-export type ApplyResult = { ok: true; version: string; unchanged?: boolean } | { ok: false; error: string };
 
-export interface ProxyStatus {
-  version: string;
-  mode: 'sidecar' | 'gateway';
-  snapshotVersion: string | undefined;
-  meshVersion: string | undefined;
-  snapshotSource: string | undefined;
-  appliedAt: string | undefined;
-  uptimeSeconds: number;
-  lastRejected: { at: string; reason: string; source: string } | undefined;
-  draining: boolean;
-  inflight: number;
-  listenerErrors: string[];
-}
 
-export interface Proxy {
-  /** Validates, compiles and swaps in a snapshot; a refused one leaves the current one in force. */
-  applySnapshot(snapshot: unknown, source?: string): ApplyResult;
-  /**
-   * Re-reads upstream TLS from the TLS extension for the current snapshot (after a certificate
-   * rotation): clusters whose client TLS changed get new pools; the old ones drain.
-   */
-  reloadTls(): void;
-  /** Records a snapshot refused before it reached applySnapshot (e.g. a config file that does not parse). */
-  reportRejected(reason: string, source: string): void;
-  /** Stops accepting, drains in-flight requests up to `drainMs` (default 5000), then closes everything. */
-  close(opts?: { drainMs?: number }): Promise<void>;
-  /** Bound ports: outbound/inbound (sidecar), admin, and gateway listeners by name. */
-  readonly ports: { outbound?: number; inbound?: number; admin?: number; gateway: Record<string, number> };
-  /** Resolves once every gateway listener of the current snapshot is bound. */
-  listening(): Promise<void>;
-  status(): ProxyStatus;
-  currentSnapshot(): ProxySnapshot | undefined;
-  clusters(): ClusterView[];
-  renderPrometheus(): string;
-  /** Cumulative request counters per mesh version (for rollout analysis heartbeats). */
-  versionStats(): VersionStats[];
-}
-
-export interface ClusterView {
-  name: string;
-  service: string;
-  activeRequests: number;
-  endpoints: Array<{ address: string; port: number; healthy: boolean; ejections: number; ejected: boolean; activeRequests: number; totalRequests: number; labels: Record<string, string> }>;
-}
-
-interface ListenerInfo {
-  kind: 'outbound' | 'inbound' | 'gateway';
-  scheme: 'http' | 'https';
-  port: number;
-  routeConfig: string;
-  httpsRedirect: boolean;
-}
-
-/** Per-route state precomputed at apply time. */
-interface RouteRuntime {
-  retry: CompiledRetry | undefined;
-  bufferBody: boolean;
-}
-
-/** Everything derived from one snapshot; requests keep the state they started with. */
-interface ProxyState {
-  snapshot: ProxySnapshot;
-  tables: Map<string, RouteTable>;
-  clusters: Map<string, ClusterRuntime>;
-}
 
 /** What a traffic listener is served by: node:https (TLS) or the lean fast path (plaintext). */
 type TrafficServer = HttpsServer | LeanHttpServer;
@@ -637,81 +545,17 @@ class TrellisProxy implements Proxy {
   private handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, l: ListenerInfo): void {
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
-    const filter = this.opts.inboundFilter;
-    const state = this.state;
-    if (l.kind === 'inbound' && filter && state) {
-      // Upgrades are authorized exactly like plain inbound requests.
-      socket.pause();
-      filter(req, this.inboundContext(req, state.snapshot, l)).then(
-        (denial) => {
-          if (!denial) return this.upgradeAllowed(req, socket, head, l);
-          const body = denial.body ?? '';
-          let extra = '';
-          for (const [k, v] of Object.entries(denial.headers ?? {})) extra += `${k}: ${v}\r\n`;
-          socket.end(`HTTP/1.1 ${denial.status} Denied\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}${RESPONSE_FLAGS_HEADER}: UAEX\r\nconnection: close\r\n\r\n${body}`);
-        },
-        () => socket.end(`HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\n${RESPONSE_FLAGS_HEADER}: UAEX\r\nconnection: close\r\n\r\n`),
-      );
-      return;
-    }
-    this.upgradeAllowed(req, socket, head, l);
+    routeUpgrade(this.upgradeEnv, req, socket, head, l);
   }
 
-  private upgradeAllowed(req: IncomingMessage, socket: Duplex, head: Buffer, l: ListenerInfo): void {
-    // A socket paused for the inbound filter resumes when tunnelUpgrade pipes it.
-    const refuse = (status: number, flag: string, text: string): void => {
-      socket.end(`HTTP/1.1 ${status} ${text}\r\ncontent-length: 0\r\n${RESPONSE_FLAGS_HEADER}: ${flag}\r\nconnection: close\r\n\r\n`);
-    };
-    const state = this.state;
-    if (!state) return refuse(503, 'NC', 'Service Unavailable');
-    let url = req.url ?? '/';
-    let authority = req.headers.host ?? '';
-    if (url.charCodeAt(0) !== 47 && l.kind === 'outbound') {
-      const parsed = parseAbsoluteForm(url);
-      if (parsed) { authority = parsed.authority; url = parsed.path; }
-    }
-    const headers = endToEndHeaders(req.headers);
-    headers.host = authority;
-    ensureRequestId(headers as never);
-    const remote = req.socket.remoteAddress;
-    if (remote) headers['x-forwarded-for'] = headers['x-forwarded-for'] ? `${headers['x-forwarded-for']}, ${remote}` : remote;
-    const upgrade = String(req.headers.upgrade ?? 'websocket');
-    let cluster: ClusterRuntime | undefined;
-    let path = url;
-    if (l.kind === 'inbound') cluster = this.inboundCluster;
-    else {
-      const host = authority.toLowerCase();
-      const q = url.indexOf('?');
-      const rr: RouteRequest = { host, path: q < 0 ? url : url.slice(0, q), query: q < 0 ? '' : url.slice(q + 1), method: req.method ?? 'GET', scheme: l.scheme, port: l.kind === 'gateway' ? l.port : hostPort(host, l.scheme), headers: req.headers };
-      const table = state.tables.get(l.routeConfig);
-      const d = table ? matchRoute(table, rr) : undefined;
-      if (!d) {
-        if (l.kind === 'outbound' && state.snapshot.mesh.outboundTrafficPolicy === 'ALLOW_ANY' && host) {
-          const { address, port } = splitHostPort(host, 80);
-          tunnelUpgrade(socket, head, req.method ?? 'GET', url, headers, upgrade, { address, port }, 10_000, () => undefined);
-          return;
-        }
-        return refuse(l.kind === 'outbound' ? 502 : 404, 'NR', 'No Route');
-      }
-      if (d.route.action !== 'route') return refuse(403, 'NR', 'Forbidden');
-      const dest = pickDestination(d.route, this.random);
-      applyHeaderOps(headers, dest.requestHeaders);
-      applyHeaderOps(headers, d.route.requestHeaders);
-      if (d.route.rewrite?.authority !== undefined) headers.host = d.route.rewrite.authority;
-      path = rewritePath(d.route, d.match, rr.path, rr.query) ?? url;
-      cluster = state.clusters.get(dest.cluster);
-    }
-    if (!cluster) return refuse(503, 'NC', 'Service Unavailable');
-    const host = cluster.pick(undefined, this.random);
-    if (!host) return refuse(503, 'UH', 'Service Unavailable');
-    host.acquire();
-    cluster.active++;
-    const c = cluster;
-    tunnelUpgrade(socket, head, req.method ?? 'GET', path, headers, upgrade, { address: host.endpoint.address, port: host.endpoint.port }, c.def.connectionPool.connectTimeoutMs || 10_000, () => {
-      host.release();
-      c.active--;
-    });
-  }
+  /** What upgrade routing reads from the proxy (live getters: the state swaps on apply). */
+  private readonly upgradeEnv: UpgradeEnv = {
+    state: () => this.state,
+    inboundCluster: () => this.inboundCluster,
+    inboundFilter: () => this.opts.inboundFilter,
+    random: () => this.random(),
+    inboundContext: (req, snapshot, l) => this.inboundContext(req, snapshot, l),
+  };
 
   // ------------------------------------------------------------------ replies and accounting
 
