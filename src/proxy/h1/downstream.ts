@@ -557,7 +557,7 @@ export class LeanResponse extends EventEmitter {
     if (this.destroyed || this.writableEnded) return this;
     if (!this.headersSent) this.writeHead(this.statusCode);
     const s = this.conn.socket;
-    if (this.head !== undefined && !this.chunked && (body === undefined || typeof body === 'string')) {
+    if (this.head !== undefined && !this.chunked && (body === undefined || (typeof body === 'string' && isAscii(body)))) {
       // The common local reply: head and body in one write.
       s.write(this.noBody || body === undefined ? this.head : this.head + body, 'latin1');
       this.head = undefined;
@@ -598,6 +598,12 @@ export class LeanResponse extends EventEmitter {
     this.destroyed = true;
     if (!this.writableFinished) this.emit('close');
   }
+}
+
+/** True when latin1 and UTF-8 encode `s` alike (every character below 128). */
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 127) return false;
+  return true;
 }
 
 function uncork(s: Socket): void {

@@ -173,6 +173,14 @@ describe('lean HTTP/1.1 downstream', () => {
     expect(r11.text).toContain('content-length: 11');
     expect(r11.closed).toBe(false);
   });
+
+  it('sends a non-ASCII direct response body as UTF-8 with its byte length', async () => {
+    const body = 'héllo wörld ✓';
+    proxy = await startSidecar(snapshot({ hosts: [{ domains: ['svc'], routes: [route({ action: { kind: 'directResponse', status: 200, body } })] }], clusters: [], endpoints: {} }));
+    const r = await send(proxy.ports.outbound!, { headers: { host: 'svc' } });
+    expect(r.body).toBe(body);
+    expect(Number(r.headers['content-length'])).toBe(Buffer.byteLength(body));
+  });
 });
 
 describe('lean HTTP/1.1 upstream pool', () => {
