@@ -79,7 +79,8 @@ export function parseDocuments(text: string, file: string, limits?: Partial<Load
   if (fast) {
     const objects: MeshObject[] = [];
     for (const doc of fast) {
-      const built = buildObject(doc.value, doc.source, doc.fieldSources, (path, message, extra) => {
+      // without `sequences`, the fast path yields mappings only
+      const built = buildObject(doc.value as Record<string, unknown>, doc.source, doc.fieldSources, (path, message, extra) => {
         const ref = doc.fieldSources[path] ?? doc.source;
         fail(ref.line, ref.col, message, { fieldPath: path || undefined, ...extra });
       });

@@ -15,8 +15,8 @@ import { childPath } from './field-path.js';
 import type { SourceRef } from './object.js';
 
 export interface FastDocument {
-  value: Record<string, unknown>;
-  /** Start of the document's top-level mapping. */
+  value: unknown;
+  /** Start of the document's top-level mapping (or sequence). */
   source: SourceRef;
   fieldSources: Record<string, SourceRef>;
 }
@@ -34,11 +34,21 @@ const MAX_IMPLICIT_KEY = 1000;
 /** Thrown (never escapes this module) when the input leaves the supported subset. */
 const BAIL: unique symbol = Symbol('bail');
 
+export interface FastPathOptions {
+  /** Accept a top-level sequence (patch files), not only a mapping (Kubernetes objects). */
+  sequences?: boolean;
+  /**
+   * Also record where each scalar value starts, under `path#value`, or `path#block` for a block
+   * scalar (`|`): the kustomization reader locates inline patches with them.
+   */
+  scalarPositions?: boolean;
+}
+
 /** The documents of `text` (empty ones skipped), or `undefined` when the full parser must read it. */
-export function parseYamlFast(text: string, file: string, limits: FastPathLimits): FastDocument[] | undefined {
+export function parseYamlFast(text: string, file: string, limits: FastPathLimits, options: FastPathOptions = {}): FastDocument[] | undefined {
   if (UNSUPPORTED_CHARS.test(text)) return undefined;
   try {
-    return new FastReader(text, file, limits).documents();
+    return new FastReader(text, file, limits, options).documents();
   } catch (err) {
     if (err === BAIL) return undefined;
     throw err;
@@ -63,6 +73,7 @@ class FastReader {
     private readonly text: string,
     private readonly file: string,
     private readonly limits: FastPathLimits,
+    private readonly options: FastPathOptions,
   ) {
     for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) this.starts.push(i + 1);
     if (this.starts[this.starts.length - 1] <= text.length) this.starts.push(text.length + 1);
@@ -109,11 +120,14 @@ class FastReader {
     const line = this.nextContent(first);
     if (line >= last) return undefined;
     const indent = this.indentOf(line);
-    const key = this.keyAt(this.starts[line] + indent, this.lineEnd(line));
-    if (!key) throw BAIL; // a document that is not a mapping: the full parser says what is wrong
-    const [value, next] = this.mapping(line, indent, '', 1);
+    const start = this.starts[line] + indent;
+    let parsed: [unknown, number];
+    if (this.options.sequences && this.isSeqEntry(start)) parsed = this.sequence(line, indent, '', 1);
+    else if (this.keyAt(start, this.lineEnd(line))) parsed = this.mapping(line, indent, '', 1);
+    else throw BAIL; // a document that is not a mapping: the full parser says what is wrong
+    const [value, next] = parsed;
     if (this.nextContent(next) < last) throw BAIL;
-    return { value: value as Record<string, unknown>, source: this.ref(line, indent), fieldSources: this.fieldSources };
+    return { value, source: this.ref(line, indent), fieldSources: this.fieldSources };
   }
 
   // ---- lines -------------------------------------------------------------------------------
@@ -154,6 +168,10 @@ class FastReader {
 
   private record(path: string, line: number, offset: number): void {
     this.fieldSources[path] = { file: this.file, line: line + 1, col: offset - this.starts[line] + 1 };
+  }
+
+  private recordScalar(path: string, suffix: '#value' | '#block', line: number, offset: number): void {
+    if (this.options.scalarPositions) this.record(`${path}${suffix}`, line, offset);
   }
 
   private isSeqEntry(offset: number): boolean {
@@ -224,7 +242,8 @@ class FastReader {
         if (indent > parent) return this.blockNode(next, indent, path, depth, !inMapping);
         if (indent === parent && inMapping && this.isSeqEntry(start)) return this.sequence(next, indent, path, depth + 1);
       }
-      if (!inMapping) throw BAIL; // a null sequence item: left to the full parser
+      // a null sequence item, or an empty value whose position would be needed: left to the full parser
+      if (!inMapping || this.options.scalarPositions) throw BAIL;
       return [null, line + 1];
     }
     const col = p - this.starts[line];
@@ -234,7 +253,10 @@ class FastReader {
       if (this.isSeqEntry(p)) return this.sequence(line, col, path, depth + 1);
       if (this.keyAt(p, eol)) return this.mapping(line, col, path, depth + 1);
     }
-    if (c === 124 /* | */) return this.literal(line, p, parent);
+    if (c === 124 /* | */) {
+      this.recordScalar(path, '#block', line, p);
+      return this.literal(line, p, parent);
+    }
     if (c === 91 /* [ */ || c === 123 /* { */) {
       const [value, after] = this.flow(p, eol, path, line, depth + 1);
       if (!this.restIsBlank(after, eol)) throw BAIL;
@@ -243,11 +265,13 @@ class FastReader {
     if (c === 34 /* " */ || c === 39 /* ' */) {
       const [value, after] = this.quoted(p, eol);
       if (!this.restIsBlank(after, eol)) throw BAIL;
+      this.recordScalar(path, '#value', line, p);
       return [value, line + 1];
     }
     if (startsPlainBadly(c, this.text.charCodeAt(p + 1))) throw BAIL;
     const [raw] = this.plainInBlock(p, eol);
     if (raw.includes(': ') || raw.endsWith(':')) throw BAIL;
+    this.recordScalar(path, '#value', line, p);
     return [resolvePlain(raw), line + 1];
   }
 
@@ -446,6 +470,7 @@ class FastReader {
   private flowNode(q: number, eol: number, path: string, line: number, depth: number): [unknown, number] {
     const c = this.text.charCodeAt(q);
     if (c === 91 || c === 123) return this.flow(q, eol, path, line, depth + 1);
+    this.recordScalar(path, '#value', line, q);
     if (c === 34 || c === 39) return this.quoted(q, eol);
     const [raw, after] = this.flowPlain(q, eol);
     return [resolvePlain(raw), after];

@@ -1,7 +1,8 @@
 import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseAllDocuments, Scalar } from 'yaml';
 import type { Node as YamlNode } from 'yaml';
 import { childPath } from '../../mesh/field-path.js';
-import { MAX_ALIAS_COUNT, MAX_NESTING_DEPTH } from '../../mesh/load.js';
+import { MAX_ALIAS_COUNT, MAX_DOCUMENT_BYTES, MAX_DOCUMENTS_PER_FILE, MAX_NESTING_DEPTH } from '../../mesh/load.js';
+import { parseYamlFast, type FastPathLimits } from '../../mesh/yaml-fast-path.js';
 import type { SourceRef } from '../../mesh/object.js';
 import { RenderError } from './errors.js';
 
@@ -11,6 +12,9 @@ export interface SourcedValue {
   source: SourceRef;
   fieldSources: Record<string, SourceRef>;
 }
+
+/** The fast reader leaves anything near these limits to the full parser below. */
+const FAST_PATH_LIMITS: FastPathLimits = { maxDepth: MAX_NESTING_DEPTH, maxDocumentBytes: MAX_DOCUMENT_BYTES, maxDocuments: MAX_DOCUMENTS_PER_FILE };
 
 /** Where an embedded text (an inline patch) starts inside its file, so positions point into that file. */
 export interface TextOrigin {
@@ -25,10 +29,20 @@ export interface TextOrigin {
  * Parses YAML that is not a Kubernetes object (kustomization files, patches), with the same hostile-input
  * limits as the mesh loader. Throws RenderError naming file:line for syntax errors, duplicate keys and alias bombs.
  */
-export function parseYamlWithSources(text: string, origin: TextOrigin): SourcedValue[] {
+export function parseYamlWithSources(text: string, origin: TextOrigin, options: { fastPath?: boolean } = {}): SourcedValue[] {
   const { file } = origin;
   const lineOffset = origin.lineOffset ?? 0;
   const colOffset = origin.colOffset ?? 0;
+  const fast = options.fastPath === false ? undefined : parseYamlFast(text, file, FAST_PATH_LIMITS, { sequences: true, scalarPositions: true });
+  if (fast) {
+    if (lineOffset === 0 && colOffset === 0) return fast;
+    const shift = (ref: SourceRef): SourceRef => ({ file, line: ref.line + lineOffset, col: ref.col + colOffset });
+    return fast.map((doc) => ({
+      value: doc.value,
+      source: shift(doc.source),
+      fieldSources: Object.fromEntries(Object.entries(doc.fieldSources).map(([path, ref]) => [path, shift(ref)])),
+    }));
+  }
   const lineCounter = new LineCounter();
   const docs = parseAllDocuments(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
   const pos = (offset: number): SourceRef => {
