@@ -16,6 +16,7 @@ import {
 } from './protocol.js';
 import type { CertificateInfo, HeartbeatStat, OperatorMessage, ProxyMessage, SnapshotMessage, WorkloadEndpointRegistration } from './protocol.js';
 import { RESOURCES_V2_FEATURE, assembleSnapshot, snapshotContentHash, splitResources } from './resources.js';
+import type { ContentHashPrefix } from './resources.js';
 
 export type ApplyResult = { ok: true } | { ok: false; error: string };
 
@@ -88,6 +89,8 @@ export interface DiscoveryClient {
 interface HeldState {
   version: string;
   resources: Map<string, unknown>;
+  /** Hash state over the clusters and endpoints last verified (most deltas leave them as they were). */
+  hashPrefix?: { last?: ContentHashPrefix };
 }
 
 /** Reconnect delay for attempt n (0-based): half of the exponential step fixed, half random. */
@@ -111,9 +114,10 @@ export function reassemble(held: HeldState | null, msg: SnapshotMessage): { ok: 
   } catch (err) {
     return { ok: false, reason: `${NACK_HASH_MISMATCH}: ${(err as Error).message}` };
   }
-  const computed = snapshotContentHash(snapshot);
+  const hashPrefix = { last: held?.hashPrefix?.last };
+  const computed = snapshotContentHash(snapshot, hashPrefix);
   if (computed !== msg.version) return { ok: false, reason: `${NACK_HASH_MISMATCH}: content hash ${computed} is not ${msg.version}` };
-  return { ok: true, state: { version: msg.version, resources }, snapshot };
+  return { ok: true, state: { version: msg.version, resources, hashPrefix }, snapshot };
 }
 
 function heldFrom(snapshot: ProxySnapshot | null): HeldState | null {

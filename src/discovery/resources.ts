@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
 import { SNAPSHOT_FORMAT } from '../mesh/snapshot.js';
 import type {
   ClusterLoadAssignment,
@@ -154,12 +155,41 @@ const SINGLE_RESOURCE_FIELDS = new Set(['inbound', 'mesh', 'telemetry']);
  * The snapshot version: sha256 hex of the canonical JSON of the snapshot without `version`, first
  * 16 chars. Built from the per-resource canonical JSON (same bytes as canonicalJson of the whole).
  */
-export function snapshotContentHash(snapshot: Omit<ProxySnapshot, 'version'> & { version?: string }): string {
+/**
+ * The hash state after `{"clusters":[…],"endpoints":[…]` (the bulk of a snapshot, first in key
+ * order) and the items it covered: a client verifying a delta that left both lists' items as they
+ * were resumes from a copy of it instead of hashing them again.
+ */
+export interface ContentHashPrefix {
+  clusters: readonly unknown[];
+  endpoints: readonly unknown[];
+  state: Hash;
+}
+
+function sameItems(a: readonly unknown[], b: readonly unknown[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+export function snapshotContentHash(snapshot: Omit<ProxySnapshot, 'version'> & { version?: string }, prefix?: { last?: ContentHashPrefix }): string {
   const record = snapshot as unknown as Record<string, unknown>;
-  const hash = createHash('sha256');
+  const keys = Object.keys(record).sort();
+  let hash = createHash('sha256');
   let first = true;
-  hash.update('{');
-  for (const key of Object.keys(record).sort()) {
+  let from = 0;
+  // The prefix applies only when clusters and endpoints are the first two members.
+  const usePrefix = prefix !== undefined && keys[0] === 'clusters' && keys[1] === 'endpoints' && Array.isArray(snapshot.clusters) && Array.isArray(snapshot.endpoints);
+  if (usePrefix && prefix.last && sameItems(prefix.last.clusters, snapshot.clusters) && sameItems(prefix.last.endpoints, snapshot.endpoints)) {
+    hash = prefix.last.state.copy();
+    first = false;
+    from = 2;
+  } else {
+    hash.update('{');
+  }
+  for (let k = from; k < keys.length; k++) {
+    const key = keys[k];
+    if (usePrefix && k === 2 && from === 0) prefix.last = { clusters: snapshot.clusters, endpoints: snapshot.endpoints, state: hash.copy() };
     if (key === 'version') continue;
     const value = record[key];
     if (LIST_FIELDS.has(key) && Array.isArray(value)) {

@@ -9,6 +9,7 @@ import {
   snapshotContentHash,
   splitSnapshot,
 } from '../../src/discovery/resources.js';
+import type { ContentHashPrefix } from '../../src/discovery/resources.js';
 import { backoffDelayMs, reassemble } from '../../src/discovery/client.js';
 import { classifyReply, computeDrift } from '../../src/discovery/reply.js';
 import type { ReplyRecord } from '../../src/discovery/reply.js';
@@ -55,6 +56,24 @@ describe('canonical JSON and content hashes', () => {
     expect(extendedHash).toBe(sha256Hex16(canonicalJson({ ...rest, extra: { a: 2, b: 1 } })));
     const split = splitSnapshot({ ...extended, version: extendedHash });
     expect(snapshotContentHash(assembleSnapshot(extendedHash, split.resources))).toBe(extendedHash);
+  });
+
+  it('resumes from a cached hash state over unchanged clusters and endpoints, and only then', () => {
+    const a = snapshotFor();
+    const b = snapshotFor(2500);
+    const prefix: { last?: ContentHashPrefix } = {};
+    expect(snapshotContentHash(a, prefix)).toBe(a.version);
+    expect(prefix.last?.clusters).toBe(a.clusters);
+    // Same items in new lists (as a client reassembles them): resumed, and still the full content hash.
+    const sameLists = { ...b, clusters: [...a.clusters], endpoints: [...a.endpoints] };
+    expect(snapshotContentHash(sameLists, prefix)).toBe(snapshotContentHash(sameLists));
+    expect(prefix.last?.clusters).toBe(a.clusters);
+    const fewer = { ...a, clusters: a.clusters.slice(1) };
+    expect(snapshotContentHash(fewer, prefix)).toBe(snapshotContentHash(fewer));
+    expect(prefix.last?.clusters).toBe(fewer.clusters);
+    // Another member sorting before "clusters" disables it (the prefix would not be a prefix).
+    const extra = { ...a, aaa: 1 } as ProxySnapshot;
+    expect(snapshotContentHash(extra, prefix)).toBe(snapshotContentHash(extra));
   });
 
   it('splits a snapshot into named resources and reassembles it to the same hash', () => {
