@@ -2,7 +2,7 @@
  * A process of simulated sidecars for bench/gitops: each is a real discovery client on its own
  * HTTP/2 connection that reassembles every delta, checks its content hash and runs the proxy's own
  * validation gate (validateProxySnapshot: JSON schema + structural checks) before it ACKs. They run
- * in a child process, as real proxies run outside the operator: their CPU is not the operator's.
+ * in child processes, as real proxies run outside the operator: their CPU is not the operator's.
  */
 import { startDiscoveryClient, type DiscoveryClient } from '../../src/discovery/client.js';
 import type { ProxyIdentity } from '../../src/mesh/snapshot.js';
@@ -12,6 +12,8 @@ export interface ProxiesStart {
   url: string;
   cluster: string;
   namespace: string;
+  /** Proxies first … first + count - 1 of the fleet run in this process. */
+  first: number;
   count: number;
 }
 
@@ -49,8 +51,8 @@ let lastError: string | undefined;
 
 process.on('message', async (msg: { type: 'start'; start: ProxiesStart } | { type: 'counters' } | { type: 'stop' }) => {
   if (msg.type === 'start') {
-    const { url, cluster, namespace, count } = msg.start;
-    for (let i = 0; i < count; i++) {
+    const { url, cluster, namespace, first, count } = msg.start;
+    for (let i = first; i < first + count; i++) {
       const identity = benchIdentity(cluster, namespace, i);
       clients.push(
         startDiscoveryClient({
