@@ -103,6 +103,11 @@ describe('self-signed CA', () => {
     const tampered = `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`;
     expect(attempt(tampered).code).toBe('CSR_SIGNATURE');
 
+    // A P-256 point moved off the curve (last byte of Y): refused before any signature check.
+    const offCurve = Buffer.from(csrPem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+    const pointAt = offCurve.indexOf(Buffer.from('03420004', 'hex')) + 4;
+    offCurve[pointAt + 63] ^= 0x01;
+    expect(attempt(`-----BEGIN CERTIFICATE REQUEST-----\n${offCurve.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`).code).toBe('CSR_PARSE');
     const p521Csr = openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-521', '-nodes', '-keyout', '/dev/null', '-subj', '/O=x']);
     expect(attempt(p521Csr).code).toBe('CSR_KEY');
     const weakRsaCsr = openssl(['req', '-new', '-newkey', 'rsa:1024', '-nodes', '-keyout', '/dev/null', '-subj', '/O=x']);

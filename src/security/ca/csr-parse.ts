@@ -1,4 +1,4 @@
-import { createPublicKey, verify as cryptoVerify } from 'node:crypto';
+import { createPublicKey, verify as cryptoVerify, type JsonWebKey } from 'node:crypto';
 import { children, content, raw, readTlv } from './der.js';
 
 /**
@@ -31,6 +31,23 @@ export interface ParsedCsr {
   curve?: string;
 }
 
+const JWK_CURVES: Record<string, { crv: string; size: number }> = { prime256v1: { crv: 'P-256', size: 32 }, secp384r1: { crv: 'P-384', size: 48 } };
+
+/**
+ * An uncompressed EC point as a JWK: OpenSSL 3 decodes a DER SubjectPublicKeyInfo through its
+ * generic decoder, which costs more than the CSR's signature check; the JWK path does not.
+ */
+function ecJwk(curve: string, point: Buffer): JsonWebKey | undefined {
+  const shape = JWK_CURVES[curve];
+  if (!shape || point.length !== 1 + 2 * shape.size || point[0] !== 0x04) return undefined;
+  return {
+    kty: 'EC',
+    crv: shape.crv,
+    x: point.subarray(1, 1 + shape.size).toString('base64url'),
+    y: point.subarray(1 + shape.size).toString('base64url'),
+  };
+}
+
 /** Throws on malformed input; `signatureValid` false when the self-signature does not verify. */
 export function parseCsrDer(der: Buffer): ParsedCsr {
   const outer = readTlv(der, 0);
@@ -42,14 +59,16 @@ export function parseCsrDer(der: Buffer): ParsedCsr {
   const algorithmOid = readTlv(der, algorithm.contentStart);
   const digest = DIGEST_BY_SIGNATURE_OID[content(der, algorithmOid).toString('hex')];
   const spki = Buffer.from(raw(der, spkiTlv));
-  // createPublicKey also checks that an EC point lies on its curve.
-  const key = createPublicKey({ key: spki, format: 'der', type: 'spki' });
-  const keyType = key.asymmetricKeyType ?? 'unknown';
   // The curve from the SPKI's own OIDs: node's asymmetricKeyDetails costs as much as the signature check.
-  const [keyAlgorithm] = children(spki, readTlv(spki, 0));
-  const [keyAlgorithmOid, parameters] = children(spki, keyAlgorithm);
+  const spkiParts = children(spki, readTlv(spki, 0));
+  const [keyAlgorithmOid, parameters] = children(spki, spkiParts[0]);
   const isEc = content(spki, keyAlgorithmOid).toString('hex') === EC_PUBLIC_KEY_OID;
   const curve = isEc && parameters?.tag === 0x06 ? (CURVE_BY_OID[content(spki, parameters).toString('hex')] ?? 'unsupported') : undefined;
+  const point = spkiParts[1] ? content(spki, spkiParts[1]).subarray(1) : Buffer.alloc(0);
+  // Both imports check that an EC point lies on its curve.
+  const jwk = curve ? ecJwk(curve, point) : undefined;
+  const key = jwk ? createPublicKey({ key: jwk, format: 'jwk' }) : createPublicKey({ key: spki, format: 'der', type: 'spki' });
+  const keyType = key.asymmetricKeyType ?? 'unknown';
   const keyBits = keyType === 'rsa' ? (key.asymmetricKeyDetails?.modulusLength ?? 0) : 0;
   const signatureBytes = content(der, signature).subarray(1); // skip the unused-bits byte
   const signatureValid = digest !== undefined && cryptoVerify(digest, raw(der, info), key, signatureBytes);
