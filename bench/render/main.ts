@@ -198,11 +198,19 @@ async function main(): Promise<void> {
   validateObjects(await buildKustomization(fs, BENCH_OVERLAY));
 
   const loadBefore = loadavg()[0];
-  const buildCpuStart = cpuMs();
-  const [objects, buildMs] = await timeAsync(() => buildKustomization(fs, BENCH_OVERLAY));
-  const buildCpu = cpuMs() - buildCpuStart;
-  const [validation, validateMs, validateCpu] = timeBoth(() => validateObjects(objects));
-  if (validation.errors.length > 0) throw new Error(`generated mesh does not validate: ${validation.errors[0].message}`);
+  // best of 3 per phase: on a shared machine the least disturbed run is the closest to the code's cost
+  let objects: MeshObject[] = [];
+  let [buildMs, buildCpu, validateMs, validateCpu] = [Infinity, Infinity, Infinity, Infinity];
+  for (let round = 0; round < 3; round++) {
+    const buildCpuStart = cpuMs();
+    const [built, wall] = await timeAsync(() => buildKustomization(fs, BENCH_OVERLAY));
+    buildCpu = Math.min(buildCpu, cpuMs() - buildCpuStart);
+    buildMs = Math.min(buildMs, wall);
+    const [validation, vWall, vCpu] = timeBoth(() => validateObjects(built));
+    if (validation.errors.length > 0) throw new Error(`generated mesh does not validate: ${validation.errors[0].message}`);
+    [validateMs, validateCpu] = [Math.min(validateMs, vWall), Math.min(validateCpu, vCpu)];
+    objects = built;
+  }
 
   const endpoints = endpointsFor();
   const proxies = proxiesFor(endpoints);
@@ -282,8 +290,8 @@ async function main(): Promise<void> {
   const rows: Array<[string, string]> = [
     ['services / proxies / objects', `${SERVICES} / ${proxies.length} / ${objects.length}`],
     ['load average (1 min) at start / end, 2 cores', `${loadBefore.toFixed(1)} / ${loadAfter.toFixed(1)}`],
-    ['kustomize build (in-memory repo)', `${buildMs.toFixed(1)} ms wall, ${buildCpu.toFixed(1)} ms cpu`],
-    ['validate (schemas + semantic + cross-object)', `${validateMs.toFixed(1)} ms wall, ${validateCpu.toFixed(1)} ms cpu`],
+    ['kustomize build (in-memory repo, best of 3)', `${buildMs.toFixed(1)} ms wall, ${buildCpu.toFixed(1)} ms cpu`],
+    ['validate (schemas + semantic + cross-object, best of 3)', `${validateMs.toFixed(1)} ms wall, ${validateCpu.toFixed(1)} ms cpu`],
     ['build + validate', `${(buildMs + validateMs).toFixed(1)} ms wall, ${(buildCpu + validateCpu).toFixed(1)} ms cpu  (goal < 1000 ms)`],
     ...scaling.map(([n, wall, cpu]): [string, string] => [
       `build + validate, ${n} services (best of runs)`,
