@@ -145,6 +145,31 @@ function rssMb(pid: number): { rss: number; peak: number } {
 }
 
 /** nginx with one worker and a keep-alive upstream, when installed (untested here: nginx is absent on these machines). */
+/**
+ * CPU seconds (user + system) a process and its direct children (nginx's worker) have used.
+ * CPU per request is the figure contention does not skew: requests/s on a shared machine
+ * depend on what else runs, the CPU each request costs the proxy much less.
+ */
+function cpuSeconds(pid: number): number {
+  const ticks = (p: number): number => {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return Number(fields[11]) + Number(fields[12]); // utime, stime
+    } catch {
+      return 0;
+    }
+  };
+  let total = ticks(pid);
+  try {
+    for (const child of readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) total += ticks(Number(child));
+  } catch {
+    // no children file: the process alone
+  }
+  return total / CLOCK_TICKS;
+}
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK']).stdout?.toString().trim()) || 100;
+
 async function startNginx(dir: string, upstreamPort: number): Promise<{ port: number; pid: number }> {
   const port = 20000 + Math.floor(Math.random() * 20000);
   const conf = join(dir, 'nginx.conf');
@@ -209,27 +234,34 @@ async function main(): Promise<void> {
     const trellisRealistic = await serve('trellis', realisticFile);
     const httpProxy = await serve('http-proxy', String(upstream.port));
     const targets: Array<{ name: string; port: number; pid?: number }> = [
-      { name: 'direct', port: upstream.port },
+      { name: 'direct', port: upstream.port, pid: upstream.pid },
       { name: 'trellis simple route', port: trellisSimple.port, pid: trellisSimple.pid },
       { name: 'trellis realistic route', port: trellisRealistic.port, pid: trellisRealistic.pid },
       { name: 'http-proxy (node)', port: httpProxy.port, pid: httpProxy.pid },
     ];
     const nginx = spawnSync('nginx', ['-v']).error === undefined;
-    if (nginx) targets.push({ name: 'nginx (1 worker)', port: (await startNginx(dir, upstream.port)).port });
+    if (nginx) {
+      const n = await startNginx(dir, upstream.port);
+      targets.push({ name: 'nginx (1 worker)', port: n.port, pid: n.pid });
+    }
     if (!nginx) console.error('note: nginx is not installed: its column is skipped (apt-get install nginx to compare)');
     // Targets run interleaved, ROUNDS times, keeping each one's best figures: on a shared machine the
     // load from other processes varies, and the best of interleaved rounds compares like with like.
-    const rows = targets.map((t) => ({ name: t.name, rps: 0, p99c10: Infinity, rss: undefined as number | undefined, errors: 0 }));
+    const rows = targets.map((t) => ({ name: t.name, rps: 0, p99c10: Infinity, rss: undefined as number | undefined, errors: 0, cpuUs: Infinity }));
     for (let round = 0; round < ROUNDS; round++) {
       for (const [i, t] of targets.entries()) {
         await load(t.port, 10, 1); // warm-up
+        const cpuBefore = t.pid ? cpuSeconds(t.pid) : 0;
         const tput = await load(t.port, 50, DURATION);
+        const cpuUsed = t.pid ? cpuSeconds(t.pid) - cpuBefore : 0;
         const lat = await load(t.port, 10, Math.max(3, DURATION / 2));
         const row = rows[i];
         row.rps = Math.max(row.rps, tput.rps);
+        // The direct row's process is the upstream itself; a proxy row's process is the proxy alone.
+        if (t.pid && tput.total > 0) row.cpuUs = Math.min(row.cpuUs, (cpuUsed * 1e6) / tput.total);
         row.p99c10 = Math.min(row.p99c10, lat.p99);
         row.errors += tput.errors + tput.non2xx + lat.errors + lat.non2xx;
-        if (t.pid) row.rss = rssMb(t.pid).peak;
+        if (t.pid && i > 0 && !t.name.startsWith('nginx')) row.rss = rssMb(t.pid).peak;
       }
     }
     // Hot reconfiguration under load: rewrite the realistic snapshot 100 times during a c50 run.
@@ -248,10 +280,10 @@ async function main(): Promise<void> {
     const pad = (s: string, n: number): string => s.padEnd(n);
     const loadGen = useWrk ? 'wrk -t1' : 'autocannon';
     console.log(`\nTrellis proxy bench (${quick ? 'quick' : 'full'}; best of ${ROUNDS} interleaved rounds; ${loadGen} c50 ${DURATION}s for req/s, c10 for p99; 2-byte body, keep-alive; nginx ${nginx ? 'present' : 'not installed'}; proxy node flags ${PROXY_NODE_FLAGS.join(' ')}; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')})\n`);
-    console.log(`${pad('target', 26)}${pad('req/s', 10)}${pad('% direct', 10)}${pad('x http-proxy', 14)}${pad('p99 c10 ms', 12)}${pad('added p99', 11)}${pad('peak RSS MB', 13)}errors`);
+    console.log(`${pad('target', 26)}${pad('req/s', 10)}${pad('% direct', 10)}${pad('x http-proxy', 14)}${pad('p99 c10 ms', 12)}${pad('added p99', 11)}${pad('peak RSS MB', 13)}${pad('CPU µs/req', 12)}errors`);
     for (const r of rows) {
       console.log(
-        `${pad(r.name, 26)}${pad(r.rps.toFixed(0), 10)}${pad(((r.rps / direct.rps) * 100).toFixed(1), 10)}${pad((r.rps / hp.rps).toFixed(2), 14)}${pad(r.p99c10.toFixed(2), 12)}${pad((r.p99c10 - direct.p99c10).toFixed(2), 11)}${pad(r.rss ? r.rss.toFixed(1) : '-', 13)}${r.errors}`,
+        `${pad(r.name, 26)}${pad(r.rps.toFixed(0), 10)}${pad(((r.rps / direct.rps) * 100).toFixed(1), 10)}${pad((r.rps / hp.rps).toFixed(2), 14)}${pad(r.p99c10.toFixed(2), 12)}${pad((r.p99c10 - direct.p99c10).toFixed(2), 11)}${pad(r.rss ? r.rss.toFixed(1) : '-', 13)}${pad(Number.isFinite(r.cpuUs) ? r.cpuUs.toFixed(0) : '-', 12)}${r.errors}`,
       );
     }
     console.log(`\nhot reconfiguration: ${changes} snapshot rewrites in ${hotSeconds.toFixed(1)} s under c50: ${hot.total} requests, ${hot.errors} errors, ${hot.non2xx} non-2xx`);
@@ -268,6 +300,7 @@ async function main(): Promise<void> {
         realisticPctOfDirect: Number(((realistic.rps / direct.rps) * 100).toFixed(1)),
         addedP99MsC10: Number((realistic.p99c10 - direct.p99c10).toFixed(2)),
         peakRssMb: Number((realistic.rss ?? 0).toFixed(1)),
+        cpuUsPerRequest: Object.fromEntries(rows.map((r) => [r.name, Number.isFinite(r.cpuUs) ? Math.round(r.cpuUs) : null])),
         loadGenerator: loadGen,
         loadAverage: Number(loadavg()[0].toFixed(1)),
         nginx: nginx ? 'present' : 'absent',

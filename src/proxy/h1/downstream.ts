@@ -84,6 +84,10 @@ export class LeanHttpServer {
 
 class DownstreamConnection {
   private buf: Buffer | undefined;
+  /** Backing store `buf` may be a prefix of (see append). */
+  private store: Buffer | undefined;
+  /** Bytes of `buf` already searched for the end of the head. */
+  private scanned = 0;
   private req: LeanRequest | undefined;
   private res: LeanResponse | undefined;
   private decoder: BodyDecoder | undefined;
@@ -138,8 +142,28 @@ class DownstreamConnection {
     else if (this.buf && this.buf.length > PIPELINE_HIGH_WATER) this.socket.pause();
   }
 
+  /**
+   * Appends to the unparsed bytes in a buffer that grows by doubling, so a head trickling in
+   * byte by byte costs linear copying, not quadratic.
+   */
   private append(d: Buffer): void {
-    this.buf = this.buf ? Buffer.concat([this.buf, d]) : d;
+    const b = this.buf;
+    if (!b) {
+      this.buf = d;
+      return;
+    }
+    const len = b.length + d.length;
+    const store = this.store;
+    if (store && b.buffer === store.buffer && b.byteOffset === store.byteOffset && len <= store.length) {
+      d.copy(store, b.length);
+      this.buf = store.subarray(0, len);
+      return;
+    }
+    const grown = Buffer.allocUnsafe(Math.max(len * 2, 1024));
+    b.copy(grown, 0);
+    d.copy(grown, b.length);
+    this.store = grown;
+    this.buf = grown.subarray(0, len);
   }
 
   private bodyDone(): void {
@@ -159,11 +183,13 @@ class DownstreamConnection {
     let head: RequestHead;
     let end: number;
     try {
-      end = findHeadEnd(buf, 0);
+      end = findHeadEnd(buf, 0, this.scanned > 3 ? this.scanned - 3 : 0);
       if (end < 0) {
+        this.scanned = buf.length;
         if (this.peerEnded) this.socket.end();
         return;
       }
+      this.scanned = 0;
       head = parseRequestHead(buf, 0, end);
     } catch (err) {
       this.badRequest(err as HeadError);

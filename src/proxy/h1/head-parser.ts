@@ -50,11 +50,11 @@ export class HeadError extends Error {
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 
 /**
- * Finds the end of a head in `buf` from `start`: the index just past CRLFCRLF, or -1 when more
- * bytes are needed. Throws 431 past the size limit.
+ * Finds the end of a head starting at `start` in `buf`: the index just past CRLFCRLF, or -1 when
+ * more bytes are needed (`from`: where to resume searching). Throws 431 past the size limit.
  */
-export function findHeadEnd(buf: Buffer, start: number): number {
-  const i = buf.indexOf(CRLFCRLF, start);
+export function findHeadEnd(buf: Buffer, start: number, from = start): number {
+  const i = buf.indexOf(CRLFCRLF, from);
   if (i < 0) {
     if (buf.length - start > MAX_HEAD_BYTES) throw new HeadError(431, 'request head too large');
     return -1;
