@@ -293,6 +293,33 @@ describe('delta protocol on a raw HTTP/2 stream', () => {
     await waitFor(() => s.status()[0].sync === 'SYNCED', 'SYNCED after resend');
   });
 
+  it('cuts snapshots per virtual host for a proxy whose hello offers resources-v2', async () => {
+    const config = syntheticConfig(['a'], 3);
+    const { url, server: s } = await startServer(config);
+    const raw = openRaw(url);
+    raw.send({ v: PROTOCOL_VERSION, type: 'hello', identity: identity('c1', 'a', 'raw', '0'), proxyVersion: 'test', meshVersion: '1.0.0', runningHash: null, features: ['resources-v2'] });
+    const full = (await waitFor(() => raw.received[0], 'full snapshot')) as SnapshotMessage;
+    expect(Object.keys(full.resources).filter((n) => n.startsWith('virtualHost/') || n.startsWith('order/')).sort()).toEqual([
+      'order/clusters', 'order/endpoints', 'order/listeners', 'order/routeConfigs',
+      'virtualHost/outbound/svc-0.a.svc.cluster.local:80',
+      'virtualHost/outbound/svc-1.a.svc.cluster.local:80',
+      'virtualHost/outbound/svc-2.a.svc.cluster.local:80',
+    ]);
+    raw.send({ v: PROTOCOL_VERSION, type: 'ack', hash: full.version });
+    await waitFor(() => s.status()[0].sync === 'SYNCED', 'SYNCED');
+
+    config.services.a = ['svc-0', 'svc-1'];
+    s.configChanged('remove svc-2');
+    const delta = (await waitFor(() => raw.received[1], 'delta')) as SnapshotMessage;
+    // meta (the proxy identity) is not resent: the orders changed, not it.
+    expect(Object.keys(delta.resources).sort()).toEqual(['order/clusters', 'order/endpoints', 'routeConfig/outbound']);
+    expect(delta.removed.sort()).toEqual([
+      'cluster/outbound|80||svc-2.a.svc.cluster.local',
+      'endpoints/outbound|80||svc-2.a.svc.cluster.local',
+      'virtualHost/outbound/svc-2.a.svc.cluster.local:80',
+    ]);
+  });
+
   it('closes a stream that stays silent past idleTimeoutMs and reports the proxy DISCONNECTED', async () => {
     const { url, server: s } = await startServer(syntheticConfig(['a'], 1), { idleTimeoutMs: 150 });
     const raw = openRaw(url);
