@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import { connect, createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { Proxy } from '../../../src/proxy/index.js';
-import { cluster, endpoint, route, snapshot, toCluster } from '../fixtures.js';
+import { cluster, endpoint, route, snapshot, toCluster, DEFAULT_POOL } from '../fixtures.js';
 import { send, startSidecar, startUpstream, waitFor, type Upstream } from '../helpers.js';
 
 let proxy: Proxy | undefined;
@@ -181,9 +181,60 @@ describe('lean HTTP/1.1 downstream', () => {
     expect(r.body).toBe(body);
     expect(Number(r.headers['content-length'])).toBe(Buffer.byteLength(body));
   });
+
+  it('answers a local reply before the request body arrived, discards the body, then serves the next request', async () => {
+    const up = await upstream();
+    proxy = await startSidecar(snapshot({ hosts: [{ domains: ['svc'], routes: [route({ match: [{ uri: { exact: '/direct' } }], action: { kind: 'directResponse', status: 202, body: 'early' } }), route({ action: toCluster('c') })] }], clusters: [cluster('c')], endpoints: { c: [endpoint(up.port)] } }));
+    const sock = connect({ host: '127.0.0.1', port: proxy.ports.outbound! });
+    clients.push(sock);
+    let text = '';
+    sock.on('data', (d) => (text += d.toString('latin1')));
+    sock.write('POST /direct HTTP/1.1\r\nhost: svc\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhel');
+    await waitFor(() => text.includes('early'), 5000, 'early reply');
+    // The rest of the body, then a pipelined request: the body must not be taken for a request.
+    sock.write('lo\r\n0\r\n\r\nGET /after HTTP/1.1\r\nhost: svc\r\n\r\n');
+    await waitFor(() => text.includes(`hello from ${up.port}`), 5000, 'second response');
+    expect(count(text, /HTTP\/1\.1 /g)).toBe(2);
+    expect(up.seen.map((r) => r.url)).toEqual(['/after']);
+  });
 });
 
 describe('lean HTTP/1.1 upstream pool', () => {
+  it('queues requests beyond maxConnections and serves them all on that many connections', async () => {
+    let open = 0;
+    let maxOpen = 0;
+    const held: Array<() => void> = [];
+    const up = await upstream((_q, res) => held.push(() => res.end('done')));
+    up.server.on('connection', (c) => {
+      open++;
+      maxOpen = Math.max(maxOpen, open);
+      c.once('close', () => open--);
+    });
+    proxy = await startSidecar(snapshot({ hosts: [{ domains: ['svc'], routes: [route({ action: toCluster('c') })] }], clusters: [cluster('c', { connectionPool: { ...DEFAULT_POOL, maxConnections: 2 } })], endpoints: { c: [endpoint(up.port)] } }));
+    const all = Promise.all(Array.from({ length: 5 }, () => send(proxy!.ports.outbound!, { headers: { host: 'svc' } })));
+    for (let served = 0; served < 5; served++) {
+      await waitFor(() => held.length > 0, 5000, 'a request at the upstream');
+      expect(held.length).toBeLessThanOrEqual(2);
+      held.shift()!();
+    }
+    const replies = await all;
+    expect(replies.map((r) => r.body)).toEqual(['done', 'done', 'done', 'done', 'done']);
+    expect(maxOpen).toBe(2);
+  });
+
+  it('closes upstream connections idle longer than idleTimeout', async () => {
+    let open = 0;
+    const up = await upstream();
+    up.server.on('connection', (c) => {
+      open++;
+      c.once('close', () => open--);
+    });
+    proxy = await startSidecar(snapshot({ hosts: [{ domains: ['svc'], routes: [route({ action: toCluster('c') })] }], clusters: [cluster('c', { connectionPool: { ...DEFAULT_POOL, idleTimeoutMs: 200 } })], endpoints: { c: [endpoint(up.port)] } }));
+    expect((await send(proxy.ports.outbound!, { headers: { host: 'svc' } })).status).toBe(200);
+    expect(open).toBe(1);
+    await waitFor(() => open === 0, 5000, 'the idle upstream connection to close');
+  });
+
   it('reuses one keep-alive connection for sequential requests', async () => {
     let connections = 0;
     const up = await upstream();
