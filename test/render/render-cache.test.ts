@@ -79,13 +79,14 @@ describe('render cache', () => {
   it('renders proxy snapshots from frozen cached clusters (the renderer never mutates its input)', async () => {
     const cache = createRenderCache();
     const render = await loadRepository(new MemoryFileSystem(sampleFiles()), { cache });
+    const uncached = await loadRepository(new MemoryFileSystem(sampleFiles()));
     for (const cluster of render.clusters) {
       const proxy: ProxyIdentity = {
         id: `${cluster.cluster}/default/productpage-v1/0`, cluster: cluster.cluster, namespace: 'default', workload: 'productpage-v1',
         labels: { app: 'productpage', version: 'v1' }, service: 'productpage', serviceAccount: 'bookinfo-productpage', mode: 'sidecar',
       };
       const fromCache = buildProxySnapshot({ cluster, endpoints: [], proxy });
-      const fresh = (await loadRepository(new MemoryFileSystem(sampleFiles()))).clusters.find((c) => c.cluster === cluster.cluster)!;
+      const fresh = uncached.clusters.find((c) => c.cluster === cluster.cluster)!;
       expect(fromCache.version).toBe(buildProxySnapshot({ cluster: fresh, endpoints: [], proxy }).version);
     }
   });
