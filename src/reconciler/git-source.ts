@@ -5,7 +5,7 @@ import git from 'isomorphic-git';
 import { authorizationHeader, Redactor, splitUrlCredentials, type GitAuth } from './credentials.js';
 import { TransientError, errorMessage } from './errors.js';
 import { agentForCa, boundedHttpClient, emptyWireStats, type WireStats } from './git-http-client.js';
-import { checkoutSnapshot, pruneSnapshots, type SnapshotManifest } from './git-snapshot.js';
+import { checkoutSnapshot, pruneSnapshots, type BlobTexts, type SnapshotManifest } from './git-snapshot.js';
 
 /** Reason of the TransientError a cancelled operation fails with (shutdown; not a fault to report). */
 export const CANCELLED = 'Cancelled';
@@ -50,6 +50,11 @@ export interface Snapshot {
   commit: string;
   /** A clean, complete checkout of `commit` (read-only by convention). */
   dir: string;
+  /**
+   * The same files' text (path → text) when this call wrote the checkout and the tree holds only
+   * regular files: the commit can be rendered from memory, without reading the checkout back.
+   */
+  files?: ReadonlyMap<string, string>;
 }
 
 /**
@@ -75,6 +80,8 @@ export class GitSource {
   private lastSeen?: string;
   /** Manifests of recent snapshots, newest last, to hard-link unchanged files into the next one. */
   private manifests: Array<{ commit: string; manifest: SnapshotManifest }> = [];
+  /** Blob texts of the last checkout (content-addressed): unchanged files of the next one are not read again. */
+  private blobTexts: BlobTexts = new Map();
 
   constructor(private readonly options: GitSourceOptions) {
     this.isRemote = /^https?:\/\//i.test(options.repo);
@@ -137,9 +144,11 @@ export class GitSource {
   private async checkoutOnce(commit: string): Promise<Snapshot> {
     const previous = [...this.manifests].reverse().find((m) => m.commit !== commit && fs.existsSync(join(this.snapshotsDir, m.commit)));
     const reuse = previous ? { dir: join(this.snapshotsDir, previous.commit), manifest: previous.manifest } : undefined;
-    const out = await checkoutSnapshot({ gitdir: this.gitdir, commit, snapshotsDir: this.snapshotsDir, cache: this.cache, reuse });
+    const texts = { previous: this.blobTexts, current: new Map<string, string>() };
+    const out = await checkoutSnapshot({ gitdir: this.gitdir, commit, snapshotsDir: this.snapshotsDir, cache: this.cache, reuse, texts });
     if (out.manifest) this.manifests = [...this.manifests.filter((m) => m.commit !== commit), { commit, manifest: out.manifest }].slice(-3);
-    return { commit, dir: out.dir };
+    if (out.files) this.blobTexts = texts.current;
+    return { commit, dir: out.dir, files: out.files };
   }
 
   async commitInfo(commit: string): Promise<CommitInfo> {

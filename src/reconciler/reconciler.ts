@@ -2,7 +2,8 @@ import type { Logger } from 'pino';
 import type { ClusterStatusStatus } from '../mesh/api/trellis.js';
 import { formatDiagnostic } from '../mesh/object.js';
 import { createRenderCache, type RenderCache } from '../render/cache.js';
-import { loadRepositoryFromDir } from '../render/repository.js';
+import { MemoryFileSystem } from '../render/fs.js';
+import { loadRepository, loadRepositoryFromDir } from '../render/repository.js';
 import type { RepositoryRender } from '../render/types.js';
 import { ConditionTypes, Reasons, removeCondition, setCondition } from './conditions.js';
 import { StalledError, TransientError, WaitingError, errorMessage, isReconcileError, type ReconcileError } from './errors.js';
@@ -81,6 +82,7 @@ type Step = (ctx: StepContext) => Promise<void>;
 export class Reconciler {
   private readonly listeners: ApplyListener[] = [];
   private readonly load: LoadRepository;
+  private readonly customLoad: boolean;
   /**
    * Shared by every render of this reconciler (across commits): unchanged files are not parsed,
    * validated or built again. Renders made with it hold deep-frozen objects. Other renders of the
@@ -98,6 +100,7 @@ export class Reconciler {
 
   constructor(private readonly opts: ReconcilerOptions) {
     this.load = opts.load ?? ((dir) => loadRepositoryFromDir(dir, { cache: this.renderCache }));
+    this.customLoad = opts.load !== undefined;
     this.now = opts.now ?? (() => new Date());
   }
 
@@ -208,7 +211,12 @@ export class Reconciler {
     const commit = ctx.revision!.commit;
     let render: RepositoryRender;
     try {
-      render = await this.load(ctx.snapshot!.dir);
+      const snapshot = ctx.snapshot!;
+      // The checkout's files are already in memory: rendering them there skips reading them back.
+      render =
+        !this.customLoad && snapshot.files
+          ? await loadRepository(new MemoryFileSystem(Object.fromEntries(snapshot.files)), { cache: this.renderCache })
+          : await this.load(snapshot.dir);
     } catch (err) {
       throw new StalledError(Reasons.RenderFailed, `commit ${commit.slice(0, 12)} could not be rendered: ${errorMessage(err)}`, [errorMessage(err)]);
     }
