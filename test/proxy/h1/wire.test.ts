@@ -1,5 +1,10 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
 import { connect, createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Proxy } from '../../../src/proxy/index.js';
 import { cluster, endpoint, route, snapshot, toCluster, DEFAULT_POOL } from '../fixtures.js';
@@ -288,5 +293,34 @@ describe('lean HTTP/1.1 upstream pool', () => {
     const big = Buffer.alloc(3 * 1024 * 1024, 'x');
     const r = await send(proxy.ports.outbound!, { method: 'POST', headers: { host: 'svc' }, body: big });
     expect(r.body).toBe(String(big.length));
+  });
+});
+
+describe('lean downstream with a TLS upstream (undici path)', () => {
+  it('streams chunked and Content-Length request bodies from the fast path to a TLS upstream', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'trellis-h1-tls-'));
+    try {
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=up.local', '-addext', 'subjectAltName=DNS:up.local'], { stdio: 'ignore' });
+      const server = createHttpsServer({ cert: readFileSync(join(dir, 'cert.pem')), key: readFileSync(join(dir, 'key.pem')) }, (req, res) => {
+        const chunks: Buffer[] = [];
+        req.on('data', (c: Buffer) => chunks.push(c));
+        req.on('end', () => res.end(`tls got ${Buffer.concat(chunks).length} bytes ${req.headers['transfer-encoding'] ?? 'cl'}`));
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+      try {
+        const port = (server.address() as AddressInfo).port;
+        proxy = await startSidecar(snapshot({ hosts: [{ domains: ['svc'], routes: [route({ action: toCluster('c') })] }], clusters: [cluster('c', { tls: { mode: 'SIMPLE', caCertificates: join(dir, 'cert.pem'), sni: 'up.local', subjectAltNames: [] } })], endpoints: { c: [endpoint(port)] } }));
+        const chunked = await raw(proxy.ports.outbound!, ['POST / HTTP/1.1\r\nhost: svc\r\ntransfer-encoding: chunked\r\n\r\n', '4\r\nabcd\r\n', '3\r\nefg\r\n0\r\n\r\n'], (t) => t.includes('bytes'));
+        expect(chunked.text).toContain('tls got 7 bytes chunked');
+        const big = Buffer.alloc(200_000, 'y');
+        const r = await send(proxy.ports.outbound!, { method: 'POST', headers: { host: 'svc' }, body: big });
+        expect(r.body).toBe(`tls got ${big.length} bytes cl`);
+      } finally {
+        server.closeAllConnections();
+        await new Promise((r) => server.close(r));
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
