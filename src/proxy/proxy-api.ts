@@ -34,6 +34,11 @@ export interface ProxyOptions {
   accessLogDestination?: pino.DestinationStream;
   /** A request head must arrive completely within this long of its first byte (default 20 s). */
   headTimeoutMs?: number;
+  /**
+   * false: plaintext listeners use node:http instead of the lean HTTP/1.1 fast path (an escape
+   * hatch; upstreams keep the lean pool). Default true.
+   */
+  fastPath?: boolean;
 }
 
 export type ApplyResult = { ok: true; version: string; unchanged?: boolean } | { ok: false; error: string };

@@ -200,6 +200,7 @@ class TrellisProxy implements Proxy {
       onRequest: (req: LeanRequest, res: LeanResponse) => this.handle(req, res, info),
       fallback,
       headTimeoutMs: this.opts.headTimeoutMs,
+      fastPath: this.opts.fastPath,
     });
     this.leanServers.push(lean);
     this.servers.push(lean.net);

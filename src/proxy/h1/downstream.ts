@@ -22,6 +22,8 @@ export interface LeanServerOptions {
   keepAliveTimeoutMs?: number;
   /** A request head must arrive completely within this long of its first byte (default 20 s). */
   headTimeoutMs?: number;
+  /** false: every connection goes to `fallback` (node:http), the escape hatch (default true). */
+  fastPath?: boolean;
 }
 
 /**
@@ -47,6 +49,11 @@ export class LeanHttpServer {
 
   /** Serves a connection accepted elsewhere (e.g. after protocol sniffing). */
   handleConnection(socket: Socket, first?: Buffer): void {
+    if (this.opts.fastPath === false) {
+      if (first) socket.unshift(first);
+      this.opts.fallback.emit('connection', socket);
+      return;
+    }
     const c = new DownstreamConnection(this, socket);
     this.connections.add(c);
     if (!this.sweeper) {

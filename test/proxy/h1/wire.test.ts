@@ -324,3 +324,21 @@ describe('lean downstream with a TLS upstream (undici path)', () => {
     }
   });
 });
+
+describe('fastPath: false', () => {
+  it('serves plaintext listeners through node:http (the escape hatch), forwarding as before', async () => {
+    const up = await upstream((req, res, body) => res.end(`${req.method} ${body}`));
+    proxy = await startSidecar(oneRoute(up.port), { fastPath: false });
+    const r = await send(proxy.ports.outbound!, { method: 'POST', headers: { host: 'svc' }, body: 'abc' });
+    expect(r.body).toBe('POST abc');
+    // node:http stamps its own replies with Date and Keep-Alive; the lean path does not.
+    const local = await send(proxy.ports.outbound!, { headers: { host: 'unknown' } });
+    expect(local.status).toBeGreaterThanOrEqual(500);
+    expect(local.headers.date).toBeDefined();
+    await proxy.close({ drainMs: 0 });
+    proxy = await startSidecar(oneRoute(up.port));
+    const lean = await send(proxy.ports.outbound!, { headers: { host: 'unknown' } });
+    expect(lean.status).toBe(local.status);
+    expect(lean.headers.date).toBeUndefined();
+  });
+});
