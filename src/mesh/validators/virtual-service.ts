@@ -78,6 +78,10 @@ export function validateVirtualService(spec: Json, report: ObjectReport): void {
     if (isObj(route)) validateTcpRoute(report, `spec.tcp[${i}]`, route);
   });
   for (const section of ['http', 'tls', 'tcp']) warnUnreachableRules(report, section, arr(spec[section]));
+  // Valid Istio, but the Trellis data plane proxies HTTP/1.1 only: say so rather than drop them silently.
+  for (const section of ['tls', 'tcp']) {
+    if (arr(spec[section]).length > 0) report.warn(`spec.${section}`, `${section} routes are not supported by the Trellis data plane (HTTP only): not applied`);
+  }
 }
 
 /**
@@ -302,6 +306,7 @@ function validateFault(report: ObjectReport, path: string, fault: Json): void {
     if (typeof abort.httpStatus === 'number' && (abort.httpStatus < 200 || abort.httpStatus > 599)) {
       report.error(childPath(at('abort'), 'httpStatus'), `abort httpStatus ${abort.httpStatus} must be in 200..599`);
     }
+    if (has(abort, 'grpcStatus')) report.warn(childPath(at('abort'), 'grpcStatus'), 'gRPC status aborts are not supported by the Trellis data plane (HTTP/1.1 only): not applied');
     if (typeof abort.grpcStatus === 'string' && !GRPC_STATUS.has(abort.grpcStatus)) {
       report.error(childPath(at('abort'), 'grpcStatus'), `grpcStatus ${JSON.stringify(abort.grpcStatus)} is not a gRPC status name (e.g. "UNAVAILABLE")`);
     }
