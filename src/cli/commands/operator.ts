@@ -39,6 +39,9 @@ interface OperatorCliOptions {
   clusters?: string;
   trustDomain: string;
   meshCa: boolean;
+  discoveryMtls: boolean;
+  bootstrapPort?: string;
+  serverName: string[];
 }
 
 /** Resolves --branch/--tag/--commit (exactly one, default branch main). */
@@ -95,6 +98,9 @@ export function register(program: Command): void {
     .option('--clusters <names>', 'comma-separated clusters this instance manages (default: every Fleet cluster)')
     .option('--trust-domain <domain>', 'SPIFFE trust domain of the mesh CA (the meshConfig trustDomain)', 'cluster.local')
     .option('--no-mesh-ca', 'no mesh CA and no POST /v1/bootstrap (proxies then run without mTLS)')
+    .option('--discovery-mtls', 'serve discovery over mutual TLS with the mesh CA: proxies connect with their workload certificates (https:// discovery URL)', false)
+    .option('--bootstrap-port <n>', 'TLS port of POST /v1/bootstrap (default: any free port; GET /v1/bootstrap on the API names it)')
+    .option('--server-name <name>', 'extra DNS name or IP in the operator\'s serving certificate (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
     .option('--gitops-only', 'no discovery server or rollout engine: an applied commit is what runs', false)
     .action(async (o: OperatorCliOptions) => {
       const logger = pino({ name: 'trellis-operator', level: o.logLevel, ...redactOptions });
@@ -137,7 +143,14 @@ export function register(program: Command): void {
           clusters: o.clusters ? o.clusters.split(',').map((c) => c.trim()).filter(Boolean) : undefined,
           discovery: { host: o.discoveryHost, port: port(o.discoveryPort, '--discovery-port'), tls },
           rolloutTickMs: parseDuration(o.rolloutTick),
-          security: o.meshCa ? { trustDomain: o.trustDomain } : false,
+          security: o.meshCa
+            ? {
+                trustDomain: o.trustDomain,
+                discoveryMtls: o.discoveryMtls,
+                ...(o.bootstrapPort ? { bootstrapPort: port(o.bootstrapPort, '--bootstrap-port') } : {}),
+                ...(o.serverName.length > 0 ? { serverNames: o.serverName } : {}),
+              }
+            : false,
         });
       }
       await operator.start();
