@@ -27,6 +27,7 @@ import { DEFAULT_POOL_FOR_LOCAL } from './local-cluster.js';
 import { persistSnapshot, loadPersistedSnapshot } from './state-store.js';
 import type { ListenerInfo, ProxyState, RouteRuntime } from './proxy-state.js';
 import { routeUpgrade, type UpgradeEnv } from './upgrade-route.js';
+import { peerPrincipalOf } from './peer-principal.js';
 import type { ApplyResult, ClusterView, Proxy, ProxyOptions, ProxyStatus } from './proxy-api.js';
 import { LeanHttpServer, type LeanRequest, type LeanResponse } from './h1/downstream.js';
 import type { ProxyRequest, ProxyResponse } from './http/types.js';
@@ -586,7 +587,9 @@ class TrellisProxy implements Proxy {
     // observe fast path allocates nothing); only /stats/prometheus honours telemetry.metrics.
     const series =
       ctx.l.kind === 'inbound'
-        ? obs.inboundSeries(ctx.l.scheme === 'https' ? 'mutual_tls' : 'none')
+        ? ctx.l.scheme === 'https'
+          ? obs.inboundSeries('mutual_tls', peerPrincipalOf(ctx.req.socket))
+          : obs.inboundSeries('none')
         : obs.sourceSeries(o.cluster?.def, o.host);
     series?.observe(o.status, flags, durationMs, o.requestBytes, o.responseBytes);
     if (obs.accessLog.enabled) {

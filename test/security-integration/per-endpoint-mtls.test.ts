@@ -226,5 +226,11 @@ describe('auto mTLS per endpoint', () => {
         .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
     expect(count('mutual_tls')).toBe(3);
     expect(count('none')).toBe(2);
+    // Istio's source_principal: the client's SPIFFE ID on mutual TLS, unknown on plaintext.
+    const mtlsLines = text.split('\n').filter((l) => l.startsWith('istio_requests_total{') && l.includes('connection_security_policy="mutual_tls"'));
+    expect(mtlsLines.length).toBeGreaterThan(0);
+    for (const line of mtlsLines) expect(line).toContain(`source_principal="spiffe://${CLIENT_PRINCIPAL}"`);
+    const plainLines = text.split('\n').filter((l) => l.startsWith('istio_requests_total{') && l.includes('connection_security_policy="none"'));
+    for (const line of plainLines) expect(line).toContain('source_principal="unknown"');
   });
 });
