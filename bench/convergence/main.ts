@@ -13,8 +13,8 @@
  * Each size runs in a fresh operator process (so RSS is that size's alone), whose clients live in
  * one or two further processes. Prints a table and, last, one line of JSON.
  */
-import { fork, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { fork, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -181,7 +181,10 @@ async function runScenario(proxies: number): Promise<ScenarioResult> {
   for (let p = 0; p < processes; p++) {
     const count = Math.floor(proxies / processes) + (p < proxies % processes ? 1 : 0);
     const profile = process.env.CONVERGENCE_CLIENT_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.CONVERGENCE_CLIENT_CPU_PROF}`] : [];
-    const child = fork(join(HERE, 'clients.ts'), [], { execArgv: [...profile, '--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const bundled = join(HERE, 'clients.mjs');
+    const child = existsSync(bundled)
+      ? fork(bundled, [], { execArgv: profile, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+      : fork(join(HERE, 'clients.ts'), [], { execArgv: [...profile, '--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     children.push(child);
     const start: ClientsStart = { url, first, count, namespaces: NAMESPACES, servicesPerNamespace: SERVICES_PER_NAMESPACE };
     await request(child, { type: 'start', start }, 'started');
@@ -289,9 +292,31 @@ function operatorNodeFlags(): string[] {
   return flags;
 }
 
+/**
+ * The operator side runs as plain JavaScript bundled by esbuild, as a built operator runs (the image
+ * runs dist/, not tsx, whose loader alone holds ~30 MB); tsx is the fallback when bundling fails.
+ */
+let scenarioEntry: string[] = ['--import', 'tsx', fileURLToPath(import.meta.url)];
+let bundleDir: string | undefined;
+function bundleScenario(): void {
+  const dir = mkdtempSync(join(tmpdir(), 'trellis-convergence-'));
+  const esbuild = join(HERE, '..', '..', 'node_modules', '.bin', 'esbuild');
+  for (const [src, out] of [['main.ts', 'main.mjs'], ['clients.ts', 'clients.mjs']]) {
+    const r = spawnSync(esbuild, [join(HERE, src), '--bundle', '--platform=node', '--format=esm', '--packages=external', `--outfile=${join(dir, out)}`, '--log-level=error']);
+    if (r.status !== 0) {
+      process.stderr.write(`esbuild bundle failed, running through tsx: ${r.stderr}\n`);
+      rmSync(dir, { recursive: true, force: true });
+      return;
+    }
+  }
+  symlinkSync(join(HERE, '..', '..', 'node_modules'), join(dir, 'node_modules'));
+  bundleDir = dir;
+  scenarioEntry = [join(dir, 'main.mjs')];
+}
+
 function runInFreshProcess(proxies: number): Promise<ScenarioResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--expose-gc', ...operatorNodeFlags(), '--import', 'tsx', fileURLToPath(import.meta.url), '--scenario', String(proxies)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--expose-gc', ...operatorNodeFlags(), ...scenarioEntry, '--scenario', String(proxies)], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.on('exit', (code) => {
@@ -315,9 +340,14 @@ async function main(): Promise<void> {
   const sizes = (arg('--sizes') ?? (quick ? '100,300' : '100,1000,2000')).split(',').map(Number);
   const loadAtStart = loadavg()[0];
   const results: ScenarioResult[] = [];
-  for (const size of sizes) {
-    process.stderr.write(`convergence: ${size} proxies...\n`);
-    results.push(await runInFreshProcess(size));
+  if (!process.argv.includes('--tsx')) bundleScenario();
+  try {
+    for (const size of sizes) {
+      process.stderr.write(`convergence: ${size} proxies...\n`);
+      results.push(await runInFreshProcess(size));
+    }
+  } finally {
+    if (bundleDir) rmSync(bundleDir, { recursive: true, force: true });
   }
   const loadAfterScenarios = loadavg()[0];
   process.stderr.write('convergence: certificate issuance...\n');
@@ -361,7 +391,7 @@ async function main(): Promise<void> {
       `every proxy registers an endpoint; debounce 100 ms (10 ms leading edge) included. The operator runs alone in its process${flags.length > 0 ? ` (node ${flags.join(' ')})` : ''}; ` +
       `the simulated clients (real HTTP/2 discovery clients that reassemble, hash-check and validate every snapshot) run in ${sizes.some((n) => n >= 500) ? 'one or two further processes' : 'a further process'}: RSS and "operator CPU" are the operator's alone.`,
   );
-  console.log(`operator process baseline RSS (node + tsx, before the server starts): ${fmt(results[0]?.baselineRssMb ?? 0)} MB`);
+  console.log(`operator process baseline RSS (${bundleDir !== undefined || !scenarioEntry.includes('tsx') ? 'node, bundled' : 'node + tsx'}, before the server starts): ${fmt(results[0]?.baselineRssMb ?? 0)} MB`);
   console.log(line(header));
   for (const r of rows) console.log(line(r));
   console.log('change: VirtualService svc-0 edited in every namespace (every proxy affected); scoped: one VirtualService in ns-3 (only ns-3 proxies affected).');
