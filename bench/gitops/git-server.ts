@@ -48,3 +48,6 @@ process.on('message', async (msg: GitServerCommand) => {
     process.exit(0);
   }
 });
+
+// The bench died (or ended without a stop): do not outlive it.
+process.on('disconnect', () => process.exit(0));

@@ -83,3 +83,6 @@ process.on('message', async (msg: { type: 'start'; start: ProxiesStart } | { typ
     process.exit(0);
   }
 });
+
+// The bench died (or ended without a stop): do not outlive it.
+process.on('disconnect', () => process.exit(0));
