@@ -103,9 +103,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
       'operator', '--repo', remote, '--branch', 'main', '--interval', '2s', '--state-dir', join(root, 'operator'),
       '--host', '127.0.0.1', '--port', '0', '--discovery-host', '127.0.0.1', '--discovery-port', '0', '--rollout-tick', '250ms',
       '--webhook-secret-file', join(root, 'webhook-secret'), '--leader-election', 'file',
-      // Proxies bootstrap over TLS with their join token, then hold discovery over mTLS with their workload certificates.
-      '--discovery-mtls',
-    ], join(logs, 'operator.log'));
+    ], join(logs, 'operator.log')); // discovery is mutual TLS (the default with the mesh CA)
     const ready = await run.operator.waitFor('control plane started', 60_000);
     const api = String(ready.api);
     const discovery = String(ready.discovery);

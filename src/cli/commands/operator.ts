@@ -98,7 +98,7 @@ export function register(program: Command): void {
     .option('--clusters <names>', 'comma-separated clusters this instance manages (default: every Fleet cluster)')
     .option('--trust-domain <domain>', 'SPIFFE trust domain of the mesh CA (the meshConfig trustDomain)', 'cluster.local')
     .option('--no-mesh-ca', 'no mesh CA and no POST /v1/bootstrap (proxies then run without mTLS)')
-    .option('--discovery-mtls', 'serve discovery over mutual TLS with the mesh CA: proxies connect with their workload certificates (https:// discovery URL)', false)
+    .option('--no-discovery-mtls', 'serve discovery in plaintext; by default, with the mesh CA, discovery is mutual TLS and proxies connect with the workload certificates they bootstrapped')
     .option('--bootstrap-port <n>', 'TLS port of POST /v1/bootstrap (default: any free port; GET /v1/bootstrap on the API names it)')
     .option('--server-name <name>', 'extra DNS name or IP in the operator\'s serving certificate (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
     .option('--gitops-only', 'no discovery server or rollout engine: an applied commit is what runs', false)
