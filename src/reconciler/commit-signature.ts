@@ -113,6 +113,9 @@ function run(cmd: string, args: string[], stdin?: Buffer): Promise<{ code: numbe
       if (err && code === -1) reject(new Error(`${cmd} could not run: ${err.message}`));
       else resolve({ code, stdout: String(stdout), stderr: String(stderr) });
     });
+    // A verifier that exits before reading its input (a refused key) closes the pipe: its exit code
+    // tells the outcome, so EPIPE on our side is not an error.
+    child.stdin?.on('error', () => undefined);
     child.stdin?.end(stdin ?? Buffer.alloc(0));
   });
 }

@@ -16,6 +16,7 @@ export const Reasons = {
   Progressing: 'Progressing',
   ProgressingWithRetry: 'ProgressingWithRetry',
   InvalidConfig: 'InvalidConfig',
+  UnverifiedCommit: 'UnverifiedCommit',
   RenderFailed: 'RenderFailed',
   ApplyFailed: 'ApplyFailed',
   GitOperationFailed: 'GitOperationFailed',

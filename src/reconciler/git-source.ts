@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import git from 'isomorphic-git';
+import { verifyCommitSignature, type SignaturePolicy, type SignatureVerdict } from './commit-signature.js';
 import { authorizationHeader, Redactor, splitUrlCredentials, type GitAuth } from './credentials.js';
 import { TransientError, errorMessage } from './errors.js';
 import { agentForCa, boundedHttpClient, emptyWireStats, type WireStats } from './git-http-client.js';
@@ -149,6 +150,11 @@ export class GitSource {
     if (out.manifest) this.manifests = [...this.manifests.filter((m) => m.commit !== commit), { commit, manifest: out.manifest }].slice(-3);
     if (out.files) this.blobTexts = texts.current;
     return { commit, dir: out.dir, files: out.files };
+  }
+
+  /** Checks the commit's SSH or OpenPGP signature against the policy (see commit-signature.ts). */
+  verifySignature(commit: string, policy: SignaturePolicy): Promise<SignatureVerdict> {
+    return verifyCommitSignature(this.gitdir, commit, policy);
   }
 
   async commitInfo(commit: string): Promise<CommitInfo> {

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import type { SignaturePolicy } from './commit-signature.js';
 import { pino, type Logger } from 'pino';
 import type { GitAuth } from './credentials.js';
 import { errorMessage } from './errors.js';
@@ -65,6 +66,8 @@ export interface OperatorOptions {
   clusters?: string[];
   /** More HTTP routes on the operator's port (see OperatorHttpHandlers.extra). */
   httpExtra?: OperatorHttpHandlers['extra'];
+  /** Apply only commits signed by these keys (see ReconcilerOptions.signaturePolicy). */
+  signaturePolicy?: SignaturePolicy;
 }
 
 /**
@@ -106,6 +109,7 @@ export class Operator {
       logger: this.logger,
       metrics: this.metrics,
       appliedIsCurrent: opts.appliedIsCurrent ?? true,
+      signaturePolicy: opts.signaturePolicy,
     });
     this.loop = new ReconcileLoop({
       schedule: opts.schedule ?? { intervalMs: 30_000 },

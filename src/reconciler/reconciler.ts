@@ -8,6 +8,7 @@ import type { RepositoryRender } from '../render/types.js';
 import { ConditionTypes, Reasons, removeCondition, setCondition } from './conditions.js';
 import { StalledError, TransientError, WaitingError, errorMessage, isReconcileError, type ReconcileError } from './errors.js';
 import { CANCELLED, type GitSource, type Snapshot, type SourceRevision } from './git-source.js';
+import { signaturePolicyEnabled, type SignaturePolicy } from './commit-signature.js';
 import type { OperatorMetrics } from './metrics.js';
 import type { RunOutcome, Trigger } from './schedule.js';
 import type { StatusStore } from './status-store.js';
@@ -58,6 +59,11 @@ export interface ReconcilerOptions {
   appliedIsCurrent?: boolean;
   /** Most diagnostics copied into each cluster's status.errors. */
   maxStatusErrors?: number;
+  /**
+   * Only commits signed by these keys are applied; any other commit is refused as a whole, like an
+   * invalid one (the last good commit stays in force).
+   */
+  signaturePolicy?: SignaturePolicy;
   now?: () => Date;
 }
 
@@ -130,6 +136,7 @@ export class Reconciler {
     const ctx: StepContext = { trigger };
     const steps: Array<[string, Step]> = [
       ['detectChange', this.detectChange],
+      ['verifySignature', this.verifySignature],
       ['checkout', this.checkout],
       ['validateAndRender', this.validateAndRender],
       ['handOver', this.handOver],
@@ -199,6 +206,22 @@ export class Reconciler {
       throw err;
     }
     if (ctx.revision.commit === this.lastDecided) ctx.noop = true;
+  }
+
+  private async verifySignature(ctx: StepContext): Promise<void> {
+    const policy = this.opts.signaturePolicy;
+    if (!signaturePolicyEnabled(policy)) return;
+    const commit = ctx.revision!.commit;
+    const verdict = await this.opts.source.verifySignature(commit, policy);
+    if (!verdict.ok) {
+      throw new StalledError(
+        Reasons.UnverifiedCommit,
+        `commit ${commit.slice(0, 12)} refused: ${verdict.reason}` +
+          (this.lastGoodState ? `; commit ${this.lastGoodState.revision.commit.slice(0, 12)} stays in force` : '; no earlier verified commit'),
+        [verdict.reason],
+      );
+    }
+    this.opts.logger?.info({ commit, signer: verdict.signer, format: verdict.format }, 'commit signature verified');
   }
 
   private async checkout(ctx: StepContext): Promise<void> {

@@ -40,6 +40,8 @@ interface OperatorCliOptions {
   trustDomain: string;
   meshCa: boolean;
   discoveryMtls: boolean;
+  verifySshSigners?: string;
+  verifyGpgKeyring?: string;
   bootstrapPort?: string;
   serverName: string[];
 }
@@ -78,6 +80,8 @@ export function register(program: Command): void {
     .option('--cron <expr>', 'poll on a cron schedule instead of an interval')
     .option('--webhook-secret-file <file>', 'HMAC secret for POST /hooks/git (without it the webhook is off)')
     .option('--git-credentials-file <file>', 'YAML/JSON {username, password} or {token}; else TRELLIS_GIT_* env vars')
+    .option('--verify-ssh-signers <file>', 'apply only commits SSH-signed by a key of this allowed-signers file (git\'s gpg.ssh.allowedSignersFile format)')
+    .option('--verify-gpg-keyring <file>', 'apply only commits OpenPGP-signed by a key of this keyring (gpg --export KEYID > FILE)')
     .option('--git-ca-file <file>', 'PEM CA bundle trusted for an https:// repository with a private CA')
     .option('--state-dir <dir>', 'clone cache, snapshots, lock file', '.trellis/operator')
     .option('--host <addr>', 'HTTP bind address', '0.0.0.0')
@@ -121,6 +125,9 @@ export function register(program: Command): void {
         auth,
         gitCa: o.gitCaFile ? await readFile(o.gitCaFile) : undefined,
         timeoutMs: parseDuration(o.timeout),
+        ...(o.verifySshSigners || o.verifyGpgKeyring
+          ? { signaturePolicy: { sshAllowedSignersFile: o.verifySshSigners ? resolve(o.verifySshSigners) : undefined, gpgKeyringFile: o.verifyGpgKeyring ? resolve(o.verifyGpgKeyring) : undefined } }
+          : {}),
         statusBranch: o.gitStatus ? o.statusBranch : (false as const),
         kubeconfig: o.kubeconfig,
         kubeNamespace: o.kubeNamespace,
