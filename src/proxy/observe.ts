@@ -75,11 +75,18 @@ export class Observer {
   }
 
   /** The series of an inbound request (reporter=destination). */
-  inboundSeries(policy: ConnectionSecurityPolicy, sourcePrincipal?: string): SeriesHandle | undefined {
+  inboundSeries(policy: ConnectionSecurityPolicy, principals?: { peer?: string; local?: string }): SeriesHandle | undefined {
     const m = this.metrics;
     if (!m) return undefined;
     const reporter: Reporter = 'destination';
-    return m.series({ reporter, destinationService: this.proxyService, requestProtocol: 'http', connectionSecurityPolicy: policy, sourcePrincipal });
+    return m.series({
+      reporter,
+      destinationService: this.proxyService,
+      requestProtocol: 'http',
+      connectionSecurityPolicy: policy,
+      sourcePrincipal: principals?.peer,
+      destinationPrincipal: principals?.local,
+    });
   }
 
   /** Continues the trace for the upstream hop when tracing is on or the request carries a trace. */

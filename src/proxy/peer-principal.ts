@@ -1,18 +1,28 @@
-import { TLSSocket } from 'node:tls';
+import { TLSSocket, type PeerCertificate } from 'node:tls';
 
-const principalBySocket = new WeakMap<TLSSocket, string | null>();
+interface Principals {
+  peer: string | undefined;
+  local: string | undefined;
+}
+
+const principalsBySocket = new WeakMap<TLSSocket, Principals>();
+
+function spiffeUri(cert: PeerCertificate | object | null | undefined): string | undefined {
+  const san = (cert as PeerCertificate | undefined)?.subjectaltname ?? '';
+  return /(?:^|,\s*)URI:(spiffe:\/\/[^,\s]+)/.exec(san)?.[1];
+}
 
 /**
- * The SPIFFE ID the peer of a mutual-TLS connection presented (Istio's source_principal), read
- * once per connection: the certificate does not change while the connection lives.
+ * The SPIFFE IDs of a mutual-TLS connection (Istio's source_principal and, at the destination
+ * reporter, destination_principal), read once per connection: certificates do not change while
+ * a connection lives.
  */
-export function peerPrincipalOf(socket: unknown): string | undefined {
+export function connectionPrincipals(socket: unknown): Principals | undefined {
   if (!(socket instanceof TLSSocket)) return undefined;
-  let principal = principalBySocket.get(socket);
-  if (principal === undefined) {
-    const san = socket.getPeerCertificate()?.subjectaltname ?? '';
-    principal = /(?:^|,\s*)URI:(spiffe:\/\/[^,\s]+)/.exec(san)?.[1] ?? null;
-    principalBySocket.set(socket, principal);
+  let principals = principalsBySocket.get(socket);
+  if (!principals) {
+    principals = { peer: spiffeUri(socket.getPeerCertificate()), local: spiffeUri(socket.getCertificate()) };
+    principalsBySocket.set(socket, principals);
   }
-  return principal ?? undefined;
+  return principals;
 }

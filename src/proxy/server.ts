@@ -27,7 +27,7 @@ import { DEFAULT_POOL_FOR_LOCAL } from './local-cluster.js';
 import { persistSnapshot, loadPersistedSnapshot } from './state-store.js';
 import type { ListenerInfo, ProxyState, RouteRuntime } from './proxy-state.js';
 import { routeUpgrade, type UpgradeEnv } from './upgrade-route.js';
-import { peerPrincipalOf } from './peer-principal.js';
+import { connectionPrincipals } from './peer-principal.js';
 import type { ApplyResult, ClusterView, Proxy, ProxyOptions, ProxyStatus } from './proxy-api.js';
 import { LeanHttpServer, type LeanRequest, type LeanResponse } from './h1/downstream.js';
 import type { ProxyRequest, ProxyResponse } from './http/types.js';
@@ -588,7 +588,7 @@ class TrellisProxy implements Proxy {
     const series =
       ctx.l.kind === 'inbound'
         ? ctx.l.scheme === 'https'
-          ? obs.inboundSeries('mutual_tls', peerPrincipalOf(ctx.req.socket))
+          ? obs.inboundSeries('mutual_tls', connectionPrincipals(ctx.req.socket))
           : obs.inboundSeries('none')
         : obs.sourceSeries(o.cluster?.def, o.host);
     series?.observe(o.status, flags, durationMs, o.requestBytes, o.responseBytes);

@@ -229,8 +229,11 @@ describe('auto mTLS per endpoint', () => {
     // Istio's source_principal: the client's SPIFFE ID on mutual TLS, unknown on plaintext.
     const mtlsLines = text.split('\n').filter((l) => l.startsWith('istio_requests_total{') && l.includes('connection_security_policy="mutual_tls"'));
     expect(mtlsLines.length).toBeGreaterThan(0);
-    for (const line of mtlsLines) expect(line).toContain(`source_principal="spiffe://${CLIENT_PRINCIPAL}"`);
+    for (const line of mtlsLines) {
+      expect(line).toContain(`source_principal="spiffe://${CLIENT_PRINCIPAL}"`);
+      expect(line).toContain(`destination_principal="spiffe://cluster.local/ns/bookinfo/sa/bookinfo-details"`);
+    }
     const plainLines = text.split('\n').filter((l) => l.startsWith('istio_requests_total{') && l.includes('connection_security_policy="none"'));
-    for (const line of plainLines) expect(line).toContain('source_principal="unknown"');
+    for (const line of plainLines) expect(line).toMatch(/source_principal="unknown".*destination_principal="unknown"/);
   });
 });
