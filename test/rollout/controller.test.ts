@@ -134,3 +134,36 @@ test('an abort marker rolls the canary back and suspend pauses', async () => {
   expect(rolled.state.phase).toBe('RolledBack');
   expect(proxies.every((p) => c.versionFor('dev', p) === '1.15.4')).toBe(true);
 });
+
+test('a step keeps its assignment while proxies reconnect one by one after a restart: no proxy flips version', async () => {
+  const a = controller();
+  await a.load();
+  await a.setDesired(desired('1.15.4'));
+  await a.setDesired({ ...desired('1.15.4'), versions: { dev: '1.16.1', prod: '1.15.4' } });
+  await a.tick(0);
+  grow('1.16.1', 20, 0);
+  await a.tick(1000); // → 50% of the 10 proxies
+  const before = new Map(proxies.map((p) => [p, a.versionFor('dev', p)]));
+  expect([...before.values()].filter((v) => v === '1.16.1')).toHaveLength(5);
+
+  // The restarted operator sees proxies come back in an order of their own; at every moment each
+  // connected proxy must be told the version it ran before (re-ranking a partial set would not).
+  let connected: string[] = [];
+  const b = new RolloutController({
+    resumeSettleMs: 0,
+    store: new RolloutStateStore(dir),
+    clusters: () => ['dev', 'prod'],
+    observe: { proxiesOf: () => connected, statsOf: () => stats },
+    verifiedElsewhere: () => [],
+  });
+  await b.load();
+  await b.setDesired({ ...desired('1.15.4'), versions: { dev: '1.16.1', prod: '1.15.4' } });
+  const order = [...proxies].reverse();
+  for (const p of order) {
+    connected = [...connected, p];
+    for (const q of connected) expect({ proxy: q, version: b.versionFor('dev', q) }).toEqual({ proxy: q, version: before.get(q) });
+  }
+  // A proxy the step never saw gets a version by the stable ranking of who is connected now.
+  connected = [...proxies, 'dev/bookinfo/reviews-v1/new'];
+  expect(['1.15.4', '1.16.1']).toContain(b.versionFor('dev', 'dev/bookinfo/reviews-v1/new'));
+});

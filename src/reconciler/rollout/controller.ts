@@ -108,7 +108,19 @@ export class RolloutController {
     if (!state) return this.desired?.versions[cluster];
     if (!state.targetVersion || !this.policy) return state.stableVersion;
     const weight = canaryWeight(state, this.policy);
+    if (weight >= 100) return state.targetVersion;
+    // The step's recorded assignment first: it survives restarts and reconnects unchanged.
+    if (state.assignment?.canary.includes(proxyId)) return state.targetVersion;
+    if (state.assignment?.others.includes(proxyId)) return state.stableVersion;
     return selectCanaryProxies(this.opts.observe.proxiesOf(cluster), weight).has(proxyId) ? state.targetVersion : state.stableVersion;
+  }
+
+  /** The assignment a step starts with, from the proxies connected now. */
+  private assignmentFor(cluster: string, state: ClusterRolloutState, policy: ResolvedRolloutPolicy): ClusterRolloutState['assignment'] {
+    if (!state.targetVersion) return undefined;
+    const connected = this.opts.observe.proxiesOf(cluster);
+    const canary = selectCanaryProxies(connected, canaryWeight(state, policy));
+    return { canary: [...canary].sort(), others: connected.filter((id) => !canary.has(id)).sort() };
   }
 
   /**
@@ -138,10 +150,14 @@ export class RolloutController {
         gate: stageGate(desired.fleet, cluster, version, (c) => this.verified(c)),
         stats: this.opts.observe.statsOf(cluster),
       });
-      next.clusters[cluster] = state; // an unchanged step keeps its accumulating window in memory only
-      if (state.transitions === prev.transitions) continue;
+      if (state.transitions === prev.transitions) {
+        next.clusters[cluster] = state; // an unchanged step keeps its accumulating window in memory only
+        continue;
+      }
       const assignmentChanged =
         state.targetVersion !== prev.targetVersion || state.stableVersion !== prev.stableVersion || state.stepIndex !== prev.stepIndex;
+      if (assignmentChanged) state.assignment = this.assignmentFor(cluster, state, policy);
+      next.clusters[cluster] = state;
       out.push({ cluster, state, events, assignmentChanged });
     }
     if (out.length > 0) await this.opts.store.save(next);

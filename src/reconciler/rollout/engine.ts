@@ -24,6 +24,12 @@ export interface ClusterRolloutState {
   failedVersions: string[];
   /** Monotonic count of transitions: lets a resumed operator prove it neither repeated nor skipped a step. */
   transitions: number;
+  /**
+   * Which proxies the current step moved to the target, and which it left, as decided when the step
+   * began. A restarted operator (or proxies reconnecting one by one) keeps exactly this assignment,
+   * instead of re-ranking a partial set of connected proxies and flipping some between versions.
+   */
+  assignment?: { canary: string[]; others: string[] };
 }
 
 export interface TickInput {
