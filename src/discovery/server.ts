@@ -61,6 +61,13 @@ export interface DiscoveryServerOptions {
   idleTimeoutMs?: number;
   /** A disconnected proxy's endpoint is removed after this long (default 30 s). */
   endpointGraceMs?: number;
+  /**
+   * For this long after `listen`, a proxy that connects already running a snapshot (it outlived an
+   * operator restart) gets no push and keeps what it runs: the endpoint registry of a restarted
+   * operator fills up only as proxies reconnect, and an early push would lack the endpoints of
+   * proxies not back yet. When the hold ends, every held proxy is synced. Default 0 (no hold).
+   */
+  restartHoldMs?: number;
   /** A disconnected proxy is dropped from status after this long (default 1 h). */
   forgetAfterMs?: number;
   /**
@@ -248,6 +255,19 @@ export function createDiscoveryServer(opts: DiscoveryServerOptions): DiscoverySe
   let verifyVersions = opts.verifyVersions ?? false;
   const idleTimeoutMs = opts.idleTimeoutMs ?? 60_000;
   let idleSweep: NodeJS.Timeout | null = null;
+  const restartHoldMs = opts.restartHoldMs ?? 0;
+  let holdUntil = 0;
+  let holdTimer: NodeJS.Timeout | null = null;
+  const held = new Set<string>();
+
+  function releaseHeld(): void {
+    holdTimer = null;
+    if (closed || held.size === 0) return;
+    log.info({ proxies: held.size }, 'restart hold over: syncing the proxies that kept their snapshots');
+    for (const id of held) if (proxies.get(id)?.connection) queue.enqueue(id, { reasons: ['restart-hold-end'], changeAt: Date.now(), full: false });
+    held.clear();
+    pump();
+  }
 
   function sweepIdle(): void {
     const cutoff = Date.now() - idleTimeoutMs;
@@ -350,6 +370,7 @@ export function createDiscoveryServer(opts: DiscoveryServerOptions): DiscoverySe
   async function pushToProxy(proxyId: string, request: PushRequest): Promise<void> {
     const record = proxies.get(proxyId);
     if (!record || !record.connection) return;
+    if (held.has(proxyId)) return; // it keeps its snapshot until the restart hold ends (releaseHeld)
     const pending = record.connection;
     // Flow control: a proxy still applying the last push gets the newest state once it answers,
     // not every intermediate one (slow proxies in a cold start would otherwise queue many).
@@ -494,6 +515,13 @@ export function createDiscoveryServer(opts: DiscoveryServerOptions): DiscoverySe
     log.info({ proxy: id, runningHash: hello.runningHash, proxyVersion: hello.proxyVersion }, 'proxy connected');
     emit({ type: 'connected', proxyId: id });
     registerEndpoint(record, hello);
+    if (hello.runningHash && Date.now() < holdUntil) {
+      held.add(id);
+      if (!holdTimer) {
+        holdTimer = setTimeout(releaseHeld, holdUntil - Date.now());
+        holdTimer.unref();
+      }
+    }
     // A burst of connects (a cold start, an operator restart) registers a burst of endpoints: a proxy
     // that connects while a debounced push is pending gets its first snapshot with that push, built
     // on the registry the burst leaves, instead of one now and another per registration after it.
@@ -710,6 +738,7 @@ export function createDiscoveryServer(opts: DiscoveryServerOptions): DiscoverySe
     metrics,
     async listen(port = 0, host = '127.0.0.1') {
       if (transport) throw new Error('discovery server is already listening');
+      holdUntil = restartHoldMs > 0 ? Date.now() + restartHoldMs : 0;
       transport = createDualProtocolServer(handleRequest, opts.tls);
       if (idleTimeoutMs > 0) {
         idleSweep = setInterval(sweepIdle, Math.max(10, Math.floor(idleTimeoutMs / 4)));
@@ -725,6 +754,7 @@ export function createDiscoveryServer(opts: DiscoveryServerOptions): DiscoverySe
       closed = true;
       debouncer.close();
       if (idleSweep) clearInterval(idleSweep);
+      if (holdTimer) clearTimeout(holdTimer);
       for (const record of proxies.values()) {
         for (const timer of [record.graceTimer, record.forgetTimer]) if (timer) clearTimeout(timer);
         if (record.connection) {

@@ -29,7 +29,7 @@ import { VersionRenders } from './version-renders.js';
 export interface ControlPlaneOptions extends Omit<OperatorOptions, 'appliedIsCurrent'> {
   /** Clusters this instance manages (one operator per cluster, or one for all); default every Fleet cluster. */
   clusters?: string[];
-  discovery?: { host?: string; port?: number; tls?: ServerTlsOptions; debounceMs?: number; staleAfterMs?: number; endpointGraceMs?: number };
+  discovery?: { host?: string; port?: number; tls?: ServerTlsOptions; debounceMs?: number; staleAfterMs?: number; endpointGraceMs?: number; restartHoldMs?: number };
   /** How often the rollout engine looks at the fleet (default 500 ms). */
   rolloutTickMs?: number;
   /** Versions verified by clusters this instance does not manage (from the status branch); see StatusBranchReader. */
@@ -88,6 +88,8 @@ export class ControlPlane {
       debounceMs: opts.discovery?.debounceMs,
       staleAfterMs: opts.discovery?.staleAfterMs,
       endpointGraceMs: opts.discovery?.endpointGraceMs,
+      // Proxies that outlived a restart keep their snapshots while the endpoint registry refills.
+      restartHoldMs: opts.discovery?.restartHoldMs ?? 3000,
       registry: this.operator.metrics.registry,
       logger: this.logger,
     });

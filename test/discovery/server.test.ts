@@ -255,6 +255,20 @@ describe('delta protocol on a raw HTTP/2 stream', () => {
     return { stream, received, send: (m: Parameters<typeof encodeMessage>[0]) => stream.write(encodeMessage(m)) };
   }
 
+  it('after a (re)start, a proxy that already runs a snapshot keeps it for the restart hold; a new proxy is served at once', async () => {
+    const config = syntheticConfig(['a'], 2);
+    const { url } = await startServer(config, { restartHoldMs: 2000 });
+    const survivor = openRaw(url);
+    survivor.send({ v: PROTOCOL_VERSION, type: 'hello', identity: identity('c1', 'a', 'survivor', '0'), proxyVersion: 'test', meshVersion: '1.0.0', runningHash: 'aaaaaaaaaaaaaaaa' });
+    const fresh = openRaw(url);
+    fresh.send({ v: PROTOCOL_VERSION, type: 'hello', identity: identity('c1', 'a', 'fresh', '0'), proxyVersion: 'test', meshVersion: '1.0.0', runningHash: null });
+    await waitFor(() => fresh.received.find((m) => m.type === 'snapshot'), 'the new proxy served at once');
+    // The survivor connected first, yet it is held: its endpoint registry peers may not be back yet.
+    expect(survivor.received.filter((m) => m.type === 'snapshot')).toEqual([]);
+    const released = (await waitFor(() => survivor.received.find((m) => m.type === 'snapshot'), 'the survivor synced when the hold ends')) as SnapshotMessage;
+    expect(released.base).toBeNull(); // its running hash was unknown here: a full snapshot
+  });
+
   it('sends a full snapshot, then deltas, and a full resend after base-mismatch', async () => {
     const config = syntheticConfig(['a'], 3);
     const { url, server: s } = await startServer(config);
