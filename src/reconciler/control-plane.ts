@@ -88,8 +88,10 @@ export class ControlPlane {
       debounceMs: opts.discovery?.debounceMs,
       staleAfterMs: opts.discovery?.staleAfterMs,
       endpointGraceMs: opts.discovery?.endpointGraceMs,
-      // Proxies that outlived a restart keep their snapshots while the endpoint registry refills.
-      restartHoldMs: opts.discovery?.restartHoldMs ?? 3000,
+      // Proxies that outlived a restart keep their snapshots while the endpoint registry refills:
+      // longer than a proxy's longest reconnect backoff (5 s), or an early push could lack the
+      // endpoints of proxies not back yet (REGISTRY_ONLY meshes then fail those calls).
+      restartHoldMs: opts.discovery?.restartHoldMs ?? 8000,
       registry: this.operator.metrics.registry,
       logger: this.logger,
     });

@@ -157,7 +157,7 @@ describe('operators', () => {
       if (c && messages[messages.length - 1] !== c.message) messages.push(c.message);
       return c && !c.targetVersion && (c.stableVersion === '1.16.1' || c.phase === 'RolledBack' || /rolled back/.test(c.message)) ? c : undefined;
     });
-    expect({ stableVersion: done.stableVersion, messages }).toEqual({ stableVersion: '1.16.1', messages: expect.any(Array) });
+    if (done.stableVersion !== '1.16.1') throw new Error(`the resumed rollout ended on ${done.stableVersion}: ${messages.join(' | ')}`);
     expect(seen.has(1)).toBe(false);
     expect([...seen].every((step) => step >= 2)).toBe(true);
     const after = JSON.parse(await readFile(join(stateDir, 'rollout', 'rollout-state.json'), 'utf8')) as RolloutStateFile;
