@@ -7,6 +7,7 @@ import type { ProxyIdentity, ProxySnapshot } from '../mesh/snapshot.js';
 import {
   CONTENT_TYPE,
   LineDecoder,
+  MAX_RECONNECT_BACKOFF_MS,
   NACK_BASE_MISMATCH,
   NACK_HASH_MISMATCH,
   PROTOCOL_VERSION,
@@ -130,7 +131,7 @@ export function startDiscoveryClient(opts: DiscoveryClientOptions): DiscoveryCli
   const log = (opts.logger ?? SILENT_LOGGER).child({ component: 'discovery-client', proxy: opts.identity.id });
   const heartbeatMs = opts.heartbeatMs ?? 10_000;
   const initialMs = opts.backoff?.initialMs ?? 200;
-  const maxMs = opts.backoff?.maxMs ?? 5_000;
+  const maxMs = opts.backoff?.maxMs ?? MAX_RECONNECT_BACKOFF_MS;
   const events = new EventEmitter<{ event: [DiscoveryClientEvent] }>();
   const counters: DiscoveryClientCounters = { connects: 0, snapshots: 0, fullSnapshots: 0, bytesReceived: 0, acks: 0, nacks: 0 };
   let running: ProxySnapshot | null = opts.initialSnapshot ?? null;

@@ -15,6 +15,8 @@ export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
 /** NACK reason the client sends when a delta's base is not what it holds (the server then sends a full snapshot). */
 export const NACK_BASE_MISMATCH = 'base-mismatch';
+/** A proxy's longest wait between reconnect attempts (its default backoff cap); the operator's restart hold outlasts it. */
+export const MAX_RECONNECT_BACKOFF_MS = 5_000;
 /** NACK reason when the reassembled snapshot's content hash differs from the announced version. */
 export const NACK_HASH_MISMATCH = 'hash-mismatch';
 

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { createDiscoveryServer, spiffeAuthenticator, type DiscoveryServer, type ProxyStatus, type ServerTlsOptions } from '../discovery/index.js';
+import { MAX_RECONNECT_BACKOFF_MS, createDiscoveryServer, spiffeAuthenticator, type DiscoveryServer, type ProxyStatus, type ServerTlsOptions } from '../discovery/index.js';
 import type { ClusterStatusStatus } from '../mesh/api/index.js';
 import type { ProxyIdentity, ProxySnapshot } from '../mesh/snapshot.js';
 import { buildClusterIndex, buildProxySnapshotFromIndex, type ClusterIndex } from '../render/snapshot/index.js';
@@ -89,9 +89,9 @@ export class ControlPlane {
       staleAfterMs: opts.discovery?.staleAfterMs,
       endpointGraceMs: opts.discovery?.endpointGraceMs,
       // Proxies that outlived a restart keep their snapshots while the endpoint registry refills:
-      // longer than a proxy's longest reconnect backoff (5 s), or an early push could lack the
-      // endpoints of proxies not back yet (REGISTRY_ONLY meshes then fail those calls).
-      restartHoldMs: opts.discovery?.restartHoldMs ?? 8000,
+      // longer than a proxy's longest reconnect backoff, or an early push could lack the endpoints
+      // of proxies not back yet (REGISTRY_ONLY meshes then fail those calls).
+      restartHoldMs: opts.discovery?.restartHoldMs ?? MAX_RECONNECT_BACKOFF_MS + 3_000,
       registry: this.operator.metrics.registry,
       logger: this.logger,
     });
