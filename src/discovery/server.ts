@@ -10,7 +10,7 @@ import { certificateInfo } from './auth.js';
 import { createDebouncer } from './debounce.js';
 import type { Debouncer } from './debounce.js';
 import { handleDebugRequest } from './debug-api.js';
-import { EndpointRegistry } from './endpoint-registry.js';
+import { EndpointRegistry, loadEndpointRegistryFile, saveEndpointRegistryFile } from './endpoint-registry.js';
 import { createDiscoveryMetrics } from './metrics.js';
 import type { DiscoveryMetrics } from './metrics.js';
 import {
@@ -62,12 +62,28 @@ export interface DiscoveryServerOptions {
   /** A disconnected proxy's endpoint is removed after this long (default 30 s). */
   endpointGraceMs?: number;
   /**
+   * Persists the proxy-registered endpoints in this file (readable JSON, written atomically, at most
+   * once per `persistEveryMs`, and at `close`). `listen` reads it back: its endpoints count as
+   * registered, provisionally, until their proxy reconnects or `endpointGraceMs` passes, so the
+   * first snapshots a restarted operator pushes already hold every endpoint.
+   */
+  endpointStateFile?: string;
+  /** Shortest time between two writes of `endpointStateFile` (default 1 s). */
+  persistEveryMs?: number;
+  /**
    * For this long after `listen`, a proxy that connects already running a snapshot (it outlived an
-   * operator restart) gets no push and keeps what it runs: the endpoint registry of a restarted
-   * operator fills up only as proxies reconnect, and an early push would lack the endpoints of
-   * proxies not back yet. When the hold ends, every held proxy is synced. Default 0 (no hold).
+   * operator restart) gets no push and keeps what it runs: without a persisted registry, the
+   * endpoint registry of a restarted operator fills up only as proxies reconnect, and an early push
+   * would lack the endpoints of proxies not back yet. When the hold ends, every held proxy is
+   * synced. Not applied when `endpointStateFile` brought the registry back. Default 0 (no hold).
    */
   restartHoldMs?: number;
+  /**
+   * Period of the one timer that handles every deadline (endpoint grace, forgetting, idle streams,
+   * deferred pushes of stale proxies, the restart hold, persistence). Default: a quarter of the
+   * shortest of those periods, between 10 ms and 1 s.
+   */
+  sweepIntervalMs?: number;
   /** A disconnected proxy is dropped from status after this long (default 1 h). */
   forgetAfterMs?: number;
   /**
@@ -157,9 +173,8 @@ interface Connection {
   lastActivity: number;
   /** Version sent and not yet answered: the next push waits for its ACK/NACK (flow control). */
   inFlight: string | null;
-  /** A push held back until the in-flight one is answered (or stale). */
+  /** A push held back until the in-flight one is answered (or stale: the sweep releases it). */
   deferred: PushRequest | null;
-  deferTimer: NodeJS.Timeout | null;
   /** What the proxy holds, for deltas (null: nothing we know; next push is full). */
   base: HeldResources | null;
   /** How snapshots are cut into resources on this stream (2 when the proxy's hello offers it). */
@@ -191,8 +206,6 @@ interface ProxyRecord extends ReplyRecord {
   reportedCertificate: CertificateInfo | null;
   endpoint: WorkloadEndpoint | null;
   renderError: string | null;
-  graceTimer: NodeJS.Timeout | null;
-  forgetTimer: NodeJS.Timeout | null;
 }
 
 interface ChangeEvent {
@@ -254,14 +267,20 @@ export function createDiscoveryServer(opts: DiscoveryServerOptions): DiscoverySe
   let versionMismatchLogged = false;
   let verifyVersions = opts.verifyVersions ?? false;
   const idleTimeoutMs = opts.idleTimeoutMs ?? 60_000;
-  let idleSweep: NodeJS.Timeout | null = null;
   const restartHoldMs = opts.restartHoldMs ?? 0;
+  const persistEveryMs = opts.persistEveryMs ?? 1_000;
+  const sweepIntervalMs =
+    opts.sweepIntervalMs ??
+    Math.min(1_000, Math.max(10, Math.floor(Math.min(endpointGraceMs, staleAfterMs, idleTimeoutMs || Infinity, restartHoldMs || Infinity) / 4)));
+  // One timer for every deadline: thousands of proxies must not hold thousands of timers.
+  let sweepTimer: NodeJS.Timeout | null = null;
   let holdUntil = 0;
-  let holdTimer: NodeJS.Timeout | null = null;
   const held = new Set<string>();
+  let persistedRevision = 0;
+  let lastPersistAt = 0;
+  let persisting: Promise<void> | null = null;
 
   function releaseHeld(): void {
-    holdTimer = null;
     if (closed || held.size === 0) return;
     log.info({ proxies: held.size }, 'restart hold over: syncing the proxies that kept their snapshots');
     for (const id of held) if (proxies.get(id)?.connection) queue.enqueue(id, { reasons: ['restart-hold-end'], changeAt: Date.now(), full: false });
@@ -269,16 +288,71 @@ export function createDiscoveryServer(opts: DiscoveryServerOptions): DiscoverySe
     pump();
   }
 
-  function sweepIdle(): void {
-    const cutoff = Date.now() - idleTimeoutMs;
-    for (const record of proxies.values()) {
+  function closeIdle(conn: Connection, now: number): void {
+    log.warn({ proxy: conn.proxyId, idleMs: now - conn.lastActivity }, 'no message from the proxy within the idle timeout; closing its stream');
+    onDisconnect(conn);
+    (conn.res as { destroy?: () => void }).destroy?.();
+    (conn.res as { stream?: { close?: () => void } }).stream?.close?.();
+  }
+
+  /** Every deadline, checked by one periodic timer (see sweepIntervalMs). */
+  function sweep(): void {
+    if (closed) return;
+    const now = Date.now();
+    if (held.size > 0 && now >= holdUntil) releaseHeld();
+    for (const [id, record] of proxies) {
       const conn = record.connection;
-      if (!conn || conn.lastActivity >= cutoff) continue;
-      log.warn({ proxy: conn.proxyId, idleMs: Date.now() - conn.lastActivity }, 'no message from the proxy within the idle timeout; closing its stream');
-      onDisconnect(conn);
-      (conn.res as { destroy?: () => void }).destroy?.();
-      (conn.res as { stream?: { close?: () => void } }).stream?.close?.();
+      if (conn) {
+        if (idleTimeoutMs > 0 && now - conn.lastActivity > idleTimeoutMs) closeIdle(conn, now);
+        else if (conn.deferred && (record.sentAt === null || now - record.sentAt >= staleAfterMs)) releaseDeferred(conn);
+        continue;
+      }
+      if (record.disconnectedAt === null) continue;
+      const away = now - record.disconnectedAt;
+      if (record.endpoint && away >= endpointGraceMs) {
+        record.endpoint = null;
+        if (registry.unregister(id)) triggerChange(`endpoint removed ${id}`);
+      }
+      if (away >= Math.max(forgetAfterMs, endpointGraceMs + 1)) proxies.delete(id);
     }
+    for (const id of registry.expire(now)) {
+      log.info({ proxy: id }, 'restored endpoint removed: its proxy did not reconnect within the grace period');
+      triggerChange(`restored endpoint expired ${id}`);
+    }
+    if (registry.revision !== persistedRevision && now - lastPersistAt >= persistEveryMs) void persist();
+  }
+
+  /** Writes the registry file if it changed since the last write (one write at a time). */
+  function persist(): Promise<void> {
+    const file = opts.endpointStateFile;
+    if (!file || persisting) return persisting ?? Promise.resolve();
+    const revision = registry.revision;
+    if (revision === persistedRevision) return Promise.resolve();
+    lastPersistAt = Date.now();
+    persisting = saveEndpointRegistryFile(file, registry.registeredEntries())
+      .then(() => {
+        persistedRevision = revision;
+      })
+      .catch((err: unknown) => log.error({ err, file }, 'could not persist the endpoint registry'))
+      .finally(() => {
+        persisting = null;
+      });
+    return persisting;
+  }
+
+  /** Brings back the registry a previous run persisted; true when it did (the restart hold is then not needed). */
+  async function restoreRegistry(): Promise<boolean> {
+    const file = opts.endpointStateFile;
+    if (!file) return false;
+    const loaded = await loadEndpointRegistryFile(file);
+    if (!loaded.found) {
+      if (loaded.error) log.warn({ file, error: loaded.error }, 'persisted endpoint registry unreadable; starting from an empty one');
+      return false;
+    }
+    const restored = registry.restore(loaded.endpoints, Date.now() + endpointGraceMs);
+    persistedRevision = registry.revision;
+    log.info({ file, endpoints: restored, savedAt: loaded.savedAt, graceMs: endpointGraceMs }, 'endpoint registry restored; entries expire unless their proxy reconnects');
+    return true;
   }
 
   const debouncer: Debouncer<ChangeEvent> = createDebouncer<ChangeEvent>({
@@ -357,8 +431,6 @@ export function createDiscoveryServer(opts: DiscoveryServerOptions): DiscoverySe
 
   /** Releases a push held for flow control (the in-flight version was answered, or is stale). */
   function releaseDeferred(conn: Connection): void {
-    if (conn.deferTimer) clearTimeout(conn.deferTimer);
-    conn.deferTimer = null;
     const deferred = conn.deferred;
     conn.deferred = null;
     if (deferred && !conn.closed) {
@@ -376,10 +448,6 @@ export function createDiscoveryServer(opts: DiscoveryServerOptions): DiscoverySe
     // not every intermediate one (slow proxies in a cold start would otherwise queue many).
     if (pending.inFlight !== null && !request.full && record.sentAt !== null && Date.now() - record.sentAt < staleAfterMs) {
       pending.deferred = pending.deferred ? mergePush(pending.deferred, request) : request;
-      if (!pending.deferTimer) {
-        pending.deferTimer = setTimeout(() => releaseDeferred(pending), Math.max(1, staleAfterMs - (Date.now() - record.sentAt)));
-        pending.deferTimer.unref();
-      }
       return;
     }
     const started = performance.now();
@@ -430,7 +498,12 @@ export function createDiscoveryServer(opts: DiscoveryServerOptions): DiscoverySe
   }
 
   function registerEndpoint(record: ProxyRecord, hello: HelloMessage): void {
-    if (!hello.endpoint) return;
+    if (!hello.endpoint) {
+      // A proxy that comes back without an endpoint has none (a restored or earlier one is stale).
+      record.endpoint = null;
+      if (registry.unregister(record.identity.id)) triggerChange(`endpoint removed ${record.identity.id}`);
+      return;
+    }
     const endpoint: WorkloadEndpoint = {
       service: record.identity.service ?? record.identity.workload,
       namespace: record.identity.namespace,
@@ -463,8 +536,6 @@ export function createDiscoveryServer(opts: DiscoveryServerOptions): DiscoverySe
       reportedCertificate: null,
       endpoint: null,
       renderError: null,
-      graceTimer: null,
-      forgetTimer: null,
       sentHash: null,
       sentAt: null,
       ackedHash: null,
@@ -493,9 +564,6 @@ export function createDiscoveryServer(opts: DiscoveryServerOptions): DiscoverySe
       record = newRecord(hello);
       proxies.set(id, record);
     }
-    for (const timer of [record.graceTimer, record.forgetTimer]) if (timer) clearTimeout(timer);
-    record.graceTimer = null;
-    record.forgetTimer = null;
     record.identity = hello.identity;
     record.proxyVersion = hello.proxyVersion;
     record.reportedMeshVersion = hello.meshVersion;
@@ -515,13 +583,7 @@ export function createDiscoveryServer(opts: DiscoveryServerOptions): DiscoverySe
     log.info({ proxy: id, runningHash: hello.runningHash, proxyVersion: hello.proxyVersion }, 'proxy connected');
     emit({ type: 'connected', proxyId: id });
     registerEndpoint(record, hello);
-    if (hello.runningHash && Date.now() < holdUntil) {
-      held.add(id);
-      if (!holdTimer) {
-        holdTimer = setTimeout(releaseHeld, holdUntil - Date.now());
-        holdTimer.unref();
-      }
-    }
+    if (hello.runningHash && Date.now() < holdUntil) held.add(id);
     // A burst of connects (a cold start, an operator restart) registers a burst of endpoints: a proxy
     // that connects while a debounced push is pending gets its first snapshot with that push, built
     // on the registry the burst leaves, instead of one now and another per registration after it.
@@ -571,8 +633,6 @@ export function createDiscoveryServer(opts: DiscoveryServerOptions): DiscoverySe
             conn.base = null;
             const deferred = conn.deferred;
             conn.deferred = null;
-            if (conn.deferTimer) clearTimeout(conn.deferTimer);
-            conn.deferTimer = null;
             const resync: PushRequest = { reasons: ['resync'], changeAt: record.pushChangeAt ?? now, full: true };
             queue.enqueue(conn.proxyId, deferred ? mergePush(deferred, resync) : resync);
             pump();
@@ -589,8 +649,6 @@ export function createDiscoveryServer(opts: DiscoveryServerOptions): DiscoverySe
   function onDisconnect(conn: Connection): void {
     if (conn.closed) return;
     conn.closed = true;
-    if (conn.deferTimer) clearTimeout(conn.deferTimer);
-    conn.deferTimer = null;
     conn.deferred = null;
     const record = proxies.get(conn.proxyId);
     if (!record || record.connection !== conn) return;
@@ -601,18 +659,7 @@ export function createDiscoveryServer(opts: DiscoveryServerOptions): DiscoverySe
     stats.forget(conn.proxyId);
     log.info({ proxy: conn.proxyId }, 'proxy disconnected');
     emit({ type: 'disconnected', proxyId: conn.proxyId });
-    if (closed) return;
-    record.graceTimer = setTimeout(() => {
-      record.graceTimer = null;
-      if (record.connection) return;
-      record.endpoint = null;
-      if (registry.unregister(conn.proxyId)) triggerChange(`endpoint removed ${conn.proxyId}`);
-    }, endpointGraceMs);
-    record.graceTimer.unref();
-    record.forgetTimer = setTimeout(() => {
-      if (!record.connection && proxies.get(conn.proxyId) === record) proxies.delete(conn.proxyId);
-    }, Math.max(forgetAfterMs, endpointGraceMs + 1));
-    record.forgetTimer.unref();
+    // Its endpoint stays for endpointGraceMs and its record for forgetAfterMs: the sweep removes them.
   }
 
   function peerCertificateOf(req: AnyRequest): CertificateInfo | null {
@@ -656,7 +703,7 @@ export function createDiscoveryServer(opts: DiscoveryServerOptions): DiscoverySe
             if (closed || res.writableEnded || res.destroyed) return;
             if (!result.ok) return fail('unauthenticated', result.reason);
             const layout: ResourceLayout = hello.features?.includes(RESOURCES_V2_FEATURE) ? 2 : 1;
-            conn = { proxyId: hello.identity.id, res, base: null, layout, closed: false, lastActivity: Date.now(), inFlight: null, deferred: null, deferTimer: null };
+            conn = { proxyId: hello.identity.id, res, base: null, layout, closed: false, lastActivity: Date.now(), inFlight: null, deferred: null };
             onHello(conn, hello, peer);
             for (const queued of backlog.splice(0)) onMessage(queued);
           })
@@ -738,12 +785,11 @@ export function createDiscoveryServer(opts: DiscoveryServerOptions): DiscoverySe
     metrics,
     async listen(port = 0, host = '127.0.0.1') {
       if (transport) throw new Error('discovery server is already listening');
-      holdUntil = restartHoldMs > 0 ? Date.now() + restartHoldMs : 0;
+      const restored = await restoreRegistry();
+      holdUntil = restartHoldMs > 0 && !restored ? Date.now() + restartHoldMs : 0;
       transport = createDualProtocolServer(handleRequest, opts.tls);
-      if (idleTimeoutMs > 0) {
-        idleSweep = setInterval(sweepIdle, Math.max(10, Math.floor(idleTimeoutMs / 4)));
-        idleSweep.unref();
-      }
+      sweepTimer = setInterval(sweep, sweepIntervalMs);
+      sweepTimer.unref();
       const address = await transport.listen(port, host);
       const scheme = opts.tls ? 'https' : 'http';
       const urlHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -753,10 +799,12 @@ export function createDiscoveryServer(opts: DiscoveryServerOptions): DiscoverySe
     async close() {
       closed = true;
       debouncer.close();
-      if (idleSweep) clearInterval(idleSweep);
-      if (holdTimer) clearTimeout(holdTimer);
+      if (sweepTimer) clearInterval(sweepTimer);
+      sweepTimer = null;
+      // The last registry, for the next run (a kill -9 leaves the one the sweep wrote last).
+      await persisting;
+      await persist();
       for (const record of proxies.values()) {
-        for (const timer of [record.graceTimer, record.forgetTimer]) if (timer) clearTimeout(timer);
         if (record.connection) {
           record.connection.closed = true;
           record.connection = null;

@@ -88,9 +88,11 @@ export class ControlPlane {
       debounceMs: opts.discovery?.debounceMs,
       staleAfterMs: opts.discovery?.staleAfterMs,
       endpointGraceMs: opts.discovery?.endpointGraceMs,
-      // Proxies that outlived a restart keep their snapshots while the endpoint registry refills:
-      // longer than a proxy's longest reconnect backoff, or an early push could lack the endpoints
-      // of proxies not back yet (REGISTRY_ONLY meshes then fail those calls).
+      // A restarted operator starts from the endpoint registry it had, so its first pushes hold
+      // the endpoints of proxies not back yet (REGISTRY_ONLY meshes would fail calls to them).
+      endpointStateFile: join(opts.stateDir, 'discovery', 'endpoints.json'),
+      // Only without that file (first start, lost or damaged state dir): proxies that outlived a
+      // restart keep their snapshots while the registry refills, longer than their longest backoff.
       restartHoldMs: opts.discovery?.restartHoldMs ?? MAX_RECONNECT_BACKOFF_MS + 3_000,
       registry: this.operator.metrics.registry,
       logger: this.logger,
