@@ -45,6 +45,8 @@ export interface CertificateInfo {
   notAfter: string;
   spiffeId?: string;
   issuer?: string;
+  /** The cluster the certificate is bound to (subject OU, set by the mesh CA from the join token's cluster). */
+  cluster?: string;
 }
 
 export interface HelloMessage {
