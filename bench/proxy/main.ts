@@ -1,10 +1,15 @@
 /**
  * Data-plane bench: direct vs the Trellis proxy (simple route, realistic route) vs node http-proxy
  * vs nginx (when installed), side by side in one run, with wrk (when installed; autocannon
- * otherwise) in a child process. Prints req/s and ratios at 50 connections, p99 added latency at
- * 10 connections, the proxy's peak RSS, and a hot-reconfiguration run (snapshot rewrites under load).
+ * otherwise) in a child process. Prints req/s and ratios at 50 connections, p99 at 10 connections
+ * both at saturation (closed loop, wrk c10) and at a fixed rate (open loop, open-loop.ts: Istio's
+ * method, corrected for coordinated omission), the proxy's peak RSS, and a hot-reconfiguration run
+ * (snapshot rewrites under load).
  *
- *   node --import tsx bench/proxy/main.ts [--quick] [--autocannon]
+ *   node --import tsx bench/proxy/main.ts [--quick] [--autocannon] [--rate N] [--latency-only]
+ *
+ *   --rate N          total requests/s of the fixed-rate run over its 10 connections (default 1000)
+ *   --latency-only    only the fixed-rate latency runs (no c50, saturated c10 or hot reconfiguration)
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, renameSync, symlinkSync } from 'node:fs';
@@ -12,13 +17,26 @@ import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { SNAPSHOT_FORMAT, type ProxySnapshot, type Route, type RetryPolicy } from '../../src/mesh/snapshot.js';
+import type { ProxySnapshot } from '../../src/mesh/snapshot.js';
+import { makeSnapshot } from './snapshots.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, '..', '..');
 const quick = process.argv.includes('--quick');
 const DURATION = quick ? 4 : 8;
 const ROUNDS = quick ? 1 : 3;
+const latencyOnly = process.argv.includes('--latency-only');
+function numberFlag(name: string, fallback: number): number {
+  const i = process.argv.indexOf(name);
+  if (i < 0) return fallback;
+  const v = Number(process.argv[i + 1]);
+  if (!(v > 0)) throw new Error(`${name} needs a positive number`);
+  return v;
+}
+/** The fixed-rate run: total requests/s over FIXED_CONNECTIONS connections, as Istio measures added latency. */
+const FIXED_RATE = numberFlag('--rate', 1000);
+const FIXED_CONNECTIONS = 10;
+const FIXED_SECONDS = quick ? 3 : 5;
 const children: ChildProcess[] = [];
 /**
  * V8 flags the Trellis proxy runs with: a 2 MB semi-space keeps the young generation from growing
@@ -38,15 +56,22 @@ process.on('SIGINT', () => process.exit(130));
  * whose loader would inflate RSS and startup; tsx is the fallback when esbuild is unavailable.
  */
 let serveEntry: string[] = ['--import', 'tsx', join(HERE, 'serve.ts')];
+let openLoopEntry: string[] = ['--import', 'tsx', join(HERE, 'open-loop.ts')];
 function bundleServe(dir: string): void {
   const esbuild = join(ROOT, 'node_modules', '.bin', 'esbuild');
-  const out = join(dir, 'serve.mjs');
-  const r = spawnSync(esbuild, [join(HERE, 'serve.ts'), '--bundle', '--platform=node', '--format=esm', '--packages=external', `--outfile=${out}`, '--log-level=error']);
-  if (r.status === 0) {
-    // Bare imports resolve from the bundle's directory: give it the project's node_modules.
-    symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
-    serveEntry = [out];
-  } else console.error(`esbuild bundle failed, serving through tsx: ${r.stderr}`);
+  const bundle = (name: string): string | undefined => {
+    const out = join(dir, `${name}.mjs`);
+    const r = spawnSync(esbuild, [join(HERE, `${name}.ts`), '--bundle', '--platform=node', '--format=esm', '--packages=external', `--outfile=${out}`, '--log-level=error']);
+    if (r.status === 0) return out;
+    console.error(`esbuild bundle of ${name} failed, running it through tsx: ${r.stderr}`);
+    return undefined;
+  };
+  const serveOut = bundle('serve');
+  const openLoopOut = bundle('open-loop');
+  // Bare imports resolve from the bundle's directory: give it the project's node_modules.
+  if (serveOut || openLoopOut) symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
+  if (serveOut) serveEntry = [serveOut];
+  if (openLoopOut) openLoopEntry = [openLoopOut];
 }
 
 async function serve(kind: string, arg?: string): Promise<{ port: number; pid: number }> {
@@ -138,6 +163,46 @@ function loadAutocannon(port: number, connections: number, seconds: number, head
   });
 }
 
+interface Percentiles {
+  p50: number;
+  p90: number;
+  p99: number;
+  p999: number;
+  max: number;
+}
+interface FixedRateResult {
+  requests: number;
+  achievedRate: number;
+  unfinished: number;
+  errors: number;
+  non2xx: number;
+  /** Latency corrected for coordinated omission (open-loop.ts says how). */
+  corrected: Percentiles;
+  /** Send-to-answer time, as a closed-loop tool would report it. */
+  service: Percentiles;
+  /** How late the generator's own timers sent (the schedule's accuracy, not the target's). */
+  timerLag: Percentiles;
+}
+
+/** Open-loop latency at a fixed rate (open-loop.ts), in its own child process. */
+function fixedRate(port: number, headers: Record<string, string> = {}): Promise<FixedRateResult> {
+  const args = [...openLoopEntry, '--port', String(port), '--connections', String(FIXED_CONNECTIONS), '--rate', String(FIXED_RATE), '--seconds', String(FIXED_SECONDS), '--warmup', '1'];
+  for (const [k, v] of Object.entries(headers)) args.push('--header', `${k}: ${v}`);
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    children.push(child);
+    let out = '';
+    child.stdout!.on('data', (d) => (out += d));
+    child.once('exit', (code) => {
+      try {
+        resolve(JSON.parse(out) as FixedRateResult);
+      } catch {
+        reject(new Error(`open-loop exited with ${code}: ${out}`));
+      }
+    });
+  });
+}
+
 function rssMb(pid: number): { rss: number; peak: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (key: string): number => Number(/\d+/.exec(status.split('\n').find((l) => l.startsWith(key)) ?? '0')![0]);
@@ -189,33 +254,6 @@ async function startNginx(dir: string, upstreamPort: number): Promise<{ port: nu
   throw new Error('nginx did not start');
 }
 
-const NO_RETRY: RetryPolicy = { attempts: 0, retryOn: [], retriableStatusCodes: [], backoffBaseMs: 25 };
-const POOL = { maxConnections: 4294967295, connectTimeoutMs: 10000, http1MaxPendingRequests: 4294967295, http2MaxRequests: 4294967295, maxRequestsPerConnection: 0, maxRetries: 4294967295, idleTimeoutMs: 3600000 };
-
-function makeSnapshot(upstreamPort: number, realistic: boolean, n = 0): ProxySnapshot {
-  const clusters = realistic ? ['v1', 'v2', 'v3'] : ['v1'];
-  const retry: RetryPolicy = realistic ? { attempts: 2, retryOn: ['5xx', 'connect-failure'], retriableStatusCodes: [], backoffBaseMs: 25 } : NO_RETRY;
-  const routes: Route[] = realistic
-    ? [
-        { name: 'canary', match: [{ headers: { 'end-user': { exact: 'jason' } } }], action: { kind: 'route', destinations: [{ cluster: 'v2', weight: 1 }] }, retry, mirrors: [] },
-        { name: 'split', match: [{ uri: { prefix: '/' } }], action: { kind: 'route', destinations: [{ cluster: 'v1', weight: 60 + (n % 20) }, { cluster: 'v2', weight: 30 }, { cluster: 'v3', weight: 10 }] }, retry, mirrors: [] },
-      ]
-    : [{ name: 'default', match: [], action: { kind: 'route', destinations: [{ cluster: 'v1', weight: 100 }] }, retry: NO_RETRY, mirrors: [] }];
-  return {
-    format: SNAPSHOT_FORMAT,
-    version: `${realistic ? 'b' : 'a'}${n.toString(16).padStart(15, '0')}`,
-    meshVersion: 'bench',
-    proxy: { id: 'bench/default/bench/0', cluster: 'bench', namespace: 'default', workload: 'bench', labels: {}, serviceAccount: 'default', mode: 'sidecar' },
-    mesh: { trustDomain: 'cluster.local', rootNamespace: 'istio-system', enableAutoMtls: false, outboundTrafficPolicy: 'REGISTRY_ONLY', connectTimeoutMs: 10000, defaultRetry: NO_RETRY, extensionProviders: [] },
-    routeConfigs: [{ name: 'outbound', virtualHosts: [{ name: 'svc', domains: ['svc', 'svc:80'], routes }] }],
-    clusters: clusters.map((name) => ({ name, service: `${name}.default.svc.cluster.local`, port: 80, lb: { simple: 'LEAST_REQUEST' }, connectionPool: POOL })),
-    endpoints: clusters.map((cluster) => ({ cluster, endpoints: [{ address: '127.0.0.1', port: upstreamPort, labels: { version: cluster }, tlsMode: 'disabled', weight: 1 }] })),
-    listeners: [],
-    inbound: { mtlsMode: 'PERMISSIVE', portLevelMtls: {}, authorization: [], jwtRules: [] },
-    telemetry: { accessLog: false, accessLogEncoding: 'JSON', metrics: !realistic, tracingSamplingPercent: 0 },
-  };
-}
-
 function writeAtomic(file: string, s: ProxySnapshot): void {
   writeFileSync(`${file}.tmp`, JSON.stringify(s));
   renameSync(`${file}.tmp`, file);
@@ -247,46 +285,72 @@ async function main(): Promise<void> {
     if (!nginx) console.error('note: nginx is not installed: its column is skipped (apt-get install nginx to compare)');
     // Targets run interleaved, ROUNDS times, keeping each one's best figures: on a shared machine the
     // load from other processes varies, and the best of interleaved rounds compares like with like.
-    const rows = targets.map((t) => ({ name: t.name, rps: 0, p99c10: Infinity, rss: undefined as number | undefined, errors: 0, cpuUs: Infinity }));
+    const rows = targets.map((t) => ({ name: t.name, rps: 0, p99c10: Infinity, rss: undefined as number | undefined, errors: 0, cpuUs: Infinity, fixed: [] as FixedRateResult[] }));
     for (let round = 0; round < ROUNDS; round++) {
       for (const [i, t] of targets.entries()) {
-        await load(t.port, 10, 1); // warm-up
-        const cpuBefore = t.pid ? cpuSeconds(t.pid) : 0;
-        const tput = await load(t.port, 50, DURATION);
-        const cpuUsed = t.pid ? cpuSeconds(t.pid) - cpuBefore : 0;
-        const lat = await load(t.port, 10, Math.max(3, DURATION / 2));
         const row = rows[i];
-        row.rps = Math.max(row.rps, tput.rps);
-        // The direct row's process is the upstream itself; a proxy row's process is the proxy alone.
-        if (t.pid && tput.total > 0) row.cpuUs = Math.min(row.cpuUs, (cpuUsed * 1e6) / tput.total);
-        row.p99c10 = Math.min(row.p99c10, lat.p99);
-        row.errors += tput.errors + tput.non2xx + lat.errors + lat.non2xx;
+        if (!latencyOnly) {
+          await load(t.port, 10, 1); // warm-up
+          const cpuBefore = t.pid ? cpuSeconds(t.pid) : 0;
+          const tput = await load(t.port, 50, DURATION);
+          const cpuUsed = t.pid ? cpuSeconds(t.pid) - cpuBefore : 0;
+          const lat = await load(t.port, 10, Math.max(3, DURATION / 2));
+          row.rps = Math.max(row.rps, tput.rps);
+          // The direct row's process is the upstream itself; a proxy row's process is the proxy alone.
+          if (t.pid && tput.total > 0) row.cpuUs = Math.min(row.cpuUs, (cpuUsed * 1e6) / tput.total);
+          row.p99c10 = Math.min(row.p99c10, lat.p99);
+          row.errors += tput.errors + tput.non2xx + lat.errors + lat.non2xx;
+        }
+        const fixed = await fixedRate(t.port); // its first second is a warm-up, not measured
+        row.fixed.push(fixed);
+        row.errors += fixed.errors + fixed.non2xx + fixed.unfinished;
         if (t.pid && i > 0 && !t.name.startsWith('nginx')) row.rss = rssMb(t.pid).peak;
       }
     }
-    // Hot reconfiguration under load: rewrite the realistic snapshot 100 times during a c50 run.
-    const reconfig = load(trellisRealistic.port, 50, DURATION);
-    const started = Date.now();
+    // The fixed-rate figures are each target's median round (by p99), not its best.
+    const fixedOf = (r: (typeof rows)[number]): FixedRateResult => [...r.fixed].sort((a, b) => a.corrected.p99 - b.corrected.p99)[Math.floor((r.fixed.length - 1) / 2)];
+    let hot = { total: 0, errors: 0, non2xx: 0 };
+    let hotSeconds = 0;
     let changes = 0;
-    while (changes < 100) {
-      await new Promise((r) => setTimeout(r, (DURATION * 1000 * 0.8) / 100));
-      writeAtomic(realisticFile, makeSnapshot(upstream.port, true, ++changes));
+    if (!latencyOnly) {
+      // Hot reconfiguration under load: rewrite the realistic snapshot 100 times during a c50 run.
+      const reconfig = load(trellisRealistic.port, 50, DURATION);
+      const started = Date.now();
+      while (changes < 100) {
+        await new Promise((r) => setTimeout(r, (DURATION * 1000 * 0.8) / 100));
+        writeAtomic(realisticFile, makeSnapshot(upstream.port, true, ++changes));
+      }
+      hot = await reconfig;
+      hotSeconds = (Date.now() - started) / 1000;
     }
-    const hot = await reconfig;
-    const hotSeconds = (Date.now() - started) / 1000;
 
     const direct = rows[0];
     const hp = rows.find((r) => r.name.startsWith('http-proxy'))!;
     const pad = (s: string, n: number): string => s.padEnd(n);
+    const f2 = (n: number): string => (Number.isFinite(n) ? n.toFixed(2) : '-');
     const loadGen = useWrk ? 'wrk -t1' : 'autocannon';
-    console.log(`\nTrellis proxy bench (${quick ? 'quick' : 'full'}; best of ${ROUNDS} interleaved rounds; ${loadGen} c50 ${DURATION}s for req/s, c10 for p99; 2-byte body, keep-alive; nginx ${nginx ? 'present' : 'not installed'}; proxy node flags ${PROXY_NODE_FLAGS.join(' ')}; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')})\n`);
-    console.log(`${pad('target', 26)}${pad('req/s', 10)}${pad('% direct', 10)}${pad('x http-proxy', 14)}${pad('p99 c10 ms', 12)}${pad('added p99', 11)}${pad('peak RSS MB', 13)}${pad('CPU µs/req', 12)}errors`);
+    const loadAvg = loadavg().map((l) => l.toFixed(1)).join(' ');
+    if (!latencyOnly) {
+      console.log(`\nTrellis proxy bench (${quick ? 'quick' : 'full'}; best of ${ROUNDS} interleaved rounds; ${loadGen} c50 ${DURATION}s for req/s; 2-byte body, keep-alive; nginx ${nginx ? 'present' : 'not installed'}; proxy node flags ${PROXY_NODE_FLAGS.join(' ')}; load average ${loadAvg})`);
+      console.log(`"p99 sat." = p99 at SATURATION: ${loadGen} c10 closed loop, as fast as the target answers (mostly queueing on 2 shared cores)\n`);
+      console.log(`${pad('target', 26)}${pad('req/s', 10)}${pad('% direct', 10)}${pad('x http-proxy', 14)}${pad('p99 sat. ms', 13)}${pad('added', 9)}${pad('peak RSS MB', 13)}${pad('CPU µs/req', 12)}errors`);
+      for (const r of rows) {
+        console.log(
+          `${pad(r.name, 26)}${pad(r.rps.toFixed(0), 10)}${pad(((r.rps / direct.rps) * 100).toFixed(1), 10)}${pad((r.rps / hp.rps).toFixed(2), 14)}${pad(f2(r.p99c10), 13)}${pad(f2(r.p99c10 - direct.p99c10), 9)}${pad(r.rss ? r.rss.toFixed(1) : '-', 13)}${pad(Number.isFinite(r.cpuUs) ? r.cpuUs.toFixed(0) : '-', 12)}${r.errors}`,
+        );
+      }
+    }
+    const d = fixedOf(direct).corrected;
+    console.log(`\nFIXED RATE (open loop, Istio's method): ${FIXED_RATE} req/s over ${FIXED_CONNECTIONS} connections, ${FIXED_SECONDS} s after a 1 s warm-up, latency from the scheduled send (coordinated omission corrected), all samples, exact percentiles; median of ${ROUNDS} round(s) by p99; load average ${loadAvg}\n`);
+    console.log(`${pad('target', 26)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}${pad('p99.9 ms', 10)}${pad('max ms', 9)}${pad('added p50', 11)}${pad('added p99', 11)}${pad('rate', 7)}${pad('gen. lag p99', 14)}errors`);
     for (const r of rows) {
+      const f = fixedOf(r);
+      const c = f.corrected;
       console.log(
-        `${pad(r.name, 26)}${pad(r.rps.toFixed(0), 10)}${pad(((r.rps / direct.rps) * 100).toFixed(1), 10)}${pad((r.rps / hp.rps).toFixed(2), 14)}${pad(r.p99c10.toFixed(2), 12)}${pad((r.p99c10 - direct.p99c10).toFixed(2), 11)}${pad(r.rss ? r.rss.toFixed(1) : '-', 13)}${pad(Number.isFinite(r.cpuUs) ? r.cpuUs.toFixed(0) : '-', 12)}${r.errors}`,
+        `${pad(r.name, 26)}${pad(f2(c.p50), 9)}${pad(f2(c.p99), 9)}${pad(f2(c.p999), 10)}${pad(f2(c.max), 9)}${pad(f2(c.p50 - d.p50), 11)}${pad(f2(c.p99 - d.p99), 11)}${pad(String(f.achievedRate), 7)}${pad(f2(f.timerLag.p99), 14)}${f.errors + f.non2xx + f.unfinished}`,
       );
     }
-    console.log(`\nhot reconfiguration: ${changes} snapshot rewrites in ${hotSeconds.toFixed(1)} s under c50: ${hot.total} requests, ${hot.errors} errors, ${hot.non2xx} non-2xx`);
+    if (!latencyOnly) console.log(`\nhot reconfiguration: ${changes} snapshot rewrites in ${hotSeconds.toFixed(1)} s under c50: ${hot.total} requests, ${hot.errors} errors, ${hot.non2xx} non-2xx`);
     const realistic = rows[2];
     console.log(
       JSON.stringify({
@@ -298,7 +362,11 @@ async function main(): Promise<void> {
         httpProxyRps: Math.round(hp.rps),
         realisticVsHttpProxy: Number((realistic.rps / hp.rps).toFixed(2)),
         realisticPctOfDirect: Number(((realistic.rps / direct.rps) * 100).toFixed(1)),
-        addedP99MsC10: Number((realistic.p99c10 - direct.p99c10).toFixed(2)),
+        addedP99MsC10Saturated: latencyOnly ? null : Number((realistic.p99c10 - direct.p99c10).toFixed(2)),
+        fixedRate: { rate: FIXED_RATE, connections: FIXED_CONNECTIONS, seconds: FIXED_SECONDS },
+        addedP99MsFixedRate: Number((fixedOf(realistic).corrected.p99 - d.p99).toFixed(2)),
+        addedP99MsFixedRateSimple: Number((fixedOf(rows[1]).corrected.p99 - d.p99).toFixed(2)),
+        fixedRateMs: Object.fromEntries(rows.map((r) => [r.name, (({ p50, p99, p999 }) => ({ p50, p99, p999 }))(fixedOf(r).corrected)])),
         peakRssMb: Number((realistic.rss ?? 0).toFixed(1)),
         cpuUsPerRequest: Object.fromEntries(rows.map((r) => [r.name, Number.isFinite(r.cpuUs) ? Math.round(r.cpuUs) : null])),
         loadGenerator: loadGen,

@@ -4,12 +4,74 @@
  *   upstream                      a small keep-alive HTTP server answering "ok"
  *   trellis <snapshot.json>       the Trellis proxy (sidecar outbound) watching that file
  *   http-proxy <upstreamPort>     node http-proxy with a keep-alive agent
+ *
+ * With TRELLIS_BENCH_DIAG=1 a process also records its event-loop delay and GC pauses, and on
+ * SIGUSR2 prints them (and its CPU time) since the last SIGUSR2 as one JSON line on stderr.
+ * TRELLIS_BENCH_ALLOC_PROFILE=FILE adds a sampling allocation profile (objects a scavenge
+ * collected included, every 512 bytes), written to FILE.N.heapprofile on each SIGUSR2.
  */
 import { createServer, Agent } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 const [kind, arg] = process.argv.slice(2);
 process.on('SIGINT', () => process.exit(0));
+if (process.env.TRELLIS_BENCH_DIAG) await recordDiagnostics();
+
+/** Event-loop delay, GC pauses by kind and CPU time, printed and reset on SIGUSR2 (bench diagnostics). */
+async function recordDiagnostics(): Promise<void> {
+  const { monitorEventLoopDelay, PerformanceObserver, constants } = await import('node:perf_hooks');
+  const kinds: Record<number, string> = {
+    [constants.NODE_PERFORMANCE_GC_MINOR]: 'scavenge',
+    [constants.NODE_PERFORMANCE_GC_MAJOR]: 'mark-compact',
+    [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental',
+    [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weak-callbacks',
+  };
+  const delay = monitorEventLoopDelay({ resolution: 1 });
+  delay.enable();
+  let gc: Record<string, { count: number; totalMs: number; maxMs: number }> = {};
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      const kind = kinds[((e as unknown as { detail: { kind: number } }).detail).kind] ?? 'other';
+      const g = (gc[kind] ??= { count: 0, totalMs: 0, maxMs: 0 });
+      g.count++;
+      g.totalMs += e.duration;
+      g.maxMs = Math.max(g.maxMs, e.duration);
+    }
+  }).observe({ entryTypes: ['gc'] });
+  let cpu = process.cpuUsage();
+  const allocFile = process.env.TRELLIS_BENCH_ALLOC_PROFILE;
+  let allocSeq = 0;
+  let session: import('node:inspector').Session | undefined;
+  if (allocFile) {
+    const { Session } = await import('node:inspector');
+    session = new Session();
+    session.connect();
+    const sampling = { samplingInterval: 512, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true };
+    session.post('HeapProfiler.startSampling', sampling);
+    const { writeFileSync } = await import('node:fs');
+    process.on('SIGUSR2', () => {
+      session!.post('HeapProfiler.stopSampling', (err, r) => {
+        if (!err) writeFileSync(`${allocFile}.${allocSeq++}.heapprofile`, JSON.stringify(r.profile));
+        session!.post('HeapProfiler.startSampling', sampling);
+      });
+    });
+  }
+  process.on('SIGUSR2', () => {
+    const used = process.cpuUsage(cpu);
+    const ms = (ns: number): number => Math.round(ns / 1e4) / 100;
+    process.stderr.write(
+      `${JSON.stringify({
+        pid: process.pid,
+        cpuMs: Math.round((used.user + used.system) / 1000),
+        loopDelayMs: { p50: ms(delay.percentile(50)), p99: ms(delay.percentile(99)), p999: ms(delay.percentile(99.9)), max: ms(delay.max) },
+        gc: Object.fromEntries(Object.entries(gc).map(([k, v]) => [k, { count: v.count, totalMs: Math.round(v.totalMs * 100) / 100, maxMs: Math.round(v.maxMs * 100) / 100 }])),
+      })}\n`,
+    );
+    delay.reset();
+    gc = {};
+    cpu = process.cpuUsage();
+  });
+}
 
 function ready(port: number): void {
   process.stdout.write(`${JSON.stringify({ port })}\n`);
