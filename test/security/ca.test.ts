@@ -69,6 +69,17 @@ describe('self-signed CA', () => {
     expect(text).toMatch(/X509v3 Subject Alternative Name: critical\s+URI:spiffe:\/\/cluster.local\/ns\/shop\/sa\/alice/);
   });
 
+  it('writes proxy CSRs that openssl verifies, asking for the SPIFFE URI (P-256 and RSA-2048)', async () => {
+    const dir = tmp.make();
+    for (const keyType of ['ec-p256', 'rsa-2048'] as const) {
+      const file = join(dir, `${keyType}.csr`);
+      writeFileSync(file, (await generateKeyAndCsr(alice, keyType)).csrPem);
+      const text = openssl(['req', '-in', file, '-noout', '-verify', '-text']);
+      expect(text).toMatch(/Requested Extensions:\s+X509v3 Subject Alternative Name:\s+URI:spiffe:\/\/cluster.local\/ns\/shop\/sa\/alice\n/);
+      expect(text).toMatch(keyType === 'rsa-2048' ? /Public-Key: \(2048 bit\)/ : /NIST CURVE: P-256/);
+    }
+  });
+
   it('takes the identity from the caller, never from the CSR', () => {
     const issued = ca.issueWorkloadCertificate(csrPem, bob); // CSR asks for alice
     expect(new X509Certificate(issued.certPem).subjectAltName).toBe('URI:spiffe://cluster.local/ns/shop/sa/bob');

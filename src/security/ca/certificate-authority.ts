@@ -5,15 +5,19 @@ import { promisify } from 'node:util';
 import { CaError } from '../errors.js';
 import { isValidIdentity, spiffeId, type WorkloadIdentity } from '../identity.js';
 import { readIfExists, writeSecretFile } from '../state-files.js';
-import { parseCsrDer, pemToDer, type ParsedCsr } from './csr-parse.js';
-import { derToPem, splitPemCertificates } from './der-sign.js';
+import type { Extension, Name, SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
+import { parseCsrDer, type ParsedCsr } from './csr-parse.js';
+import { derToPem, pemToDer, splitPemCertificates } from './der-sign.js';
 import {
-  EMPTY_NAME,
   KEY_USAGE,
   buildCertificate,
+  emptyName,
   extensions,
   keyIdOf,
   organizationName,
+  organizationalUnitName,
+  parseSpki,
+  preEncoded,
   randomSerial,
   readCertificateFields,
   signatureSchemeFor,
@@ -30,6 +34,8 @@ export const DEFAULT_ROOT_CERT_TTL_MS = 10 * 365 * 24 * 60 * 60 * 1000;
 const NOT_BEFORE_SKEW_MS = 60 * 1000;
 /** Bounds a CSR before parsing it (a 4096-bit RSA CSR is ~1.7 KB of PEM). */
 const MAX_CSR_PEM_BYTES = 16 * 1024;
+/** Cluster names as join tokens name them: a DNS label (also within X.520's 64-character OU bound). */
+const CLUSTER_NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
 export const ROOT_CERT_FILE = 'root-cert.pem';
 export const ROOT_KEY_FILE = 'root-key.pem';
@@ -81,8 +87,8 @@ export interface IssuedCertificate {
 
 interface SigningMaterial {
   signingKey: KeyObject;
-  /** DER subject of the signing certificate: the issuer of everything it signs. */
-  issuerName: Buffer;
+  /** Subject of the signing certificate: the issuer of everything it signs. */
+  issuerName: Name;
   /** The signing certificate's subjectKeyIdentifier, for the leaves' authorityKeyIdentifier. */
   signingKeyId: Buffer;
   /** PEMs between the signing cert (included, first) and the root (excluded). */
@@ -98,6 +104,12 @@ export type RootKeyType = 'ec-p256' | 'rsa-2048';
 export interface IssuedKeyPair extends IssuedCertificate {
   /** PKCS#8 PEM; never log it. */
   privateKeyPem: string;
+}
+
+/** What a workload certificate is bound to besides its SPIFFE identity. */
+export interface WorkloadCertificateBinding {
+  /** The cluster the workload joined with: the certificate's subject becomes `OU=<cluster>` (one RDN). */
+  cluster?: string;
 }
 
 export interface ServerCertificateRequest {
@@ -123,7 +135,7 @@ export class CertificateAuthority {
   private readonly now: () => number;
   private readonly skewMs: number;
   /** The same for every leaf this CA signs (only the SAN differs): encoded once. */
-  private readonly leafExtensions: Buffer[];
+  private readonly leafExtensions: Extension[];
 
   private constructor(options: CertificateAuthorityOptions, material: SigningMaterial, mode: 'self-signed' | 'plugin') {
     this.trustDomain = options.trustDomain;
@@ -136,10 +148,10 @@ export class CertificateAuthority {
     this.skewMs = options.notBeforeSkewMs ?? NOT_BEFORE_SKEW_MS;
     this.leafExtensions = [
       extensions.basicConstraints(false),
-      extensions.keyUsage([KEY_USAGE.digitalSignature, KEY_USAGE.keyEncipherment]),
+      extensions.keyUsage(KEY_USAGE.digitalSignature | KEY_USAGE.keyEncipherment),
       extensions.serverAndClientAuth(),
       extensions.authorityKeyId(material.signingKeyId),
-    ];
+    ].map(preEncoded);
   }
 
   /** Opens the CA: loads the plug-in files, or loads (or creates, on first start) the self-signed root. */
@@ -164,20 +176,23 @@ export class CertificateAuthority {
 
   /**
    * Signs a workload certificate for `identity` over the public key of `csrPem` (ECDSA P-256/P-384
-   * or RSA ≥ 2048; the CSR's own signature must verify). SAN: the SPIFFE URI (critical, empty
-   * subject, as Istio); key usage digitalSignature+keyEncipherment; EKU serverAuth+clientAuth.
-   * Throws CaError.
+   * or RSA ≥ 2048; the CSR's own signature must verify). SAN: exactly one URI, the SPIFFE id
+   * (critical when the subject is empty, as Istio); key usage digitalSignature+keyEncipherment;
+   * EKU serverAuth+clientAuth. With `binding.cluster` the subject is `OU=<cluster>` (peers read
+   * it as node's `peerCertificate.subject.OU`); without it the subject is empty. Throws CaError.
    */
   issueWorkloadCertificate(
     csrPem: string,
     identity: WorkloadIdentity,
     ttlMs: number = DEFAULT_WORKLOAD_CERT_TTL_MS,
+    binding: WorkloadCertificateBinding = {},
   ): IssuedCertificate {
     this.checkIdentity(identity);
     if (!Number.isFinite(ttlMs) || ttlMs <= 0 || ttlMs > this.maxTtlMs) {
       throw new CaError('TTL', `requested TTL ${ttlMs} ms is outside (0, ${this.maxTtlMs}] ms`);
     }
-    return this.sign(parseCsrPublicKey(csrPem), identity, {}, ttlMs);
+    const subject = binding.cluster === undefined ? emptyName() : organizationalUnitName(checkedCluster(binding.cluster));
+    return this.sign(parseCsrPublicKey(csrPem), identity, {}, ttlMs, subject);
   }
 
   /**
@@ -188,7 +203,7 @@ export class CertificateAuthority {
   async issueServerCertificate(request: ServerCertificateRequest): Promise<IssuedKeyPair> {
     this.checkIdentity(request.identity);
     const { privateKey, publicKey } = await generateKeyPairAsync('ec', { namedCurve: 'prime256v1' });
-    const spki = publicKey.export({ type: 'spki', format: 'der' });
+    const spki = parseSpki(publicKey.export({ type: 'spki', format: 'der' }));
     const issued = this.sign(spki, request.identity, { dnsNames: request.dnsNames, ipAddresses: request.ipAddresses }, request.ttlMs);
     return { ...issued, privateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string };
   }
@@ -202,7 +217,13 @@ export class CertificateAuthority {
     }
   }
 
-  private sign(spki: Buffer, identity: WorkloadIdentity, names: Omit<SubjectAltNames, 'uris'>, ttlMs: number): IssuedCertificate {
+  private sign(
+    spki: SubjectPublicKeyInfo,
+    identity: WorkloadIdentity,
+    names: Omit<SubjectAltNames, 'uris'>,
+    ttlMs: number,
+    subject: Name = emptyName(),
+  ): IssuedCertificate {
     const now = this.now();
     // Whole seconds: what the certificate can hold, so the returned dates equal the certificate's.
     const notBefore = Math.floor((now - this.skewMs) / 1000) * 1000;
@@ -215,11 +236,11 @@ export class CertificateAuthority {
         {
           serial,
           issuer: this.material.issuerName,
-          subject: EMPTY_NAME,
+          subject,
           notBefore: new Date(notBefore),
           notAfter: new Date(notAfter),
           spki,
-          extensions: [...this.leafExtensions, extensions.subjectAltName({ uris: [uri], ...names }, true)],
+          extensions: [...this.leafExtensions, extensions.subjectAltName({ uris: [uri], ...names }, subject.length === 0)],
         },
         this.material.signingKey,
       );
@@ -241,8 +262,15 @@ export class CertificateAuthority {
   }
 }
 
+function checkedCluster(cluster: string): string {
+  if (typeof cluster !== 'string' || !CLUSTER_NAME_RE.test(cluster)) {
+    throw new CaError('IDENTITY', `cluster name ${JSON.stringify(cluster)} is not a DNS label`);
+  }
+  return cluster;
+}
+
 /** Bounded, well-formed, self-signed, and a key the mesh accepts (P-256/P-384, or RSA of at least 2048 bits). */
-function parseCsrPublicKey(csrPem: string): Buffer {
+function parseCsrPublicKey(csrPem: string): SubjectPublicKeyInfo {
   if (typeof csrPem !== 'string' || csrPem.length > MAX_CSR_PEM_BYTES) {
     throw new CaError('CSR_PARSE', 'CSR is not a PEM string of bounded size');
   }
@@ -263,7 +291,7 @@ function parseCsrPublicKey(csrPem: string): Buffer {
   return parsed.spki;
 }
 
-function issuerFields(certPem: string, file: string): { issuerName: Buffer; signingKeyId: Buffer; notAfter: number } {
+function issuerFields(certPem: string, file: string): { issuerName: Name; signingKeyId: Buffer; notAfter: number } {
   try {
     const der = pemToDer(certPem, 'CERTIFICATE');
     const fields = readCertificateFields(der);
@@ -344,7 +372,7 @@ async function loadPluginCa(files: PluginCaFiles): Promise<SigningMaterial> {
   const fields = issuerFields(signingCertPem, files.certFile);
   return {
     signingKey,
-    issuerName: fields.issuerName,
+    issuerName: preEncoded(fields.issuerName),
     signingKeyId: fields.signingKeyId,
     intermediatesPem: isRoot ? [] : intermediatesPem,
     rootCertPem,
@@ -371,7 +399,7 @@ async function loadOrCreateSelfSigned(options: CertificateAuthorityOptions): Pro
   const fields = issuerFields(certPem, certPath);
   return {
     signingKey,
-    issuerName: fields.issuerName,
+    issuerName: preEncoded(fields.issuerName),
     signingKeyId: fields.signingKeyId,
     intermediatesPem: [],
     rootCertPem: certPem,
@@ -385,7 +413,7 @@ async function createRoot(options: CertificateAuthorityOptions): Promise<{ certP
       ? await generateKeyPairAsync('rsa', { modulusLength: 2048 })
       : await generateKeyPairAsync('ec', { namedCurve: 'prime256v1' });
   const now = (options.now ?? Date.now)();
-  const spki = publicKey.export({ type: 'spki', format: 'der' });
+  const spki = parseSpki(publicKey.export({ type: 'spki', format: 'der' }));
   const name = organizationName(options.organization ?? options.trustDomain);
   const der = buildCertificate(
     {
@@ -397,7 +425,7 @@ async function createRoot(options: CertificateAuthorityOptions): Promise<{ certP
       spki,
       extensions: [
         extensions.basicConstraints(true),
-        extensions.keyUsage([KEY_USAGE.digitalSignature, KEY_USAGE.keyCertSign, KEY_USAGE.cRLSign]),
+        extensions.keyUsage(KEY_USAGE.digitalSignature | KEY_USAGE.keyCertSign | KEY_USAGE.cRLSign),
         extensions.subjectKeyId(keyIdOf(spki)),
       ],
     },

@@ -1,10 +1,15 @@
-import { generateKeyPair, type KeyObject } from 'node:crypto';
+import { createPublicKey, generateKeyPair, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
+import { Attributes, CertificationRequest, CertificationRequestInfo } from '@peculiar/asn1-csr';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { Attribute, Extensions } from '@peculiar/asn1-x509';
 import { spiffeId, type WorkloadIdentity } from '../identity.js';
 import { derToPem } from './der-sign.js';
-import { buildCsr } from './x509.js';
+import { cachedSignatureScheme, emptyName, extensions, parseSpki, signDer, type SubjectAltNames } from './x509.js';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
+/** PKCS#9 extensionRequest: the attribute that carries the extensions a CSR asks for. */
+const EXTENSION_REQUEST_OID = '1.2.840.113549.1.9.14';
 
 /** `ec-p256` (default: well under a millisecond to generate, cheap handshakes) or `rsa-2048` (~160 ms). */
 export type WorkloadKeyType = 'ec-p256' | 'rsa-2048';
@@ -34,4 +39,20 @@ export async function generateKeyAndCsr(identity: WorkloadIdentity, keyType?: Wo
     privateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
     csrPem: derToPem(buildCsr(privateKey, { uris: [spiffeId(identity)] }), 'CERTIFICATE REQUEST'),
   };
+}
+
+/** A PKCS#10 request with an empty subject and the SAN asked for (the CA decides the real names). */
+export function buildCsr(key: KeyObject, names: SubjectAltNames): Buffer {
+  const scheme = cachedSignatureScheme(key);
+  const extensionRequest = new Attribute({
+    type: EXTENSION_REQUEST_OID,
+    values: [AsnConvert.serialize(new Extensions([extensions.subjectAltName(names, false)]))],
+  });
+  const certificationRequestInfo = new CertificationRequestInfo({
+    subject: emptyName(),
+    subjectPKInfo: parseSpki(createPublicKey(key).export({ type: 'spki', format: 'der' })),
+    attributes: new Attributes([extensionRequest]),
+  });
+  const signature = signDer(new Uint8Array(AsnConvert.serialize(certificationRequestInfo)), key, scheme);
+  return Buffer.from(AsnConvert.serialize(new CertificationRequest({ certificationRequestInfo, signatureAlgorithm: scheme.algorithm, signature })));
 }

@@ -12,3 +12,10 @@ export function splitPemCertificates(bundle: string): string[] {
   const blocks = bundle.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
   return blocks.map((block) => `${block}\n`);
 }
+
+/** The DER inside the first PEM block labelled `label` (a regex fragment, e.g. `(?:NEW )?CERTIFICATE REQUEST`). */
+export function pemToDer(pem: string, label: string): Buffer {
+  const match = new RegExp(`-----BEGIN ${label}-----([\\s\\S]+?)-----END ${label}-----`).exec(pem);
+  if (!match) throw new Error(`no ${label} PEM block`);
+  return Buffer.from(match[1].replace(/\s+/g, ''), 'base64');
+}

@@ -1,30 +1,41 @@
-import { createHash, createPublicKey, randomBytes, sign as cryptoSign, type KeyObject } from 'node:crypto';
-import { isIP } from 'node:net';
+import { createHash, randomBytes, sign as cryptoSign, type KeyObject } from 'node:crypto';
+import { AsnConvert, AsnSerializer, OctetString, type IAsnConvertible } from '@peculiar/asn1-schema';
 import {
-  DER_NULL,
-  DER_TRUE,
-  bitString,
-  children,
-  content,
-  explicit,
-  implicitPrimitive,
-  namedBits,
-  octetString,
-  oid,
-  raw,
-  readTlv,
-  sequence,
-  set,
-  smallInteger,
-  time,
-  tlv,
-  unsignedInteger,
-  utf8String,
-} from './der.js';
+  AlgorithmIdentifier,
+  AttributeTypeAndValue,
+  AttributeValue,
+  AuthorityKeyIdentifier,
+  BasicConstraints,
+  Certificate,
+  ExtendedKeyUsage,
+  Extension,
+  Extensions,
+  GeneralName,
+  KeyIdentifier,
+  KeyUsage,
+  KeyUsageFlags,
+  Name,
+  RelativeDistinguishedName,
+  SubjectAlternativeName,
+  SubjectKeyIdentifier,
+  SubjectPublicKeyInfo,
+  TBSCertificate,
+  Validity,
+  Version,
+  id_ce_authorityKeyIdentifier,
+  id_ce_basicConstraints,
+  id_ce_extKeyUsage,
+  id_ce_keyUsage,
+  id_ce_subjectAltName,
+  id_ce_subjectKeyIdentifier,
+  id_kp_clientAuth,
+  id_kp_serverAuth,
+} from '@peculiar/asn1-x509';
 
 /**
- * X.509 v3 certificates and PKCS#10 requests built as DER and signed by node:crypto, for RSA and
- * ECDSA (P-256/P-384) signing keys alike: the CA signs with whatever key type its root has.
+ * X.509 v3 certificates built with PKI.js's ASN.1 schemas (@peculiar/asn1-x509) and signed by
+ * node:crypto, for RSA and ECDSA (P-256/P-384) signing keys alike: the CA signs with whatever key
+ * type its root has. node-forge cannot read EC keys; this keeps node:crypto for every key operation.
  */
 
 const OID = {
@@ -32,49 +43,91 @@ const OID = {
   ecdsaWithSha256: '1.2.840.10045.4.3.2',
   ecdsaWithSha384: '1.2.840.10045.4.3.3',
   organization: '2.5.4.10',
-  basicConstraints: '2.5.29.19',
-  keyUsage: '2.5.29.15',
-  extKeyUsage: '2.5.29.37',
-  subjectKeyId: '2.5.29.14',
-  authorityKeyId: '2.5.29.35',
-  subjectAltName: '2.5.29.17',
-  serverAuth: '1.3.6.1.5.5.7.3.1',
-  clientAuth: '1.3.6.1.5.5.7.3.2',
-  extensionRequest: '1.2.840.113549.1.9.14',
+  organizationalUnit: '2.5.4.11',
 } as const;
 
-export const KEY_USAGE = { digitalSignature: 0, keyEncipherment: 2, keyCertSign: 5, cRLSign: 6 } as const;
+/** DER NULL: sha256WithRSAEncryption carries explicit NULL parameters (RFC 4055 §5). */
+const NULL_PARAMETERS = new Uint8Array([0x05, 0x00]).buffer;
 
-interface SignatureScheme {
+export const KEY_USAGE = KeyUsageFlags;
+
+/**
+ * A value turned into its ASN.1 form once and written as it is wherever it is placed (the
+ * library's IAsnConvertible extension point). Serialisation dominates issuance: this spares
+ * re-encoding the TBSCertificate inside the certificate after signing it, and re-encoding what a
+ * CA puts unchanged in every leaf (issuer name, signature algorithm, constant extensions).
+ */
+class PreEncoded implements IAsnConvertible {
+  constructor(private readonly asn: ReturnType<typeof AsnSerializer.toASN>) {}
+  toASN(): ReturnType<typeof AsnSerializer.toASN> {
+    return this.asn;
+  }
+  fromASN(): this {
+    throw new Error('a pre-encoded value is write-only');
+  }
+  toSchema(): ReturnType<IAsnConvertible['toSchema']> {
+    throw new Error('a pre-encoded value has no schema');
+  }
+}
+
+/** `value` encoded now; typed as itself so it fits the schema classes' fields. */
+export function preEncoded<T extends object>(value: T): T {
+  return new PreEncoded(AsnSerializer.toASN(value)) as unknown as T;
+}
+
+export interface SignatureScheme {
   digest: 'sha256' | 'sha384';
-  algorithmId: Buffer;
+  algorithm: AlgorithmIdentifier;
 }
 
 /** The signature algorithm a key signs with: sha256WithRSAEncryption, or ECDSA with the curve's hash. */
 export function signatureSchemeFor(key: KeyObject): SignatureScheme {
-  if (key.asymmetricKeyType === 'rsa') return { digest: 'sha256', algorithmId: sequence(oid(OID.sha256WithRSA), DER_NULL) };
+  if (key.asymmetricKeyType === 'rsa') {
+    return { digest: 'sha256', algorithm: new AlgorithmIdentifier({ algorithm: OID.sha256WithRSA, parameters: NULL_PARAMETERS }) };
+  }
   if (key.asymmetricKeyType === 'ec') {
     const curve = key.asymmetricKeyDetails?.namedCurve;
-    if (curve === 'prime256v1') return { digest: 'sha256', algorithmId: sequence(oid(OID.ecdsaWithSha256)) };
-    if (curve === 'secp384r1') return { digest: 'sha384', algorithmId: sequence(oid(OID.ecdsaWithSha384)) };
+    if (curve === 'prime256v1') return { digest: 'sha256', algorithm: new AlgorithmIdentifier({ algorithm: OID.ecdsaWithSha256 }) };
+    if (curve === 'secp384r1') return { digest: 'sha384', algorithm: new AlgorithmIdentifier({ algorithm: OID.ecdsaWithSha384 }) };
     throw new Error(`EC curve ${curve ?? 'unknown'} is not supported (P-256 or P-384)`);
   }
   throw new Error(`key type ${key.asymmetricKeyType ?? 'unknown'} is not supported (RSA or EC)`);
 }
 
-/** `SEQUENCE { toBeSigned, algorithm, BIT STRING signature }`: the envelope of certificates and CSRs alike. */
-function signed(toBeSigned: Buffer, key: KeyObject, scheme: SignatureScheme = signatureSchemeFor(key)): Buffer {
-  // node signs ECDSA as a DER `Ecdsa-Sig-Value` by default, which is what X.509 wants.
-  const signature = cryptoSign(scheme.digest, toBeSigned, key);
-  return sequence(toBeSigned, scheme.algorithmId, bitString(signature));
+const schemes = new WeakMap<KeyObject, SignatureScheme>();
+
+/** signatureSchemeFor, remembered per key: node's asymmetricKeyDetails is not free. */
+export function cachedSignatureScheme(key: KeyObject): SignatureScheme {
+  let scheme = schemes.get(key);
+  if (!scheme) {
+    const { digest, algorithm } = signatureSchemeFor(key);
+    scheme = { digest, algorithm: preEncoded(algorithm) };
+    schemes.set(key, scheme);
+  }
+  return scheme;
 }
 
-export const EMPTY_NAME = sequence();
+/** node:crypto signs ECDSA as a DER `Ecdsa-Sig-Value` by default, which is what X.509 and PKCS#10 want. */
+export function signDer(toBeSigned: Uint8Array, key: KeyObject, scheme: SignatureScheme): ArrayBuffer {
+  return toArrayBuffer(cryptoSign(scheme.digest, toBeSigned, key));
+}
+
+export function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
+  return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+}
+
+function singleAttributeName(type: string, value: string): Name {
+  const attribute = new AttributeTypeAndValue({ type, value: new AttributeValue({ utf8String: value }) });
+  return new Name([new RelativeDistinguishedName([attribute])]);
+}
+
+export const emptyName = (): Name => new Name([]);
 
 /** `O=<organization>`, as istiod names its self-signed root. */
-export function organizationName(organization: string): Buffer {
-  return sequence(set(sequence(oid(OID.organization), utf8String(organization))));
-}
+export const organizationName = (organization: string): Name => singleAttributeName(OID.organization, organization);
+
+/** `OU=<unit>` (one RDN): the cluster a workload certificate is bound to. */
+export const organizationalUnitName = (unit: string): Name => singleAttributeName(OID.organizationalUnit, unit);
 
 export interface SubjectAltNames {
   uris?: string[];
@@ -82,38 +135,28 @@ export interface SubjectAltNames {
   ipAddresses?: string[];
 }
 
-function ipBytes(address: string): Buffer {
-  if (isIP(address) === 4) return Buffer.from(address.split('.').map(Number));
-  // IPv6: expand `::` and write eight 16-bit groups.
-  const [head, tail] = address.includes('::') ? address.split('::') : [address, undefined];
-  const headGroups = head ? head.split(':') : [];
-  const tailGroups = tail ? tail.split(':') : [];
-  const groups = tail === undefined ? headGroups : [...headGroups, ...Array(8 - headGroups.length - tailGroups.length).fill('0'), ...tailGroups];
-  const out = Buffer.alloc(16);
-  groups.forEach((group, i) => out.writeUInt16BE(parseInt(group || '0', 16), i * 2));
-  return out;
-}
-
-function generalNames(names: SubjectAltNames): Buffer {
-  return sequence(
-    ...(names.uris ?? []).map((uri) => implicitPrimitive(6, Buffer.from(uri, 'ascii'))),
-    ...(names.dnsNames ?? []).map((dns) => implicitPrimitive(2, Buffer.from(dns, 'ascii'))),
-    ...(names.ipAddresses ?? []).map((ip) => implicitPrimitive(7, ipBytes(ip))),
-  );
-}
-
-function extension(id: string, critical: boolean, value: Buffer): Buffer {
-  return critical ? sequence(oid(id), DER_TRUE, octetString(value)) : sequence(oid(id), octetString(value));
+function extension(extnID: string, critical: boolean, value: object): Extension {
+  return new Extension({ extnID, critical, extnValue: new OctetString(AsnConvert.serialize(value)) });
 }
 
 export const extensions = {
-  basicConstraints: (ca: boolean) => extension(OID.basicConstraints, true, ca ? sequence(DER_TRUE) : sequence()),
-  keyUsage: (bits: number[]) => extension(OID.keyUsage, true, namedBits(bits)),
-  serverAndClientAuth: () => extension(OID.extKeyUsage, false, sequence(oid(OID.serverAuth), oid(OID.clientAuth))),
-  subjectKeyId: (keyId: Buffer) => extension(OID.subjectKeyId, false, octetString(keyId)),
-  authorityKeyId: (keyId: Buffer) => extension(OID.authorityKeyId, false, sequence(implicitPrimitive(0, keyId))),
+  basicConstraints: (ca: boolean) => extension(id_ce_basicConstraints, true, new BasicConstraints({ cA: ca })),
+  keyUsage: (flags: number) => extension(id_ce_keyUsage, true, new KeyUsage(flags)),
+  serverAndClientAuth: () => extension(id_ce_extKeyUsage, false, new ExtendedKeyUsage([id_kp_serverAuth, id_kp_clientAuth])),
+  subjectKeyId: (keyId: Uint8Array) => extension(id_ce_subjectKeyIdentifier, false, new SubjectKeyIdentifier(keyId)),
+  authorityKeyId: (keyId: Uint8Array) =>
+    extension(id_ce_authorityKeyIdentifier, false, new AuthorityKeyIdentifier({ keyIdentifier: new KeyIdentifier(keyId) })),
   /** Critical when the subject is empty (RFC 5280 §4.2.1.6), as Istio's workload certificates. */
-  subjectAltName: (names: SubjectAltNames, critical: boolean) => extension(OID.subjectAltName, critical, generalNames(names)),
+  subjectAltName: (names: SubjectAltNames, critical: boolean) =>
+    extension(
+      id_ce_subjectAltName,
+      critical,
+      new SubjectAlternativeName([
+        ...(names.uris ?? []).map((uri) => new GeneralName({ uniformResourceIdentifier: uri })),
+        ...(names.dnsNames ?? []).map((dns) => new GeneralName({ dNSName: dns })),
+        ...(names.ipAddresses ?? []).map((ip) => new GeneralName({ iPAddress: ip })),
+      ]),
+    ),
 };
 
 /** 128 random bits, positive and minimal in DER (top bit clear, first byte never zero). */
@@ -125,80 +168,64 @@ export function randomSerial(): Buffer {
 
 export interface CertificateTemplate {
   serial: Buffer;
-  issuer: Buffer;
-  subject: Buffer;
+  issuer: Name;
+  subject: Name;
   notBefore: Date;
   notAfter: Date;
-  /** SubjectPublicKeyInfo DER of the certified key. */
-  spki: Buffer;
-  extensions: Buffer[];
+  /** The certified key. */
+  spki: SubjectPublicKeyInfo;
+  extensions: Extension[];
 }
-
-const VERSION_3 = explicit(0, smallInteger(2));
-const schemes = new WeakMap<KeyObject, SignatureScheme>();
 
 /** Builds and signs a certificate; returns its DER. */
 export function buildCertificate(template: CertificateTemplate, signingKey: KeyObject): Buffer {
-  let scheme = schemes.get(signingKey);
-  if (!scheme) {
-    scheme = signatureSchemeFor(signingKey);
-    schemes.set(signingKey, scheme);
-  }
-  const tbs = sequence(
-    VERSION_3,
-    unsignedInteger(template.serial),
-    scheme.algorithmId,
-    template.issuer,
-    sequence(time(template.notBefore), time(template.notAfter)),
-    template.subject,
-    template.spki,
-    explicit(3, sequence(...template.extensions)),
+  const scheme = cachedSignatureScheme(signingKey);
+  const tbsCertificate = preEncoded(
+    new TBSCertificate({
+    version: Version.v3,
+    serialNumber: toArrayBuffer(template.serial),
+    signature: scheme.algorithm,
+    issuer: template.issuer,
+    validity: new Validity({ notBefore: template.notBefore, notAfter: template.notAfter }),
+    subject: template.subject,
+    subjectPublicKeyInfo: template.spki,
+      extensions: new Extensions(template.extensions),
+    }),
   );
-  return signed(tbs, signingKey, scheme);
+  const signatureValue = signDer(new Uint8Array(AsnConvert.serialize(tbsCertificate)), signingKey, scheme);
+  return Buffer.from(AsnConvert.serialize(new Certificate({ tbsCertificate, signatureAlgorithm: scheme.algorithm, signatureValue })));
 }
 
-/** A PKCS#10 request with an empty subject and the SAN asked for (the CA decides the real names). */
-export function buildCsr(key: KeyObject, names: SubjectAltNames): Buffer {
-  const spki = createPublicKey(key).export({ type: 'spki', format: 'der' });
-  const extensionRequest = sequence(oid(OID.extensionRequest), set(sequence(extensions.subjectAltName(names, false))));
-  const info = sequence(smallInteger(0), EMPTY_NAME, spki, tlv(0xa0, extensionRequest));
-  return signed(info, key);
+export function parseSpki(der: Uint8Array): SubjectPublicKeyInfo {
+  return AsnConvert.parse(der, SubjectPublicKeyInfo);
 }
 
 /** RFC 5280 §4.2.1.2 method 1: SHA-1 of the subjectPublicKey BIT STRING's bytes. */
-export function keyIdOf(spki: Buffer): Buffer {
-  const outer = readTlv(spki, 0);
-  const [, subjectPublicKey] = children(spki, outer);
-  return createHash('sha1').update(content(spki, subjectPublicKey).subarray(1)).digest();
+export function keyIdOf(spki: SubjectPublicKeyInfo): Buffer {
+  return createHash('sha1').update(new Uint8Array(spki.subjectPublicKey)).digest();
 }
 
 export interface CertificateFields {
-  subject: Buffer;
-  spki: Buffer;
+  /** The certificate's subject: the issuer of everything it signs. */
+  subject: Name;
+  spki: SubjectPublicKeyInfo;
   /** The subjectKeyIdentifier extension's key id, when present. */
   subjectKeyId?: Buffer;
 }
 
 /** Reads what an issuer needs from its own certificate: its subject (issuer of what it signs), key and key id. */
-export function readCertificateFields(der: Buffer): CertificateFields {
-  const cert = readTlv(der, 0);
-  const tbs = children(der, readTlv(der, cert.contentStart));
-  let i = tbs[0].tag === 0xa0 ? 1 : 0; // optional version
-  i += 3; // serial, signature algorithm, issuer
-  i += 1; // validity
-  const subject = raw(der, tbs[i]);
-  const spki = raw(der, tbs[i + 1]);
-  let subjectKeyId: Buffer | undefined;
-  const extensionsTlv = tbs.slice(i + 2).find((t) => t.tag === 0xa3);
-  if (extensionsTlv) {
-    const list = readTlv(der, extensionsTlv.contentStart);
-    for (const ext of children(der, list)) {
-      const parts = children(der, ext);
-      if (raw(der, parts[0]).equals(oid(OID.subjectKeyId))) {
-        const value = content(der, parts[parts.length - 1]); // OCTET STRING wrapping an OCTET STRING
-        subjectKeyId = Buffer.from(content(value, readTlv(value, 0)));
-      }
-    }
+export function readCertificateFields(der: Uint8Array): CertificateFields {
+  const certificate = AsnConvert.parse(der, Certificate);
+  const tbs = certificate.tbsCertificate;
+  // Leaves name their issuer with the re-encoded subject: it must be the very bytes of the
+  // original, or verifiers that compare names byte for byte would not link the chain.
+  const subjectDer = Buffer.from(AsnConvert.serialize(tbs.subject));
+  if (!certificate.tbsCertificateRaw || !Buffer.from(certificate.tbsCertificateRaw).includes(subjectDer)) {
+    throw new Error('the subject does not re-encode to its original bytes');
   }
-  return { subject: Buffer.from(subject), spki: Buffer.from(spki), subjectKeyId };
+  const keyIdExtension = tbs.extensions?.find((ext) => ext.extnID === id_ce_subjectKeyIdentifier);
+  const subjectKeyId = keyIdExtension
+    ? Buffer.from(AsnConvert.parse(keyIdExtension.extnValue.buffer, SubjectKeyIdentifier).buffer)
+    : undefined;
+  return { subject: tbs.subject, spki: tbs.subjectPublicKeyInfo, subjectKeyId };
 }
