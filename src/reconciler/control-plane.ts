@@ -57,8 +57,14 @@ export class ControlPlane {
   readonly discovery: DiscoveryServer;
   readonly rollout: RolloutController;
   readonly logger: Logger;
-  private readonly renders = new VersionRenders();
+  private readonly renders: VersionRenders;
+  /** Per `cluster@version`, kept across commits: a new commit's index is built on the last one (incremental). */
   private readonly indexes = new Map<string, { cluster: ClusterRender; endpoints: WorkloadEndpoint[]; index: ClusterIndex }>();
+  /** Cluster indexes built from scratch and built on a previous one (tests, profiling). */
+  readonly indexBuilds = { full: 0, incremental: 0 };
+  /** Connected proxies per cluster, read from discovery once per rollout tick (see proxiesOf). */
+  private statusView?: Map<string, ProxyStatus[]>;
+  private cacheStatusView = false;
   private readonly endpointsByCluster = new WeakMap<WorkloadEndpoint[], Map<string, WorkloadEndpoint[]>>();
   private desired?: DesiredFleet;
   private timer?: NodeJS.Timeout;
@@ -79,6 +85,7 @@ export class ControlPlane {
     this.firstApply = new Promise((resolve) => (this.markApplied = resolve));
     this.operator = new Operator({ ...opts, appliedIsCurrent: false, httpExtra: (req, res) => this.handleHttp(req, res) });
     this.logger = this.operator.logger;
+    this.renders = new VersionRenders(this.operator.reconciler.renderCache);
     const security = opts.security;
     if (security && security.discoveryMtls && !opts.discovery?.tls) this.meshDiscoveryTls = { key: '', cert: '' };
     this.discovery = createDiscoveryServer({
@@ -96,6 +103,9 @@ export class ControlPlane {
       restartHoldMs: opts.discovery?.restartHoldMs ?? MAX_RECONNECT_BACKOFF_MS + 3_000,
       registry: this.operator.metrics.registry,
       logger: this.logger,
+    });
+    this.discovery.events.on('event', (e) => {
+      if (e.type === 'connected' || e.type === 'disconnected') this.statusView = undefined;
     });
     const ref = opts.ref ?? { branch: 'main' };
     if ('branch' in ref) {
@@ -204,7 +214,6 @@ export class ControlPlane {
       this.logger.info({ commit: revision.commit, serving: this.renders.commitInForce }, 'fleet suspended: commit recorded, proxies keep the configuration in force');
     } else {
       this.renders.setCommit(revision.commit, revision.snapshotDir, render);
-      this.indexes.clear();
     }
     this.desired = {
       fleet: render.fleet.spec,
@@ -213,6 +222,7 @@ export class ControlPlane {
       commit: revision.commit,
     };
     await this.rollout.setDesired(this.desired);
+    this.pruneIndexes();
     await this.announceJoinTokens(render);
     this.markApplied();
     await this.tick();
@@ -231,6 +241,17 @@ export class ControlPlane {
   }
 
   private async runTick(): Promise<void> {
+    this.statusView = undefined;
+    this.cacheStatusView = true;
+    try {
+      await this.runTickSteps();
+    } finally {
+      this.cacheStatusView = false;
+      this.statusView = undefined;
+    }
+  }
+
+  private async runTickSteps(): Promise<void> {
     const desired = this.desired;
     if (!desired) return;
     await this.refreshOtherClusters();
@@ -293,8 +314,28 @@ export class ControlPlane {
     );
   }
 
+  /**
+   * Connected proxies of a cluster. Within a rollout tick the discovery status (every proxy, mapped
+   * and sorted) is read once for all clusters, not once per cluster and step; a proxy connecting or
+   * leaving meanwhile makes the next call read it again.
+   */
   private proxiesOf(cluster: string): ProxyStatus[] {
-    return this.discovery.status().filter((p) => p.cluster === cluster && p.connected);
+    let view = this.statusView;
+    if (!view) {
+      view = connectedByCluster(this.discovery.status());
+      if (this.cacheStatusView) this.statusView = view;
+    }
+    return view.get(cluster) ?? [];
+  }
+
+  /** Drops the indexes of versions no managed cluster runs or moves to any more (they are kept across commits otherwise). */
+  private pruneIndexes(): void {
+    const live = new Set<string>();
+    for (const cluster of this.managedClusters()) {
+      const state = this.rollout.states[cluster];
+      for (const version of [this.desired?.versions[cluster], state?.stableVersion, state?.targetVersion]) if (version) live.add(`${cluster}@${version}`);
+    }
+    for (const key of this.indexes.keys()) if (!live.has(key)) this.indexes.delete(key);
   }
 
   private statsOf(cluster: string): StatsByVersion {
@@ -327,6 +368,8 @@ export class ControlPlane {
     const key = `${proxy.cluster}@${version}`;
     let entry = this.indexes.get(key);
     if (!entry || entry.cluster !== cluster || entry.endpoints !== scoped) {
+      if (entry) this.indexBuilds.incremental++;
+      else this.indexBuilds.full++;
       entry = { cluster, endpoints: scoped, index: buildClusterIndex(cluster, scoped, entry?.index) };
       this.indexes.set(key, entry);
     }
@@ -338,10 +381,12 @@ export class ControlPlane {
     const policy = this.rollout.resolvedPolicy;
     const views = [];
     if (desired && policy) {
+      const all = this.discovery.status();
+      const connected = connectedByCluster(all);
       for (const cluster of this.managedClusters()) {
         const state = this.rollout.states[cluster];
         if (!state) continue;
-        views.push(buildClusterView(state, policy, desired.versions[cluster], proxyCounts(this.proxiesOf(cluster), state, this.discovery.status())));
+        views.push(buildClusterView(state, policy, desired.versions[cluster], proxyCounts(connected.get(cluster) ?? [], state, all)));
       }
     }
     return {
@@ -365,6 +410,17 @@ export class ControlPlane {
     }
     return this.discovery.handleDebug(req, res);
   }
+}
+
+function connectedByCluster(all: readonly ProxyStatus[]): Map<string, ProxyStatus[]> {
+  const out = new Map<string, ProxyStatus[]>();
+  for (const p of all) {
+    if (!p.connected) continue;
+    const list = out.get(p.cluster);
+    if (list) list.push(p);
+    else out.set(p.cluster, [p]);
+  }
+  return out;
 }
 
 function proxyCounts(connected: ProxyStatus[], state: ClusterRolloutState, all: ProxyStatus[]): { total: number; onTarget: number; drifted: number; disconnected: number } {

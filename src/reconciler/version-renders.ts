@@ -1,4 +1,5 @@
 import type { FleetSpec } from '../mesh/api/index.js';
+import type { RenderCache } from '../render/cache.js';
 import { formatDiagnostic } from '../mesh/object.js';
 import { DiskFileSystem } from '../render/fs.js';
 import { OverlayFileSystem } from '../render/overlay-fs.js';
@@ -12,8 +13,12 @@ import { planOverlayBumps } from './rollout/plan.js';
  * rendered from the same commit with the overlay pointed back at it in memory — today's base
  * with the old version's folder, exactly what a revert commit would produce. A version whose
  * folder is gone from the commit falls back to the newest render of it seen earlier.
+ * With the reconciler's render cache, such a render re-builds only the overlay it points back:
+ * every other file and build of the commit was rendered (and cached) when it was applied.
  */
 export class VersionRenders {
+  constructor(private readonly cache?: RenderCache) {}
+
   private commit?: string;
   private snapshotDir?: string;
   private fleet?: FleetSpec;
@@ -61,7 +66,7 @@ export class VersionRenders {
     if (!this.snapshotDir || !this.fleet) throw new Error('no commit applied yet');
     const base = new DiskFileSystem(this.snapshotDir);
     const changes = await planOverlayBumps(base, this.fleet, [cluster], version);
-    const render = await loadRepository(new OverlayFileSystem(base, changes));
+    const render = await loadRepository(new OverlayFileSystem(base, changes), { cache: this.cache });
     const errors = render.errors.filter((d) => d.severity === 'error');
     const found = render.clusters.find((c) => c.cluster === cluster);
     if (errors.length > 0 || !found) {
