@@ -179,9 +179,13 @@ export class Operator {
             if (this.elector.isLeader()) this.loop.trigger('webhook');
           },
           onRejected: (reason, status) => {
-            this.metrics.webhooks.inc({ result: status === 401 ? 'rejected' : 'invalid' });
+            this.metrics.webhooks.inc({ result: status === 401 ? 'rejected' : status === 503 ? 'standby' : 'invalid' });
             this.logger.warn({ reason, status }, 'webhook rejected');
           },
+          standby: () =>
+            this.elector.isLeader()
+              ? undefined
+              : { reason: `this replica (${this.elector.identity}) is not the leader; retry`, retryAfterSeconds: (this.opts.leaderTiming ?? DEFAULT_LEADER_TIMING).renewIntervalMs / 1000 },
         },
       },
       { host: this.opts.host, port: this.opts.port },

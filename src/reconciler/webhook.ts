@@ -52,6 +52,12 @@ export interface WebhookHandlerOptions {
   ignoredRefs?: string[];
   onAccepted(event: WebhookEvent): void;
   onRejected?(reason: string, status: number): void;
+  /**
+   * Whether this replica can act on a push now. A standby (not the leader) answers a verified push
+   * 503 with Retry-After, so the git host or the load balancer in front retries on another replica
+   * or once leadership moved, instead of the push being acknowledged and silently dropped.
+   */
+  standby?(): { reason: string; retryAfterSeconds: number } | undefined;
 }
 
 /**
@@ -100,6 +106,12 @@ export async function handleGitWebhook(req: IncomingMessage, res: ServerResponse
   if (event.event === 'ping') return reply(200, { status: 'pong' });
   if (event.ref && (opts.ignoredRefs?.includes(event.ref) || (opts.trackedRef && event.ref !== opts.trackedRef && event.ref.startsWith('refs/')))) {
     return reply(202, { status: 'ignored', reason: `push to ${event.ref} is not tracked` });
+  }
+  const standby = opts.standby?.();
+  if (standby) {
+    opts.onRejected?.(standby.reason, 503);
+    res.setHeader('retry-after', String(Math.max(1, Math.ceil(standby.retryAfterSeconds))));
+    return reply(503, { error: standby.reason });
   }
   opts.onAccepted(event);
   return reply(202, { status: 'accepted' });
