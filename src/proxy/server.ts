@@ -5,7 +5,7 @@ import { TLSSocket } from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import { Duplex } from 'node:stream';
 import { pino, type Logger } from 'pino';
-import type { GatewayListener, ProxySnapshot, UpstreamCluster } from '../mesh/snapshot.js';
+import type { GatewayListener, PeerAuthMode, ProxySnapshot, UpstreamCluster } from '../mesh/snapshot.js';
 import { compileRouteTable, matchRoute, pickDestination, redirectLocation, rewritePath, type CompiledRoute, type RouteRequest, type RouteTable } from './routing/route-table.js';
 import { applyHeaderOps } from './routing/header-ops.js';
 import { evaluateCors } from './routing/cors.js';
@@ -242,9 +242,19 @@ class TrellisProxy implements Proxy {
     let secure: HttpsServer | undefined;
     let lastCtx: object | undefined;
     const front = createNetServer({ noDelay: true, allowHalfOpen: true }, (socket) => {
+      // PeerAuthentication is decided per connection, by the snapshot in force when it opens.
+      const mode = this.inboundMode(socket.localPort ?? info.port);
       socket.once('data', (first: Buffer) => {
         socket.pause();
-        const ctx = first[0] === 0x16 ? this.opts.tls?.serverContext() : undefined;
+        const hello = first[0] === 0x16;
+        if (!hello && mode === 'STRICT') {
+          // Istio's sidecar has no plaintext filter chain on a STRICT port: reset, no HTTP answer.
+          this.log.debug({ remoteAddress: socket.remoteAddress, port: info.port }, 'plaintext connection refused (STRICT)');
+          socket.resetAndDestroy();
+          return;
+        }
+        // DISABLE offers no TLS: a ClientHello is just bytes the HTTP parser refuses.
+        const ctx = hello && mode !== 'DISABLE' ? this.opts.tls?.serverContext() : undefined;
         if (ctx) {
           if (!secure) {
             secure = createHttpsServer({ ...ctx });
@@ -265,6 +275,16 @@ class TrellisProxy implements Proxy {
     info.port = bound;
     tlsInfo.port = bound;
     return bound;
+  }
+
+  /**
+   * The inbound port's PeerAuthentication mode (portLevelMtls overrides the workload mode).
+   * Enforced only when the proxy can terminate mesh TLS; before any snapshot, PERMISSIVE.
+   */
+  private inboundMode(port: number): PeerAuthMode {
+    const inbound = this.state?.snapshot.inbound;
+    if (!inbound || !this.opts.tls) return 'PERMISSIVE';
+    return inbound.portLevelMtls[String(port)] ?? inbound.mtlsMode;
   }
 
   private reconcileGateways(listeners: GatewayListener[], gatewayTls: GatewayTls): void {

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { ProxySnapshot } from '../mesh/snapshot.js';
 import type { InboundContext, InboundFilter } from './extensions.js';
@@ -97,8 +98,19 @@ function upgradeAllowed(env: UpgradeEnv, req: IncomingMessage, socket: Duplex, h
   host.acquire();
   cluster.active++;
   const c = cluster;
-  tunnelUpgrade(socket, head, req.method ?? 'GET', path, headers, upgrade, { address: host.endpoint.address, port: host.endpoint.port, tls: host.tls }, c.def.connectionPool.connectTimeoutMs || 10_000, () => {
+  const tls = host.tls ? withAutoSni(host.tls, headers.host) : undefined;
+  tunnelUpgrade(socket, head, req.method ?? 'GET', path, headers, upgrade, { address: host.endpoint.address, port: host.endpoint.port, tls }, c.def.connectionPool.connectTimeoutMs || 10_000, () => {
     host.release();
     c.active--;
   });
+}
+
+/**
+ * SNI (and the name a SIMPLE certificate is checked against) from the Host header when the
+ * DestinationRule sets no `sni`: Istio's auto SNI, and what undici does for plain requests.
+ */
+function withAutoSni(tls: Record<string, unknown>, authority: string | string[] | undefined): Record<string, unknown> {
+  if (tls.servername !== undefined || typeof authority !== 'string') return tls;
+  const { address } = splitHostPort(authority, 443);
+  return address && isIP(address) === 0 ? { ...tls, servername: address } : tls;
 }

@@ -1,4 +1,4 @@
-import { HeadError, MAX_HEAD_BYTES, type BodyFraming } from './head-parser.js';
+import { HeadError, MAX_HEAD_BYTES, parseTrailerFields, type BodyFraming, type HeaderValues } from './head-parser.js';
 
 /** At most 13 hex digits per chunk size (2^52 bytes): no precision loss, no overflow games. */
 const MAX_CHUNK_SIZE_DIGITS = 13;
@@ -39,6 +39,10 @@ export class BodyDecoder {
   private state: S = S.Size;
   private digits = 0;
   private trailerBytes = 0;
+  /** The raw trailer section of a chunked body, collected byte by byte (trailers are rare). */
+  private trailerText = '';
+  /** Trailer fields of a chunked body, once `done` (undefined when there were none). */
+  trailers: HeaderValues | undefined;
 
   constructor(framing: BodyFraming) {
     this.chunked = framing.kind === 'chunked';
@@ -112,22 +116,29 @@ export class BodyDecoder {
         case S.TrailerStart:
           if (c === 13) this.state = S.EndLf;
           else if (c === 10) throw new HeadError(400, 'bare LF in trailer');
-          else this.state = S.TrailerLine;
+          else {
+            this.state = S.TrailerLine;
+            this.trailerText += String.fromCharCode(c);
+          }
           i++;
           break;
         case S.TrailerLine:
           if (c === 13) this.state = S.TrailerLineLf;
           else if (c === 10) throw new HeadError(400, 'bare LF in trailer');
           if (++this.trailerBytes > MAX_HEAD_BYTES) throw new HeadError(431, 'trailer too large');
+          this.trailerText += String.fromCharCode(c);
           i++;
           break;
         case S.TrailerLineLf:
           if (c !== 10) throw new HeadError(400, 'bare CR in trailer');
+          this.trailerText += '\n';
           this.state = S.TrailerStart;
           i++;
           break;
         case S.EndLf:
           if (c !== 10) throw new HeadError(400, 'bare CR at end of chunked body');
+          // Field lines are checked like a head's (a malformed trailer is a 400, as a head would be).
+          if (this.trailerText) this.trailers = parseTrailerFields(this.trailerText);
           this.state = S.Done;
           this.done = true;
           return i + 1;

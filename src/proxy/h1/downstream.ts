@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { STATUS_CODES, type Server as HttpServer } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { BodyDecoder, chunkHeader } from './body-decoder.js';
-import { findHeadEnd, HeadError, parseRequestHead, type HeaderValues, type RequestHead } from './head-parser.js';
+import { findHeadEnd, HeadError, isTokenByte, parseRequestHead, type HeaderValues, type RequestHead } from './head-parser.js';
 
 /** A request body buffered (reader paused) past this many bytes pauses the socket. */
 const BODY_HIGH_WATER = 64 * 1024;
@@ -175,6 +175,8 @@ class DownstreamConnection {
 
   private bodyDone(): void {
     const req = this.req!;
+    const trailers = this.decoder!.trailers;
+    if (trailers) req.trailers = trailers;
     this.decoder = undefined;
     req.pushEnd();
     // A response that finished before its request body was read: the connection moves on now.
@@ -192,6 +194,9 @@ class DownstreamConnection {
     try {
       end = findHeadEnd(buf, 0, this.scanned > 3 ? this.scanned - 3 : 0);
       if (end < 0) {
+        // Bytes that cannot start a request line (a TLS ClientHello, a binary protocol) are refused
+        // now, not after the head timeout: the client is waiting for an answer that will not come.
+        if (!isTokenByte(buf[0])) throw new HeadError(400, 'invalid request line');
         this.scanned = buf.length;
         if (this.peerEnded) this.socket.end();
         return;
@@ -226,6 +231,7 @@ class DownstreamConnection {
         }
         if (used < rest.length) this.buf = rest.subarray(used);
         if (dec.done) {
+          if (dec.trailers) req.trailers = dec.trailers;
           this.decoder = undefined;
           req.complete = true;
         }
@@ -325,6 +331,8 @@ class DownstreamConnection {
 
 function noop(): void {}
 
+const NO_TRAILERS: HeaderValues = Object.freeze({}) as HeaderValues;
+
 function flushRequest(req: LeanRequest): void {
   req.flush();
 }
@@ -341,6 +349,8 @@ export class LeanRequest extends EventEmitter {
   readonly httpVersion: string;
   readonly socket: Socket;
   complete = false;
+  /** Trailer fields of a chunked body, set before 'end' (as IncomingMessage.trailers). */
+  trailers: HeaderValues = NO_TRAILERS;
   private flowing: boolean | null = null;
   private chunks: Buffer[] | undefined;
   private buffered = 0;
@@ -509,6 +519,7 @@ export class LeanResponse extends EventEmitter {
   private chunked = false;
   private noBody = false;
   private corked = false;
+  private trailers: string | undefined;
 
   constructor(
     private readonly conn: DownstreamConnection,
@@ -601,7 +612,7 @@ export class LeanResponse extends EventEmitter {
         s.write(this.head, 'latin1');
         this.head = undefined;
       }
-      if (this.chunked) s.write('0\r\n\r\n', 'latin1');
+      if (this.chunked) s.write(this.trailers ? `0\r\n${this.trailers}\r\n` : '0\r\n\r\n', 'latin1');
     }
     this.writableEnded = true;
     this.writableFinished = true;
@@ -609,6 +620,17 @@ export class LeanResponse extends EventEmitter {
     this.emit('finish');
     this.emit('close');
     return this;
+  }
+
+  /** Trailer fields sent after a chunked body (ignored otherwise, as ServerResponse does). */
+  addTrailers(headers: Record<string, string | string[] | undefined>): void {
+    let out = this.trailers ?? '';
+    for (const name in headers) {
+      const v = headers[name];
+      if (v === undefined) continue;
+      for (const one of Array.isArray(v) ? v : [v]) if (safe(one)) out += `${name}: ${one}\r\n`;
+    }
+    this.trailers = out;
   }
 
   override once(event: string | symbol, fn: (...args: never[]) => void): this {

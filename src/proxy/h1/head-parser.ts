@@ -70,6 +70,11 @@ for (let c = 48; c <= 57; c++) TOKEN[c] = 1;
 for (let c = 65; c <= 90; c++) TOKEN[c] = 1;
 for (let c = 97; c <= 122; c++) TOKEN[c] = 1;
 
+/** True when `c` may start a request line (a method is a token). */
+export function isTokenByte(c: number): boolean {
+  return c < 128 && TOKEN[c] === 1;
+}
+
 function isToken(s: string): boolean {
   if (s.length === 0) return false;
   for (let i = 0; i < s.length; i++) {
@@ -92,25 +97,27 @@ function parseFields(text: string, from: number, joinDuplicates: boolean): Heade
   let count = 0;
   let pos = from;
   const end = text.length - 2; // the final empty line's CRLF
+  // Indices into `text` rather than a string per line: a head costs one string per name and value.
   while (pos < end) {
     const eol = text.indexOf('\r\n', pos);
-    const line = text.slice(pos, eol);
-    pos = eol + 2;
     if (++count > MAX_HEADER_COUNT) throw new HeadError(431, 'too many header fields');
-    const colon = line.indexOf(':');
-    if (colon <= 0) throw new HeadError(400, 'malformed header field');
-    const rawName = line.slice(0, colon);
-    if (!isToken(rawName)) throw new HeadError(400, `invalid header name ${JSON.stringify(rawName.slice(0, 40))}`);
+    const colon = text.indexOf(':', pos);
+    if (colon <= pos || colon > eol) throw new HeadError(400, 'malformed header field');
+    for (let i = pos; i < colon; i++) {
+      const c = text.charCodeAt(i);
+      if (c >= 128 || TOKEN[c] === 0) throw new HeadError(400, `invalid header name ${JSON.stringify(text.slice(pos, Math.min(colon, pos + 40)))}`);
+    }
     let vs = colon + 1;
-    let ve = line.length;
-    while (vs < ve && (line.charCodeAt(vs) === 32 || line.charCodeAt(vs) === 9)) vs++;
-    while (ve > vs && (line.charCodeAt(ve - 1) === 32 || line.charCodeAt(ve - 1) === 9)) ve--;
+    let ve = eol;
+    while (vs < ve && (text.charCodeAt(vs) === 32 || text.charCodeAt(vs) === 9)) vs++;
+    while (ve > vs && (text.charCodeAt(ve - 1) === 32 || text.charCodeAt(ve - 1) === 9)) ve--;
     for (let i = vs; i < ve; i++) {
-      const c = line.charCodeAt(i);
+      const c = text.charCodeAt(i);
       if ((c < 32 && c !== 9) || c === 127) throw new HeadError(400, 'control character in header value');
     }
-    const value = line.slice(vs, ve);
-    const name = rawName.toLowerCase();
+    const value = text.slice(vs, ve);
+    const name = lowerName(text, pos, colon);
+    pos = eol + 2;
     const prev = headers[name];
     if (prev === undefined) {
       headers[name] = name === 'set-cookie' ? [value] : value;
@@ -130,6 +137,26 @@ function parseFields(text: string, from: number, joinDuplicates: boolean): Heade
   return headers;
 }
 
+/** Lower-case names of header names already seen with upper-case letters (Date, Content-Type...). */
+const LOWER_NAMES = new Map<string, string>();
+
+/** The lower-cased name `text[start, end)`; a name already lower-case is returned as sliced. */
+function lowerName(text: string, start: number, end: number): string {
+  const raw = text.slice(start, end);
+  for (let i = start; i < end; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 65 && c <= 90) {
+      let lower = LOWER_NAMES.get(raw);
+      if (lower === undefined) {
+        lower = raw.toLowerCase();
+        if (LOWER_NAMES.size < 512) LOWER_NAMES.set(raw, lower);
+      }
+      return lower;
+    }
+  }
+  return raw;
+}
+
 function checkLineBreaks(text: string): void {
   // After splitting on CRLF no CR or LF may remain: a bare one is a smuggling vector.
   for (let i = 0; i < text.length; i++) {
@@ -143,9 +170,30 @@ function checkLineBreaks(text: string): void {
 
 function hasToken(v: string | string[] | undefined, token: string): boolean {
   if (v === undefined) return false;
-  const s = (Array.isArray(v) ? v.join(',') : v).toLowerCase();
-  if (s === token) return true;
-  for (const part of s.split(',')) if (part.trim() === token) return true;
+  if (typeof v !== 'string') {
+    for (const one of v) if (hasToken(one, token)) return true;
+    return false;
+  }
+  // Case-insensitive search of the comma-separated list, without splitting (`token` is lower-case).
+  const n = v.length;
+  let i = 0;
+  while (i < n) {
+    let s = i;
+    let e = v.indexOf(',', i);
+    if (e < 0) e = n;
+    i = e + 1;
+    while (s < e && (v.charCodeAt(s) === 32 || v.charCodeAt(s) === 9)) s++;
+    while (e > s && (v.charCodeAt(e - 1) === 32 || v.charCodeAt(e - 1) === 9)) e--;
+    if (e - s !== token.length) continue;
+    let same = true;
+    for (let k = 0; k < token.length; k++) {
+      if ((v.charCodeAt(s + k) | 0x20) !== token.charCodeAt(k)) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return true;
+  }
   return false;
 }
 
@@ -181,6 +229,14 @@ function framingOf(headers: HeaderValues, isRequest: boolean): BodyFraming {
 function keepAliveOf(minor: number, connection: string | string[] | undefined): boolean {
   if (minor === 1) return !hasToken(connection, 'close');
   return hasToken(connection, 'keep-alive');
+}
+
+/**
+ * Parses a chunked body's trailer section (`text`: the field lines, each ending in CRLF, without
+ * the final empty line) with the same strictness as a head; duplicates are kept as arrays.
+ */
+export function parseTrailerFields(text: string): HeaderValues {
+  return parseFields(`${text}\r\n`, 0, false);
 }
 
 /** Parses a request head (`buf[start, end)`, end just past CRLFCRLF). */
