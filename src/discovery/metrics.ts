@@ -10,6 +10,8 @@ export interface DiscoveryMetrics {
   connectedProxies: Gauge<string>;
   replies: Counter<'kind'>;
   renderErrors: Counter<string>;
+  /** Endpoints restored from the persisted registry whose proxy has not reconnected yet. */
+  restoredEndpoints: Gauge<string>;
 }
 
 export function createDiscoveryMetrics(registry: Registry = new Registry()): DiscoveryMetrics {
@@ -25,6 +27,7 @@ export function createDiscoveryMetrics(registry: Registry = new Registry()): Dis
       connectedProxies: registry.getSingleMetric('trellis_discovery_connected_proxies') as Gauge<string>,
       replies: registry.getSingleMetric('trellis_discovery_replies_total') as Counter<'kind'>,
       renderErrors: registry.getSingleMetric('trellis_discovery_render_errors_total') as Counter<string>,
+      restoredEndpoints: registry.getSingleMetric('trellis_discovery_restored_endpoints') as Gauge<string>,
     };
   }
   const registers = [registry];
@@ -57,5 +60,10 @@ export function createDiscoveryMetrics(registry: Registry = new Registry()): Dis
       registers,
     }),
     renderErrors: new Counter({ name: 'trellis_discovery_render_errors_total', help: 'Snapshot renders that threw', registers }),
+    restoredEndpoints: new Gauge({
+      name: 'trellis_discovery_restored_endpoints',
+      help: 'Endpoints restored from the persisted registry at start whose proxy has not reconnected yet (removed after the grace period)',
+      registers,
+    }),
   };
 }

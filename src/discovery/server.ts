@@ -319,6 +319,7 @@ export function createDiscoveryServer(opts: DiscoveryServerOptions): DiscoverySe
       log.info({ proxy: id }, 'restored endpoint removed: its proxy did not reconnect within the grace period');
       triggerChange(`restored endpoint expired ${id}`);
     }
+    metrics.restoredEndpoints.set(registry.provisionalCount);
     if (registry.revision !== persistedRevision && now - lastPersistAt >= persistEveryMs) void persist();
   }
 
@@ -351,6 +352,7 @@ export function createDiscoveryServer(opts: DiscoveryServerOptions): DiscoverySe
     }
     const restored = registry.restore(loaded.endpoints, Date.now() + endpointGraceMs);
     persistedRevision = registry.revision;
+    metrics.restoredEndpoints.set(registry.provisionalCount);
     log.info({ file, endpoints: restored, savedAt: loaded.savedAt, graceMs: endpointGraceMs }, 'endpoint registry restored; entries expire unless their proxy reconnects');
     return true;
   }

@@ -40,6 +40,10 @@ function endpointsIn(snapshot: ProxySnapshot | null | undefined): string[] {
   return (snapshot?.endpoints ?? []).flatMap((a) => a.endpoints.map((e) => `${a.cluster.split('|')[3]!.split('.')[0]} ${e.address}`)).sort();
 }
 
+async function restoredGauge(server: DiscoveryServer): Promise<number> {
+  return (await server.metrics.restoredEndpoints.get()).values[0]?.value ?? 0;
+}
+
 async function fileEndpoints(file: string): Promise<string[]> {
   try {
     const content = JSON.parse(await readFile(file, 'utf8')) as { endpoints: Array<{ proxyId: string }> };
@@ -73,6 +77,7 @@ describe('persisted endpoint registry across an operator restart', () => {
 
     const second = await startServer(config, { ...options, restartHoldMs: 0 });
     expect(second.server.endpoints().map((e) => e.proxyId)).toEqual([ratings.id, reviews.id]);
+    expect(await restoredGauge(second.server)).toBe(2);
     // A proxy that outlived the restart runs the snapshot the new operator renders: nothing to send.
     const survivor = pool.start(second.url, identity('c1', 'a', 'watcher', '0'), { initialSnapshot: watcherRuns });
     // A new proxy's first snapshot already holds the endpoints of proxies that have not reconnected.
@@ -93,9 +98,11 @@ describe('persisted endpoint registry across an operator restart', () => {
     // reviews comes back (same endpoint: no change, no push); ratings never does.
     const back = pool.start(second.url, reviews, { endpoint: reviewsEndpoint });
     await waitFor(() => back.connected, 'reviews reconnected');
+    await waitFor(async () => (await restoredGauge(second.server)) === 1, 'reviews confirmed its restored endpoint');
     await waitFor(() => endpointsIn(fresh.running).length === 1, 'the ratings endpoint removed after the grace period');
     expect(endpointsIn(fresh.running)).toEqual(['reviews 10.1.0.1']);
     expect(second.server.endpoints().map((e) => e.proxyId)).toEqual([reviews.id]);
+    expect(await restoredGauge(second.server)).toBe(0);
     await waitFor(async () => (await fileEndpoints(file)).length === 1, 'the file follows');
     expect(await fileEndpoints(file)).toEqual([reviews.id]);
   });
