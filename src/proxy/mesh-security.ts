@@ -11,6 +11,7 @@ import {
   isCaError,
   modeForPort,
   requestBootstrapCertificate,
+  requestRenewedCertificate,
   spiffeId,
   splitPemCertificates,
   type WorkloadCertificate,
@@ -47,11 +48,13 @@ export interface ProxySecurity {
 
 /**
  * Gets the proxy's first workload certificate with the cluster's join token, keeps it in a
- * CertificateStore rotating at half-life (each renewal is another join-token exchange with a fresh
- * key), and adapts src/security's TLS provider and inbound filter to the proxy.
+ * CertificateStore rotating at half-life, and adapts src/security's TLS provider and inbound filter
+ * to the proxy. A renewal is a fresh key signed over mutual TLS with the current certificate (no
+ * token); only when the operator refuses that certificate (expired, another root, unbound) does the
+ * proxy fall back to its join token.
  */
 export async function startProxySecurity(options: MeshSecurityOptions, identity: ProxyIdentity, logger?: Logger): Promise<ProxySecurity> {
-  const issue = (): Promise<WorkloadCertificate> =>
+  const bootstrap = (): Promise<WorkloadCertificate> =>
     requestBootstrapCertificate({
       url: options.bootstrapUrl,
       cluster: options.cluster,
@@ -62,9 +65,20 @@ export async function startProxySecurity(options: MeshSecurityOptions, identity:
       ttlMs: options.ttlMs,
       caPem: options.caPem,
     });
-  const initial = await firstCertificate(issue, options.bootstrapTimeoutMs ?? 60_000, logger);
+  const initial = await firstCertificate(bootstrap, options.bootstrapTimeoutMs ?? 60_000, logger);
   logger?.info({ spiffeId: initial.spiffeId, serial: initial.serialNumber, notAfter: initial.notAfter }, 'workload certificate issued');
-  const store = await CertificateStore.create({ renew: issue, initial, logger });
+  const renew = async (): Promise<WorkloadCertificate> => {
+    try {
+      return await requestRenewedCertificate({ url: options.bootstrapUrl, current: store.current, ttlMs: options.ttlMs });
+    } catch (error) {
+      // Refused, expired, or a handshake the current root no longer passes: the token (pinned, over
+      // TLS) may still work. If the operator is simply down, this fails too and the store retries.
+      const detail = isCaError(error) ? { code: error.code, reason: error.reason } : { reason: (error as Error).message };
+      logger?.warn(detail, 'renewal with the current certificate failed; using the join token');
+      return bootstrap();
+    }
+  };
+  const store = await CertificateStore.create({ renew, initial, logger });
   let snapshot: ProxySnapshot | undefined;
   const provider = createTlsProvider(store, { trustDomain: options.trustDomain });
   const tls: ProxyTlsProvider = {
@@ -169,13 +183,17 @@ async function resetConnection(socket: Socket): Promise<InboundDenial> {
 const PLAINTEXT_REFUSED: InboundDenial = { status: 403, body: 'RBAC: access denied', headers: { connection: 'close' } };
 
 function certificateInfoOf(cert: WorkloadCertificate): CertificateInfo {
-  const leaf = splitPemCertificates(cert.certChainPem)[0];
+  const leafPem = splitPemCertificates(cert.certChainPem)[0];
+  const leaf = leafPem ? new X509Certificate(leafPem) : undefined;
+  // The mesh CA binds the certificate to the join token's cluster with one subject OU.
+  const units = (leaf?.subject ?? '').split('\n').filter((line) => line.startsWith('OU=')).map((line) => line.slice(3));
   return {
     serialNumber: cert.serialNumber,
     notBefore: cert.notBefore.toISOString(),
     notAfter: cert.notAfter.toISOString(),
     spiffeId: cert.spiffeId,
-    issuer: leaf ? new X509Certificate(leaf).issuer : undefined,
+    issuer: leaf?.issuer,
+    ...(units.length === 1 ? { cluster: units[0] } : {}),
   };
 }
 

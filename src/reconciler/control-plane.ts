@@ -91,7 +91,8 @@ export class ControlPlane {
     this.discovery = createDiscoveryServer({
       render: (proxy, endpoints) => this.renderProxy(proxy, endpoints),
       tls: opts.discovery?.tls ?? this.meshDiscoveryTls,
-      ...(this.meshDiscoveryTls ? { authenticate: spiffeAuthenticator((security && security.trustDomain) || 'cluster.local') } : {}),
+      // The mesh CA binds every certificate to its join token's cluster: an unbound one is refused.
+      ...(this.meshDiscoveryTls ? { authenticate: spiffeAuthenticator((security && security.trustDomain) || 'cluster.local', { requireClusterBinding: true }) } : {}),
       debounceMs: opts.discovery?.debounceMs,
       staleAfterMs: opts.discovery?.staleAfterMs,
       endpointGraceMs: opts.discovery?.endpointGraceMs,

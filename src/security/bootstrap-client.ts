@@ -6,7 +6,7 @@ import { generateKeyAndCsr, type WorkloadKeyType } from './ca/csr.js';
 import { derToPem } from './ca/der-sign.js';
 import { CaError, isCaError, type CaErrorCode } from './errors.js';
 import type { BootstrapResponse } from './bootstrap.js';
-import { spiffeId } from './identity.js';
+import { parseSpiffeId, spiffeId } from './identity.js';
 import { caCertHashOf, parseJoinToken } from './join-tokens.js';
 import { operatorIdentity } from './operator-identity.js';
 import { spiffeIdentityCheck } from './tls/client-tls.js';
@@ -18,7 +18,7 @@ export interface BootstrapClientOptions {
   /**
    * The operator's bootstrap endpoint. `https://…/v1/bootstrap`: used as is. `http://…/v1/bootstrap`
    * (the operator API): asked with a GET (no token) where its TLS endpoint is; the token only ever
-   * travels over TLS, except to a loopback address that offers no TLS endpoint (tests, one host).
+   * travels over TLS (no TLS endpoint on offer: TLS_REQUIRED, whatever the address).
    */
   url: string;
   cluster: string;
@@ -40,9 +40,9 @@ export interface BootstrapClientOptions {
 }
 
 interface ResolvedEndpoint {
+  /** Always `https:`. */
   url: string;
-  /** undefined: plaintext (loopback only). */
-  tls?: { ca?: string; checkServerIdentity?: (host: string, cert: PeerCertificate) => Error | undefined };
+  tls: { ca?: string; checkServerIdentity?: (host: string, cert: PeerCertificate) => Error | undefined };
 }
 
 /** Roots fetched and checked against a pin, per endpoint and pin: renewals skip the extra handshake. */
@@ -58,54 +58,100 @@ export async function requestBootstrapCertificate(options: BootstrapClientOption
   const timeout = options.timeoutMs ?? DEFAULT_BOOTSTRAP_TIMEOUT_MS;
   const endpoint = await resolveBootstrapEndpoint(options, timeout);
   const { privateKeyPem, csrPem } = await generateKeyAndCsr(options, options.keyType);
-  const dispatcher = new Agent({
-    connect: { ...(endpoint.tls ?? {}) },
-    headersTimeout: timeout,
-    bodyTimeout: timeout,
-    connectTimeout: timeout,
-  });
+  const body = {
+    cluster: options.cluster,
+    token: parseJoinToken(options.token).secret,
+    csrPem,
+    namespace: options.namespace,
+    serviceAccount: options.serviceAccount,
+    ...(options.ttlMs ? { ttlMs: options.ttlMs } : {}),
+  };
+  return postForCertificate(endpoint.url, endpoint.tls, body, privateKeyPem, timeout);
+}
+
+export interface RenewalClientOptions {
+  /** The operator's bootstrap endpoint: `https://…`, or the operator API's `http://…/v1/bootstrap` that names it. */
+  url: string;
+  /** The certificate to renew: presented as the TLS client certificate (its key never leaves the proxy). */
+  current: WorkloadCertificate;
+  ttlMs?: number;
+  /** The operator's SPIFFE id(s); default: the operator's identity in the certificate's trust domain. */
+  expectedServerSpiffeIds?: string[];
+  keyType?: WorkloadKeyType;
+  timeoutMs?: number;
+  now?: () => number;
+}
+
+/**
+ * Renewal without the join token: a fresh key and a CSR for the current certificate's identity,
+ * POSTed over mutual TLS with the current certificate as the client certificate; the operator is
+ * verified with the mesh root the current certificate came with. The operator issues the SAME
+ * identity and cluster. Throws CaError: AUTHN when the certificate is expired (not even sent) or
+ * refused by the operator (the caller falls back to its join token), CA_NOT_READY on transport errors.
+ */
+export async function requestRenewedCertificate(options: RenewalClientOptions): Promise<WorkloadCertificate> {
+  const timeout = options.timeoutMs ?? DEFAULT_BOOTSTRAP_TIMEOUT_MS;
+  const { current } = options;
+  const now = options.now?.() ?? Date.now();
+  if (current.notAfter.getTime() <= now) throw new CaError('AUTHN', `certificate ${current.serialNumber} expired at ${current.notAfter.toISOString()}: renewal needs the join token`);
+  const identity = current.spiffeId ? parseSpiffeId(current.spiffeId) : undefined;
+  if (!identity) throw new CaError('AUTHN', `certificate ${current.serialNumber} carries no SPIFFE workload identity`);
+  const url = await tlsUrlOf(options.url, timeout);
+  const { privateKeyPem, csrPem } = await generateKeyAndCsr(identity, options.keyType);
+  const connect = {
+    ca: current.rootCertPem,
+    cert: current.certChainPem,
+    key: current.privateKeyPem,
+    checkServerIdentity: spiffeIdentityCheck(options.expectedServerSpiffeIds ?? [spiffeId(operatorIdentity(identity.trustDomain))]),
+  };
+  return postForCertificate(url, connect, { csrPem, ...(options.ttlMs ? { ttlMs: options.ttlMs } : {}) }, privateKeyPem, timeout);
+}
+
+/** POSTs a bootstrap or renewal body over TLS; the answer's chain with the local key. */
+async function postForCertificate(url: string, connect: object, body: object, privateKeyPem: string, timeout: number): Promise<WorkloadCertificate> {
+  if (!url.startsWith('https:')) throw new CaError('TLS_REQUIRED', `${url} is not a TLS endpoint; the join token is never sent in plaintext`);
+  const dispatcher = new Agent({ connect, headersTimeout: timeout, bodyTimeout: timeout, connectTimeout: timeout });
   try {
     let response;
     try {
-      response = await request(endpoint.url, {
+      response = await request(url, {
         method: 'POST',
         dispatcher,
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({
-          cluster: options.cluster,
-          token: parseJoinToken(options.token).secret,
-          csrPem,
-          namespace: options.namespace,
-          serviceAccount: options.serviceAccount,
-          ...(options.ttlMs ? { ttlMs: options.ttlMs } : {}),
-        }),
+        body: JSON.stringify(body),
         signal: AbortSignal.timeout(timeout),
       });
     } catch (error) {
-      throw new CaError('CA_NOT_READY', `bootstrap request to ${endpoint.url} failed: ${(error as Error).message}`, { cause: error });
+      throw new CaError('CA_NOT_READY', `bootstrap request to ${url} failed: ${(error as Error).message}`, { cause: error });
     }
     const text = await response.body.text();
-    if (response.statusCode === 401) throw new CaError('AUTHN', `bootstrap refused by ${endpoint.url}: ${text.slice(0, 200)}`);
+    if (response.statusCode === 401) throw new CaError('AUTHN', `bootstrap refused by ${url}: ${text.slice(0, 200)}`);
     if (response.statusCode !== 200) {
       const code = response.statusCode >= 500 ? 'CA_NOT_READY' : (wireCode(text) ?? 'CSR_PARSE');
-      throw new CaError(code, `bootstrap ${endpoint.url} answered ${response.statusCode}: ${text.slice(0, 200)}`);
+      throw new CaError(code, `bootstrap ${url} answered ${response.statusCode}: ${text.slice(0, 200)}`);
     }
-    const body = JSON.parse(text) as BootstrapResponse;
-    return workloadCertificateFrom(privateKeyPem, body.certChainPem, body.rootCertPem);
+    const answer = JSON.parse(text) as BootstrapResponse;
+    return workloadCertificateFrom(privateKeyPem, answer.certChainPem, answer.rootCertPem);
   } finally {
     await dispatcher.close();
   }
 }
 
+/** An https URL as is; the operator API's http URL: the TLS endpoint it names (TLS_REQUIRED if none). */
+async function tlsUrlOf(url: string, timeoutMs: number): Promise<string> {
+  const protocol = new URL(url).protocol;
+  if (protocol === 'https:') return url;
+  if (protocol !== 'http:') throw new CaError('TLS_REQUIRED', `bootstrap URL ${url} is neither https nor http`);
+  const tlsUrl = await askForTlsEndpoint(url, timeoutMs);
+  if (!tlsUrl) throw new CaError('TLS_REQUIRED', `${url} offers no TLS bootstrap endpoint; the join token is never sent in plaintext`);
+  return tlsUrl;
+}
+
 /** Where to POST and how to trust it (see BootstrapClientOptions.url). */
-export async function resolveBootstrapEndpoint(options: BootstrapClientOptions, timeoutMs = DEFAULT_BOOTSTRAP_TIMEOUT_MS, meshEndpoint = false): Promise<ResolvedEndpoint> {
-  const url = new URL(options.url);
-  if (url.protocol === 'https:') return { url: options.url, tls: await trustFor(options, url, timeoutMs, meshEndpoint) };
-  if (url.protocol !== 'http:') throw new CaError('TLS_REQUIRED', `bootstrap URL ${options.url} is neither https nor http`);
-  const tlsUrl = await askForTlsEndpoint(options.url, timeoutMs);
-  if (tlsUrl) return resolveBootstrapEndpoint({ ...options, url: tlsUrl }, timeoutMs, true);
-  if (isLoopback(url.hostname)) return { url: options.url };
-  throw new CaError('TLS_REQUIRED', `${options.url} offers no TLS bootstrap endpoint; the join token is never sent in plaintext`);
+export async function resolveBootstrapEndpoint(options: BootstrapClientOptions, timeoutMs = DEFAULT_BOOTSTRAP_TIMEOUT_MS): Promise<ResolvedEndpoint> {
+  const tlsUrl = await tlsUrlOf(options.url, timeoutMs);
+  const meshEndpoint = tlsUrl !== options.url;
+  return { url: tlsUrl, tls: await trustFor(options, new URL(tlsUrl), timeoutMs, meshEndpoint) };
 }
 
 /** `meshEndpoint`: the operator pointed us there, so its certificate comes from the mesh CA, which only a pin or caPem can vouch for. */
@@ -185,9 +231,4 @@ function wireCode(text: string): CaErrorCode | undefined {
   } catch {
     return undefined;
   }
-}
-
-function isLoopback(hostname: string): boolean {
-  const host = hostname.replace(/^\[|\]$/g, '');
-  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }

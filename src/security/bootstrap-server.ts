@@ -28,16 +28,25 @@ export interface BootstrapServer {
 }
 
 /**
- * `POST /v1/bootstrap` over TLS (server authentication only: a joining proxy has no certificate
- * yet; the join token authenticates it). The chain sent includes the root, so a proxy holding only
- * the root's pin (from its join token) can find and check it before trusting the connection.
+ * `POST /v1/bootstrap` over TLS. A client certificate is requested, not required: a joining proxy
+ * has none yet and its join token authenticates it; a renewing proxy presents its current mesh
+ * certificate instead of the token (verified here against the mesh root; the handler refuses a
+ * renewal whose certificate did not verify). The chain sent includes the root, so a proxy holding
+ * only the root's pin (from its join token) can find and check it before trusting the connection.
  */
 export async function startBootstrapServer(options: BootstrapServerOptions): Promise<BootstrapServer> {
   const handler = createBootstrapHandler(options.ca, options.tokens, options.logger);
   const cert = options.serverCertificate;
   const sockets = new Set<Socket>();
   const server: Server = createServer(
-    { key: cert.privateKeyPem, cert: cert.certChainPem + cert.rootCertPem, minVersion: 'TLSv1.2' },
+    {
+      key: cert.privateKeyPem,
+      cert: cert.certChainPem + cert.rootCertPem,
+      minVersion: 'TLSv1.2',
+      requestCert: true,
+      rejectUnauthorized: false,
+      ca: options.ca.rootCertPem,
+    },
     (req: IncomingMessage, res: ServerResponse) => {
       const path = new URL(req.url ?? '/', 'https://operator.invalid').pathname;
       if (path === BOOTSTRAP_PATH) return handler(req, res);

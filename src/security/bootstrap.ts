@@ -1,8 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { CertificateAuthority, IssuedCertificate } from './ca/certificate-authority.js';
+import { requestedUrisOf } from './csr-identity.js';
 import { CaError, isCaError } from './errors.js';
-import { parseSpiffeId } from './identity.js';
+import { parseSpiffeId, spiffeId, spiffeIdFromSubjectAltName } from './identity.js';
 import type { JoinTokenStore } from './join-tokens.js';
 import { isOperatorIdentity } from './operator-identity.js';
 
@@ -33,7 +35,8 @@ export async function bootstrapExchange(
       throw new CaError('AUTHN', `join token rejected for cluster ${JSON.stringify(request.cluster)}`);
     }
     if (isOperatorIdentity(identity)) throw new CaError('IDENTITY', `${identity.namespace}/${identity.serviceAccount} is the operator's reserved identity`);
-    const issued = ca.issueWorkloadCertificate(request.csrPem, identity, request.ttlMs);
+    // The certificate is bound to the token's cluster: discovery refuses a hello claiming another.
+    const issued = ca.issueWorkloadCertificate(request.csrPem, identity, request.ttlMs, { cluster: request.cluster });
     logger?.info({ cluster: request.cluster, spiffeId: issued.spiffeId, serial: issued.serialNumber }, 'bootstrap certificate issued');
     return issued;
   } catch (error) {
@@ -46,18 +49,79 @@ export async function bootstrapExchange(
 }
 
 /**
- * Renewal over an authenticated mTLS channel: the identity is the peer certificate's SPIFFE id
- * (verified by TLS), never the CSR's. `peerSpiffeId` is `spiffe://…` or a bare principal.
+ * A renewal: no token, only a CSR; the caller is authenticated by the mesh certificate it presents
+ * on the TLS connection. `namespace`/`serviceAccount` are optional and, when sent, must be the
+ * certificate's own.
  */
-export function renewForAuthenticatedPeer(
+export interface RenewalRequest {
+  csrPem: string;
+  ttlMs?: number;
+  namespace?: string;
+  serviceAccount?: string;
+}
+
+/** The client certificate of a renewal connection, as TLS verified it against the mesh root. */
+export interface RenewalPeer {
+  /** TLS verified the chain to the mesh root, and its validity dates. */
+  authorized: boolean;
+  /** OpenSSL's reason when not authorized (`CERT_HAS_EXPIRED`, `UNABLE_TO_VERIFY_LEAF_SIGNATURE`, …). */
+  authorizationError?: string;
+  spiffeId?: string;
+  /** The cluster the certificate is bound to (subject OU). */
+  cluster?: string;
+  serialNumber?: string;
+  notAfter?: Date;
+}
+
+/**
+ * Renewal over mutual TLS: a new certificate for the SAME identity and cluster as the presented,
+ * valid mesh certificate, never for what the request or CSR asks. Throws CaError: AUTHN (401) when
+ * the certificate is missing, not from this mesh, expired or bound to no cluster (the proxy then
+ * falls back to its join token); IDENTITY when the request or CSR names another identity.
+ */
+export function renewWithPeerCertificate(
   ca: CertificateAuthority,
-  peerSpiffeId: string | undefined,
-  csrPem: string,
-  ttlMs?: number,
+  peer: RenewalPeer | undefined,
+  request: RenewalRequest,
+  logger?: Logger,
+  now: number = Date.now(),
 ): IssuedCertificate {
-  const identity = peerSpiffeId ? parseSpiffeId(peerSpiffeId) : undefined;
-  if (!identity) throw new CaError('AUTHN', 'no authenticated SPIFFE peer identity');
-  return ca.issueWorkloadCertificate(csrPem, identity, ttlMs);
+  try {
+    if (!peer) throw new CaError('AUTHN', 'renewal without a client certificate');
+    if (!peer.authorized) throw new CaError('AUTHN', `client certificate refused: ${peer.authorizationError ?? 'not verified'}`);
+    if (peer.notAfter && peer.notAfter.getTime() <= now) throw new CaError('AUTHN', `client certificate expired at ${peer.notAfter.toISOString()}`);
+    const identity = peer.spiffeId ? parseSpiffeId(peer.spiffeId) : undefined;
+    if (!identity) throw new CaError('AUTHN', `client certificate carries no SPIFFE workload identity (${peer.spiffeId ?? 'none'})`);
+    if (isOperatorIdentity(identity)) throw new CaError('IDENTITY', `${identity.namespace}/${identity.serviceAccount} is the operator's reserved identity`);
+    if (!peer.cluster) throw new CaError('AUTHN', `certificate ${peer.serialNumber ?? ''} is bound to no cluster: renew with the join token`);
+    const own = spiffeId(identity);
+    if ((request.namespace !== undefined && request.namespace !== identity.namespace) || (request.serviceAccount !== undefined && request.serviceAccount !== identity.serviceAccount)) {
+      throw new CaError('IDENTITY', `renewal for ${own} asks for ${request.namespace ?? identity.namespace}/${request.serviceAccount ?? identity.serviceAccount}`);
+    }
+    const asked = requestedUrisOf(request.csrPem).filter((uri) => uri !== own);
+    if (asked.length > 0) throw new CaError('IDENTITY', `renewal CSR of ${own} asks for ${asked.join(', ')}`);
+    const issued = ca.issueWorkloadCertificate(request.csrPem, identity, request.ttlMs, { cluster: peer.cluster });
+    logger?.info({ cluster: peer.cluster, spiffeId: issued.spiffeId, serial: issued.serialNumber, previousSerial: peer.serialNumber }, 'certificate renewed');
+    return issued;
+  } catch (error) {
+    if (isCaError(error)) logger?.warn({ cluster: peer?.cluster, spiffeId: peer?.spiffeId, code: error.code, reason: error.reason }, 'renewal refused');
+    throw error;
+  }
+}
+
+/** The renewal peer of a TLS request: node's verdict on the client certificate, and what it names. */
+export function renewalPeerOf(socket: TLSSocket): RenewalPeer | undefined {
+  const cert = socket.getPeerCertificate();
+  if (!cert || !cert.serialNumber) return undefined;
+  const ou = (cert.subject as Record<string, string | string[] | undefined> | undefined)?.OU;
+  return {
+    authorized: socket.authorized,
+    authorizationError: socket.authorizationError ? String(socket.authorizationError) : undefined,
+    spiffeId: spiffeIdFromSubjectAltName(cert.subjectaltname),
+    cluster: typeof ou === 'string' && ou.length > 0 ? ou : undefined,
+    serialNumber: cert.serialNumber,
+    notAfter: new Date(cert.valid_to),
+  };
 }
 
 /** Bound on a bootstrap request body (CSR ~1.7 KB + fields). */
@@ -87,8 +151,10 @@ export function toBootstrapResponse(issued: IssuedCertificate): BootstrapRespons
 }
 
 /**
- * An http request listener for `POST` with a JSON BootstrapRequest body (mount it at e.g.
- * `/v1/bootstrap`). Answers 200 BootstrapResponse, or `{code, message}` with the CaError status.
+ * An https request listener for `POST` (mount it at e.g. `/v1/bootstrap`) with a JSON body: a
+ * BootstrapRequest (join token + CSR) or, without a token, a RenewalRequest authenticated by the
+ * client certificate of the connection. Answers 200 BootstrapResponse, or `{code, message}` with
+ * the CaError status. A request that did not come over TLS is refused (403 TLS_REQUIRED).
  */
 export function createBootstrapHandler(
   ca: CertificateAuthority,
@@ -100,6 +166,12 @@ export function createBootstrapHandler(
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(JSON.stringify(body));
     };
+    const socket = req.socket as TLSSocket;
+    if (!socket.encrypted) {
+      const refused = new CaError('TLS_REQUIRED', 'plaintext bootstrap request refused');
+      logger?.warn({ code: refused.code, remote: socket.remoteAddress }, 'bootstrap refused');
+      return reply(refused.status, refused.toWire());
+    }
     if (req.method !== 'POST') return reply(405, { code: 'METHOD', message: 'POST only' });
     const chunks: Buffer[] = [];
     let size = 0;
@@ -114,16 +186,21 @@ export function createBootstrapHandler(
     });
     req.on('end', () => {
       if (res.headersSent) return;
-      let body: Partial<BootstrapRequest>;
+      let body: Record<string, unknown>;
       try {
-        body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Partial<BootstrapRequest>;
+        body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
       } catch {
         return reply(400, { code: 'BAD_JSON', message: 'body is not JSON' });
       }
-      const fields = ['cluster', 'token', 'csrPem', 'namespace', 'serviceAccount'] as const;
+      if (typeof body !== 'object' || body === null) return reply(400, { code: 'BAD_JSON', message: 'body is not a JSON object' });
+      const renewal = body.token === undefined;
+      const fields = renewal ? (['csrPem'] as const) : (['cluster', 'token', 'csrPem', 'namespace', 'serviceAccount'] as const);
       const missing = fields.filter((field) => typeof body[field] !== 'string');
       if (missing.length > 0) return reply(400, { code: 'BAD_REQUEST', message: `missing string fields: ${missing.join(', ')}` });
-      bootstrapExchange(ca, tokens, body as BootstrapRequest, logger).then(
+      const issue = renewal
+        ? Promise.resolve().then(() => renewWithPeerCertificate(ca, renewalPeerOf(socket), renewalRequestOf(body), logger))
+        : bootstrapExchange(ca, tokens, body as unknown as BootstrapRequest, logger);
+      issue.then(
         (issued) => reply(200, toBootstrapResponse(issued)),
         (error: unknown) => {
           if (isCaError(error)) return reply(error.status, error.toWire());
@@ -132,5 +209,16 @@ export function createBootstrapHandler(
         },
       );
     });
+  };
+}
+
+/** Only the fields a renewal may carry; a non-string identity field counts as asking for another identity. */
+function renewalRequestOf(body: Record<string, unknown>): RenewalRequest {
+  const optional = (field: string): string | undefined => (body[field] === undefined ? undefined : String(body[field]));
+  return {
+    csrPem: body.csrPem as string,
+    ...(typeof body.ttlMs === 'number' ? { ttlMs: body.ttlMs } : {}),
+    namespace: optional('namespace'),
+    serviceAccount: optional('serviceAccount'),
   };
 }

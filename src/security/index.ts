@@ -30,12 +30,23 @@ export { MeshCaService, type MeshCaServiceOptions, type MeshServerTls } from './
 export {
   bootstrapExchange,
   createBootstrapHandler,
-  renewForAuthenticatedPeer,
+  renewalPeerOf,
+  renewWithPeerCertificate,
   toBootstrapResponse,
   type BootstrapRequest,
   type BootstrapResponse,
+  type RenewalPeer,
+  type RenewalRequest,
 } from './bootstrap.js';
-export { fetchPinnedRoot, requestBootstrapCertificate, resolveBootstrapEndpoint, type BootstrapClientOptions } from './bootstrap-client.js';
+export {
+  fetchPinnedRoot,
+  requestBootstrapCertificate,
+  requestRenewedCertificate,
+  resolveBootstrapEndpoint,
+  type BootstrapClientOptions,
+  type RenewalClientOptions,
+} from './bootstrap-client.js';
+export { requestedUrisOf } from './csr-identity.js';
 export {
   resolvePeerAuthentication,
   type PeerAuthenticationInput,

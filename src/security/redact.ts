@@ -22,9 +22,17 @@ const SECRET_FIELDS = [
 /** Bracket notation: header names with dashes are not identifiers in fast-redact paths. */
 const HEADER_FIELDS = ['.authorization', '.cookie', '["set-cookie"]', '["proxy-authorization"]', '["x-trellis-join-token"]'];
 
+/**
+ * The mTLS renewal path: the TLS options that carry the current key (`{connect|tls: {key}}`) and
+ * the certificate being renewed one level deeper (`{renewal: {current: {privateKeyPem}}}`).
+ */
+const RENEWAL_PATHS = ['connect.key', 'tls.key', 'current.privateKeyPem'];
+
 export const REDACT_PATHS: string[] = [
   ...SECRET_FIELDS,
   ...SECRET_FIELDS.map((field) => `*.${field}`),
+  ...RENEWAL_PATHS,
+  ...RENEWAL_PATHS.map((path) => `*.${path}`),
   ...HEADER_FIELDS.map((field) => `headers${field}`),
   ...HEADER_FIELDS.map((field) => `*.headers${field}`),
 ];

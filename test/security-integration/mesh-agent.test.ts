@@ -1,35 +1,36 @@
-import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { pino } from 'pino';
 import { createDiscoveryServer, type DiscoveryServer } from '../../src/discovery/index.js';
 import type { ProxyIdentity, ProxySnapshot } from '../../src/mesh/snapshot.js';
 import { startMeshAgent, type MeshAgent } from '../../src/proxy/agent.js';
 import type { WorkloadEndpoint } from '../../src/render/types.js';
-import { CertificateAuthority, JoinTokenStore, createBootstrapHandler } from '../../src/security/index.js';
+import { redactOptions } from '../../src/security/index.js';
 import { cluster, route, snapshot, toCluster } from '../proxy/fixtures.js';
+import { sidecarIdentity, startTestMeshCa, until, type TestMeshCa } from './helpers/mesh-ca.js';
 
 /**
- * startMeshAgent({security}) end to end: bootstrap with the join token, a discovery server that
- * records the reported certificate (what `proxy-config secret` shows), real mTLS between the two
- * agents, and a short-lived certificate rotating under traffic.
+ * startMeshAgent({security}) end to end: bootstrap with the join token over TLS, a discovery server
+ * that records the reported certificate (what `proxy-config secret` shows), real mTLS between the
+ * two agents, and a short-lived certificate rotating under traffic, each renewal over mutual TLS
+ * with the current certificate (the token is used once per proxy).
  */
 const RATINGS_CLUSTER = 'outbound|9080||ratings.bookinfo.svc.cluster.local';
 const TTL_MS = 6000;
-let dir: string;
-let bootstrap: Server;
+let mesh: TestMeshCa;
+let caLog = '';
 let app: Server;
 let discovery: DiscoveryServer;
 const agents: MeshAgent[] = [];
 let ratings: MeshAgent;
 let productpage: MeshAgent;
 
-const identity = (workload: string, mode: 'sidecar' = 'sidecar'): ProxyIdentity => ({
-  id: `c1/bookinfo/${workload}/0`, cluster: 'c1', namespace: 'bookinfo', workload, labels: { app: workload }, service: workload, serviceAccount: `bookinfo-${workload}`, mode,
-});
+const identity = (workload: string): ProxyIdentity => sidecarIdentity('c1', 'bookinfo', workload, `bookinfo-${workload}`);
+const logged = (msg: string): number => caLog.split('\n').filter((line) => line.includes(`"msg":"${msg}"`)).length;
 
 function render(proxy: ProxyIdentity, endpoints: WorkloadEndpoint[]): ProxySnapshot {
   const ratingsEndpoints = endpoints
@@ -63,28 +64,20 @@ function get(port: number, path: string): Promise<number> {
   });
 }
 
-async function until<T>(what: string, probe: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(50);
-  }
-}
-
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'trellis-sec-agent-'));
-  const ca = await CertificateAuthority.open({ trustDomain: 'cluster.local', stateDir: dir });
-  const tokens = new JoinTokenStore({ stateDir: dir });
-  const token = await tokens.tokenFor('c1');
-  bootstrap = createServer(createBootstrapHandler(ca, tokens));
-  const bootstrapUrl = `http://127.0.0.1:${await listen(bootstrap)}/v1/bootstrap`;
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      caLog += chunk.toString();
+      done();
+    },
+  });
+  mesh = await startTestMeshCa({ cluster: 'c1', ttlMs: TTL_MS, logger: pino({ ...redactOptions }, sink) });
+  const dir = mesh.dir;
   app = createServer((_req, res) => res.end('ok'));
   const appPort = await listen(app);
   discovery = createDiscoveryServer({ render, debounceMs: 10 });
   const { url } = await discovery.listen(0, '127.0.0.1');
-  const security = { bootstrapUrl, cluster: 'c1', token, trustDomain: 'cluster.local', ttlMs: TTL_MS };
+  const security = mesh.options;
 
   const inboundPort = await freePort();
   ratings = await startMeshAgent({
@@ -105,8 +98,7 @@ afterAll(async () => {
   for (const a of agents) await a.stop({ drainMs: 0 });
   await discovery?.close();
   await new Promise((r) => app?.close(r));
-  await new Promise((r) => bootstrap?.close(r));
-  await rm(dir, { recursive: true, force: true });
+  await mesh?.close();
 });
 
 describe('startMeshAgent with security', () => {
@@ -142,6 +134,9 @@ describe('startMeshAgent with security', () => {
     expect(ratings.security!.certificateInfo().serialNumber).not.toBe(firstServer);
     expect(productpage.security!.certificateInfo().serialNumber).not.toBe(firstClient);
     expect(statuses.filter((s) => s !== 200)).toEqual([]);
+    // Each proxy used its join token once; every rotation was a renewal over mutual TLS.
+    expect(logged('bootstrap certificate issued')).toBe(2);
+    expect(logged('certificate renewed')).toBeGreaterThanOrEqual(2);
     // reloadTls rebuilt productpage's upstream pools after each rotation; requests still get through.
     expect(await get(outbound, '/after-rotation')).toBe(200);
     await until('discovery sees the rotated certificate', () =>

@@ -1,24 +1,13 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, request as httpRequest, type Server } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { createServer, type Server } from 'node:http';
+import type { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import type { Endpoint, ProxyIdentity, ProxySnapshot, UpstreamTls } from '../../src/mesh/snapshot.js';
-import { startProxySecurity, type ProxySecurity } from '../../src/proxy/mesh-security.js';
+import type { Endpoint, ProxySnapshot, UpstreamTls } from '../../src/mesh/snapshot.js';
+import type { ProxySecurity } from '../../src/proxy/mesh-security.js';
 import { startProxy, type Proxy } from '../../src/proxy/server.js';
-import {
-  CertificateAuthority,
-  JoinTokenStore,
-  connectionSecurityPolicy,
-  createBootstrapHandler,
-  createMeshListener,
-  handToServer,
-  peerSecurityOf,
-  type MeshListener,
-} from '../../src/security/index.js';
+import { connectionSecurityPolicy, createMeshListener, handToServer, peerSecurityOf, type MeshListener } from '../../src/security/index.js';
 import { cluster, route, snapshot, toCluster } from '../proxy/fixtures.js';
 import { closeServer, listen } from '../security/helpers/mesh.js';
+import { httpGet as get, sidecarIdentity, startTestMeshCa, type TestMeshCa } from './helpers/mesh-ca.js';
 
 /**
  * Auto mTLS decided per endpoint (Istio's transport socket match on `security.istio.io/tlsMode`):
@@ -38,9 +27,7 @@ interface Seen {
   principal?: string;
 }
 
-let dir: string;
-let bootstrap: Server;
-const securities: ProxySecurity[] = [];
+let mesh: TestMeshCa;
 let clientSecurity: ProxySecurity;
 let client: Proxy;
 let meshListener: MeshListener;
@@ -51,9 +38,7 @@ let details: Proxy;
 let sidecarPort: number;
 let plainPort: number;
 
-const identity = (workload: string, serviceAccount: string): ProxyIdentity => ({
-  id: `c1/bookinfo/${workload}/0`, cluster: 'c1', namespace: 'bookinfo', workload, labels: { app: workload }, service: workload, serviceAccount, mode: 'sidecar',
-});
+const identity = (workload: string, serviceAccount: string) => sidecarIdentity('c1', 'bookinfo', workload, serviceAccount);
 
 const sidecarEndpoint = (port: number, serviceAccount: string): Endpoint => ({
   address: '127.0.0.1', port, labels: { 'security.istio.io/tlsMode': 'istio' }, tlsMode: 'istio', serviceAccount, namespace: 'bookinfo', weight: 1,
@@ -89,19 +74,6 @@ function apply(s: ProxySnapshot): void {
   expect(result).toMatchObject({ ok: true });
 }
 
-function get(port: number, host: string, path = '/'): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port, path, headers: { host }, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
 /** `count` requests to ratings through the client sidecar; what each endpoint saw. */
 async function ratingsRound(count: number): Promise<Array<{ status: number; seen?: Seen }>> {
   const out: Array<{ status: number; seen?: Seen }> = [];
@@ -113,18 +85,10 @@ async function ratingsRound(count: number): Promise<Array<{ status: number; seen
 }
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'trellis-per-endpoint-'));
-  const ca = await CertificateAuthority.open({ trustDomain: TRUST_DOMAIN, stateDir: dir });
-  const tokens = new JoinTokenStore({ stateDir: dir });
-  const token = await tokens.tokenFor('c1');
-  bootstrap = createServer(createBootstrapHandler(ca, tokens));
-  const bootstrapPort = await new Promise<number>((resolve) => bootstrap.listen(0, '127.0.0.1', () => resolve((bootstrap.address() as AddressInfo).port)));
-  const options = { bootstrapUrl: `http://127.0.0.1:${bootstrapPort}/v1/bootstrap`, cluster: 'c1', token, trustDomain: TRUST_DOMAIN };
-
-  const ratingsSecurity = await startProxySecurity(options, identity('ratings', 'bookinfo-ratings'));
-  const detailsSecurity = await startProxySecurity(options, identity('details', 'bookinfo-details'));
-  clientSecurity = await startProxySecurity(options, identity('productpage', 'bookinfo-productpage'));
-  securities.push(ratingsSecurity, detailsSecurity, clientSecurity);
+  mesh = await startTestMeshCa({ cluster: 'c1', trustDomain: TRUST_DOMAIN });
+  const ratingsSecurity = await mesh.security(identity('ratings', 'bookinfo-ratings'));
+  const detailsSecurity = await mesh.security(identity('details', 'bookinfo-details'));
+  clientSecurity = await mesh.security(identity('productpage', 'bookinfo-productpage'));
 
   // The sidecar endpoint: a PERMISSIVE mesh listener, so a plaintext client would get through and be seen as such.
   sidecarEcho = createServer((req, res) => {
@@ -153,9 +117,8 @@ afterAll(async () => {
   await client?.close({ drainMs: 0 });
   await details?.close({ drainMs: 0 });
   await meshListener?.close();
-  for (const s of [sidecarEcho, plain, app, bootstrap]) if (s) await closeServer(s);
-  for (const s of securities) s.stop();
-  await rm(dir, { recursive: true, force: true });
+  for (const s of [sidecarEcho, plain, app]) if (s) await closeServer(s);
+  await mesh?.close();
 });
 
 describe('auto mTLS per endpoint', () => {

@@ -1,17 +1,15 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, request as httpRequest, type Server } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { createServer, type Server } from 'node:http';
+import type { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import type { ProxyIdentity, ProxySnapshot } from '../../src/mesh/snapshot.js';
-import { startProxySecurity, type ProxySecurity } from '../../src/proxy/mesh-security.js';
+import type { ProxySecurity } from '../../src/proxy/mesh-security.js';
 import { startProxy, type Proxy } from '../../src/proxy/server.js';
 import { buildProxySnapshot } from '../../src/render/snapshot/index.js';
 import type { WorkloadEndpoint } from '../../src/render/types.js';
-import { CertificateAuthority, JoinTokenStore, createBootstrapHandler, createMeshListener, handToServer, peerSecurityOf, type MeshListener } from '../../src/security/index.js';
+import { createMeshListener, handToServer, peerSecurityOf, type MeshListener } from '../../src/security/index.js';
 import { clusterOf, objectsFromYaml } from '../render/snapshot/fixtures.js';
 import { closeServer, listen } from '../security/helpers/mesh.js';
+import { httpGet, startTestMeshCa, until, type TestMeshCa } from './helpers/mesh-ca.js';
 
 /**
  * From configuration to the wire: a MESH_INTERNAL ServiceEntry whose workloadSelector picks a
@@ -22,9 +20,7 @@ import { closeServer, listen } from '../security/helpers/mesh.js';
 const CLIENT = 'cluster.local/ns/default/sa/client';
 const HOST = 'billing.payments.mesh:8080';
 
-let dir: string;
-let bootstrap: Server;
-const securities: ProxySecurity[] = [];
+let mesh: TestMeshCa;
 let clientSecurity: ProxySecurity;
 let client: Proxy;
 let meshListener: MeshListener;
@@ -76,18 +72,7 @@ function apply(s: ProxySnapshot): void {
   expect(client.applySnapshot(s)).toMatchObject({ ok: true });
 }
 
-function get(path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port: client.ports.outbound!, path, headers: { host: HOST }, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+const get = (path: string) => httpGet(client.ports.outbound!, HOST, path);
 
 async function round(): Promise<Array<{ endpoint: string; mtls: boolean; principal?: string }>> {
   const seen = [];
@@ -100,16 +85,9 @@ async function round(): Promise<Array<{ endpoint: string; mtls: boolean; princip
 }
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'trellis-rendered-mtls-'));
-  const ca = await CertificateAuthority.open({ trustDomain: 'cluster.local', stateDir: dir });
-  const tokens = new JoinTokenStore({ stateDir: dir });
-  const token = await tokens.tokenFor('test');
-  bootstrap = createServer(createBootstrapHandler(ca, tokens));
-  const bootstrapPort = await new Promise<number>((resolve) => bootstrap.listen(0, '127.0.0.1', () => resolve((bootstrap.address() as AddressInfo).port)));
-  const options = { bootstrapUrl: `http://127.0.0.1:${bootstrapPort}/v1/bootstrap`, cluster: 'test', token, trustDomain: 'cluster.local' };
-  const billingSecurity = await startProxySecurity(options, { ...clientIdentity, id: 'test/payments/billing/0', namespace: 'payments', workload: 'billing', serviceAccount: 'billing' });
-  clientSecurity = await startProxySecurity(options, clientIdentity);
-  securities.push(billingSecurity, clientSecurity);
+  mesh = await startTestMeshCa({ cluster: 'test' });
+  const billingSecurity = await mesh.security({ ...clientIdentity, id: 'test/payments/billing/0', namespace: 'payments', workload: 'billing', serviceAccount: 'billing' });
+  clientSecurity = await mesh.security(clientIdentity);
 
   sidecarEcho = createServer((req, res) => {
     const security = peerSecurityOf(req.socket as Socket);
@@ -123,23 +101,13 @@ beforeAll(async () => {
   client = await startProxy({ mode: 'sidecar', bindAddress: '127.0.0.1', outboundPort: 0, tls: clientSecurity.tls, inboundFilter: clientSecurity.inboundFilter });
 }, 30_000);
 
-/** Polls `probe` until true (conditions, not sleeps). */
-async function until(what: string, probe: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!probe()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 afterAll(async () => {
   await client?.close({ drainMs: 0 });
   // Pools of clusters retired by the last apply close asynchronously: let them finish inside the test.
   if (meshListener) await until('the client closed its upstream connections', () => meshListener.connectionCount === 0);
   await meshListener?.close();
-  for (const s of [sidecarEcho, vm, bootstrap]) if (s) await closeServer(s);
-  for (const s of securities) s.stop();
-  await rm(dir, { recursive: true, force: true });
+  for (const s of [sidecarEcho, vm]) if (s) await closeServer(s);
+  await mesh?.close();
 });
 
 describe('rendered auto mTLS on real sockets', () => {

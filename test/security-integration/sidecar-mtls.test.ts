@@ -1,21 +1,21 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer, request as httpRequest, type Server } from 'node:http';
+import { writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
 import { connect as netConnect, type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import type { AuthorizationPolicyRef, ProxyIdentity, ProxySnapshot } from '../../src/mesh/snapshot.js';
-import { startProxySecurity, type ProxySecurity } from '../../src/proxy/mesh-security.js';
+import type { ProxySecurity } from '../../src/proxy/mesh-security.js';
 import { startProxy, type Proxy } from '../../src/proxy/server.js';
-import { CertificateAuthority, JoinTokenStore, createBootstrapHandler, generateKeyAndCsr } from '../../src/security/index.js';
+import { CertificateAuthority, generateKeyAndCsr } from '../../src/security/index.js';
 import { cluster, route, snapshot, toCluster } from '../proxy/fixtures.js';
+import { httpGet, sidecarIdentity, startTestMeshCa, type TestMeshCa } from './helpers/mesh-ca.js';
 
 /**
  * Two sidecars with workload certificates from a real bootstrap endpoint (CA + join token over
- * HTTP), real TLS between them, a STRICT inbound, authorization from the snapshot, and openssl as
+ * TLS), real TLS between them, a STRICT inbound, authorization from the snapshot, and openssl as
  * an independent client.
  */
 const run = promisify(execFile);
@@ -25,22 +25,16 @@ const PRODUCTPAGE_PRINCIPAL = 'cluster.local/ns/bookinfo/sa/bookinfo-productpage
 const RATINGS_CLUSTER = 'outbound|9080||ratings.bookinfo.svc.cluster.local';
 const MISNAMED_CLUSTER = 'outbound|9080||misnamed.bookinfo.svc.cluster.local';
 
-let dir: string;
-let bootstrapServer: Server;
-let bootstrapUrl: string;
-let token: string;
+let mesh: TestMeshCa;
 let app: Server;
 const seen: Array<{ method: string; url: string }> = [];
-const securities: ProxySecurity[] = [];
 let client: Proxy;
 let server: Proxy;
 let serverSecurity: ProxySecurity;
 let clientSecurity: ProxySecurity;
 let otherCa: CertificateAuthority;
 
-function identity(workload: string, serviceAccount: string): ProxyIdentity {
-  return { id: `c1/bookinfo/${workload}/0`, cluster: 'c1', namespace: 'bookinfo', workload, labels: { app: workload }, service: workload, serviceAccount, mode: 'sidecar' };
-}
+const identity = (workload: string, serviceAccount: string): ProxyIdentity => sidecarIdentity('c1', 'bookinfo', workload, serviceAccount);
 
 function listen(s: Server): Promise<number> {
   return new Promise((resolve) => s.listen(0, '127.0.0.1', () => resolve((s.address() as AddressInfo).port)));
@@ -51,18 +45,7 @@ function serverSnapshot(authorization: AuthorizationPolicyRef[] = []): ProxySnap
   return { ...s, proxy: identity('ratings', RATINGS_SA), inbound: { mtlsMode: 'STRICT', portLevelMtls: {}, authorization, jwtRules: [] } };
 }
 
-function get(port: number, host: string, method = 'GET', path = '/ratings/1'): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port, method, path, headers: { host }, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+const get = (port: number, host: string, method = 'GET', path = '/ratings/1') => httpGet(port, host, path, method);
 
 /** A raw plaintext HTTP request on a net socket: how many bytes came back and how the connection ended. */
 function plaintextExchange(port: number): Promise<{ bytes: number; error?: string }> {
@@ -77,13 +60,8 @@ function plaintextExchange(port: number): Promise<{ bytes: number; error?: strin
 }
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'trellis-sec-int-'));
-  const ca = await CertificateAuthority.open({ trustDomain: TRUST_DOMAIN, stateDir: join(dir, 'operator') });
-  const tokens = new JoinTokenStore({ stateDir: join(dir, 'operator') });
-  token = await tokens.tokenFor('c1');
-  bootstrapServer = createServer(createBootstrapHandler(ca, tokens));
-  bootstrapUrl = `http://127.0.0.1:${await listen(bootstrapServer)}/v1/bootstrap`;
-  otherCa = await CertificateAuthority.open({ trustDomain: TRUST_DOMAIN, stateDir: join(dir, 'other') });
+  mesh = await startTestMeshCa({ cluster: 'c1', trustDomain: TRUST_DOMAIN });
+  otherCa = await CertificateAuthority.open({ trustDomain: TRUST_DOMAIN, stateDir: join(mesh.dir, 'other') });
 
   app = createServer((req, res) => {
     seen.push({ method: req.method ?? '', url: req.url ?? '' });
@@ -91,10 +69,8 @@ beforeAll(async () => {
   });
   const appPort = await listen(app);
 
-  const options = { bootstrapUrl, cluster: 'c1', token, trustDomain: TRUST_DOMAIN };
-  serverSecurity = await startProxySecurity(options, identity('ratings', RATINGS_SA));
-  clientSecurity = await startProxySecurity(options, identity('productpage', 'bookinfo-productpage'));
-  securities.push(serverSecurity, clientSecurity);
+  serverSecurity = await mesh.security(identity('ratings', RATINGS_SA));
+  clientSecurity = await mesh.security(identity('productpage', 'bookinfo-productpage'));
 
   server = await startProxy({ mode: 'sidecar', bindAddress: '127.0.0.1', inboundPort: 0, appPort, appHost: '127.0.0.1', tls: serverSecurity.tls, inboundFilter: serverSecurity.inboundFilter });
   const applied = server.applySnapshot(serverSnapshot());
@@ -119,10 +95,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await client?.close({ drainMs: 0 });
   await server?.close({ drainMs: 0 });
-  for (const s of securities) s.stop();
   await new Promise((r) => app?.close(r));
-  await new Promise((r) => bootstrapServer?.close(r));
-  await rm(dir, { recursive: true, force: true });
+  await mesh?.close();
 });
 
 describe('sidecar-to-sidecar mTLS with bootstrapped workload certificates', () => {
@@ -185,14 +159,14 @@ describe('sidecar-to-sidecar mTLS with bootstrapped workload certificates', () =
   test('openssl s_client sees the SPIFFE SAN and a chain that verifies to the mesh root', async () => {
     const cert = serverSecurity.store.current;
     const peer = clientSecurity.store.current;
-    await writeFile(join(dir, 'root.pem'), cert.rootCertPem);
-    await writeFile(join(dir, 'client.pem'), peer.certChainPem);
-    await writeFile(join(dir, 'client.key'), peer.privateKeyPem, { mode: 0o600 });
-    const { stdout } = await run('sh', ['-c', `openssl s_client -connect 127.0.0.1:${server.ports.inbound} -CAfile ${dir}/root.pem -cert ${dir}/client.pem -key ${dir}/client.key -showcerts </dev/null 2>&1`], { timeout: 10_000 });
+    await writeFile(join(mesh.dir, 'root.pem'), cert.rootCertPem);
+    await writeFile(join(mesh.dir, 'client.pem'), peer.certChainPem);
+    await writeFile(join(mesh.dir, 'client.key'), peer.privateKeyPem, { mode: 0o600 });
+    const { stdout } = await run('sh', ['-c', `openssl s_client -connect 127.0.0.1:${server.ports.inbound} -CAfile ${mesh.dir}/root.pem -cert ${mesh.dir}/client.pem -key ${mesh.dir}/client.key -showcerts </dev/null 2>&1`], { timeout: 10_000 });
     expect(stdout).toMatch(/Verify return code: 0 \(ok\)/);
     const leaf = stdout.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/)![0];
-    await writeFile(join(dir, 'leaf.pem'), `${leaf}\n`);
-    const { stdout: text } = await run('openssl', ['x509', '-in', join(dir, 'leaf.pem'), '-noout', '-ext', 'subjectAltName']);
+    await writeFile(join(mesh.dir, 'leaf.pem'), `${leaf}\n`);
+    const { stdout: text } = await run('openssl', ['x509', '-in', join(mesh.dir, 'leaf.pem'), '-noout', '-ext', 'subjectAltName']);
     expect(text).toContain(`URI:spiffe://${TRUST_DOMAIN}/ns/bookinfo/sa/${RATINGS_SA}`);
   });
 

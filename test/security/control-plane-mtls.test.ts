@@ -1,14 +1,17 @@
 import { connect } from 'node:http2';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { pino } from 'pino';
 import { request } from 'undici';
 import { DemoConfigRepo } from '../../src/demo/config-repo.js';
+import { startDiscoveryClient, type DiscoveryClientEvent } from '../../src/discovery/index.js';
 import type { ProxyIdentity } from '../../src/mesh/snapshot.js';
 import { startMeshAgent, type MeshAgent } from '../../src/proxy/agent.js';
 import { ControlPlane } from '../../src/reconciler/control-plane.js';
 import { startGitHttpServer, type GitHttpServer } from '../../src/reconciler/git-http-server.js';
+import { generateKeyAndCsr, redactOptions } from '../../src/security/index.js';
 import { PROJECT_ROOT } from '../helpers/shared.js';
 import { tempDirs } from './helpers/tmp.js';
 
@@ -22,6 +25,7 @@ const tmp = tempDirs();
 let git: GitHttpServer;
 let controlPlane: ControlPlane;
 let agent: MeshAgent | undefined;
+let operatorLog = '';
 
 const gateway: ProxyIdentity = {
   id: 'dev/istio-system/istio-ingressgateway/0',
@@ -59,7 +63,15 @@ beforeAll(async () => {
     clusters: ['dev'],
     discovery: { host: '127.0.0.1', port: 0 },
     security: { discoveryMtls: true },
-    logger: pino({ level: 'silent' }),
+    logger: pino(
+      { ...redactOptions, level: 'warn' },
+      new Writable({
+        write(chunk, _encoding, done) {
+          operatorLog += chunk.toString();
+          done();
+        },
+      }),
+    ),
   });
   await controlPlane.start();
 }, 60_000);
@@ -94,6 +106,37 @@ describe('ControlPlane with the mesh CA and discoveryMtls', () => {
     expect(synced.meshVersion).toBeTruthy();
     expect(agent.proxy.currentSnapshot()?.proxy.id).toBe(gateway.id);
   }, 60_000);
+
+  it('the certificate is bound to the token cluster: claiming another cluster, or holding an unbound one, is refused with the reason in the log', async () => {
+    const current = agent!.security!.store.current;
+    expect(agent!.security!.certificateInfo().cluster).toBe('dev');
+    const claim = async (cluster: string, cert: { certChainPem: string; privateKeyPem: string }): Promise<string> => {
+      const events: DiscoveryClientEvent[] = [];
+      const client = startDiscoveryClient({
+        url: controlPlane.discoveryUrl,
+        identity: { ...gateway, id: `${cluster}/istio-system/istio-ingressgateway/impostor`, cluster },
+        tls: { ca: current.rootCertPem, cert: cert.certChainPem, key: cert.privateKeyPem },
+        apply: () => ({ ok: true }),
+        backoff: { initialMs: 5000, maxMs: 5000 },
+      });
+      client.events.on('event', (e) => events.push(e));
+      try {
+        const refused = await until('an answer', () => events.find((e) => e.type === 'error-message' || e.type === 'applied'));
+        return refused.type === 'error-message' ? refused.message : `not refused: ${refused.type}`;
+      } finally {
+        await client.stop();
+      }
+    };
+    const crossCluster = await claim('prod', current);
+    expect(crossCluster).toBe('certificate is bound to cluster dev; hello claims prod');
+    const id = { trustDomain: 'cluster.local', namespace: gateway.namespace, serviceAccount: gateway.serviceAccount };
+    const { privateKeyPem, csrPem } = await generateKeyAndCsr(id);
+    const unbound = controlPlane.certificateAuthority!.issueWorkloadCertificate(csrPem, id);
+    expect(await claim('dev', { certChainPem: unbound.certChainPem, privateKeyPem })).toMatch(/is bound to no cluster; hello claims dev/);
+    const refusals = operatorLog.split('\n').filter((line) => line.includes('discovery stream refused'));
+    expect(refusals.some((line) => line.includes(crossCluster))).toBe(true);
+    expect(refusals.some((line) => line.includes('is bound to no cluster'))).toBe(true);
+  }, 30_000);
 
   it('a client trusting the root but without a workload certificate is refused at the TLS layer', async () => {
     const session = connect(controlPlane.discoveryUrl, { ca: controlPlane.certificateAuthority!.rootCertPem });

@@ -1,15 +1,15 @@
 import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { statSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { pino } from 'pino';
+import { Agent, request } from 'undici';
 import { CertificateAuthority } from '../../src/security/ca/certificate-authority.js';
 import { generateKeyAndCsr } from '../../src/security/ca/csr.js';
-import { bootstrapExchange, createBootstrapHandler, renewForAuthenticatedPeer } from '../../src/security/bootstrap.js';
+import { bootstrapExchange, createBootstrapHandler, renewWithPeerCertificate } from '../../src/security/bootstrap.js';
 import { JoinTokenStore } from '../../src/security/join-tokens.js';
 import { requestBootstrapCertificate } from '../../src/security/bootstrap-client.js';
 import { issueWorkload } from './helpers/mesh.js';
@@ -88,44 +88,61 @@ describe('bootstrap exchange', () => {
     ).rejects.toMatchObject({ code: 'AUTHN', status: 401 });
   });
 
-  it('renewal takes the identity from the authenticated peer, not the CSR', () => {
-    const renewed = renewForAuthenticatedPeer(ca, 'cluster.local/ns/pay/sa/api', csrPem);
-    expect(new X509Certificate(renewed.certPem).subjectAltName).toBe('URI:spiffe://cluster.local/ns/pay/sa/api');
-    expect(() => renewForAuthenticatedPeer(ca, undefined, csrPem)).toThrow(expect.objectContaining({ code: 'AUTHN' }));
+  it('token exchange binds the certificate to the token cluster (subject OU)', async () => {
+    const issued = await bootstrapExchange(ca, tokens, { cluster: 'east', token: await tokens.tokenFor('east'), csrPem, namespace: 'shop', serviceAccount: 'web' });
+    expect(new X509Certificate(issued.certPem).subject).toBe('OU=east');
   });
 
-  describe('over HTTP', () => {
-    let server: Server;
+  it('renewal takes identity and cluster from the verified peer certificate; the CSR may not ask for another', async () => {
+    const peer = { authorized: true, spiffeId: 'spiffe://cluster.local/ns/pay/sa/api', cluster: 'east', serialNumber: '01' };
+    const own = await generateKeyAndCsr({ trustDomain: 'cluster.local', namespace: 'pay', serviceAccount: 'api' });
+    const renewed = renewWithPeerCertificate(ca, peer, { csrPem: own.csrPem });
+    const leaf = new X509Certificate(renewed.certPem);
+    expect(leaf.subjectAltName).toBe('URI:spiffe://cluster.local/ns/pay/sa/api');
+    expect(leaf.subject).toBe('OU=east');
+    expect(() => renewWithPeerCertificate(ca, peer, { csrPem })).toThrow(expect.objectContaining({ code: 'IDENTITY' }));
+    expect(() => renewWithPeerCertificate(ca, undefined, { csrPem: own.csrPem })).toThrow(expect.objectContaining({ code: 'AUTHN' }));
+    expect(() => renewWithPeerCertificate(ca, { ...peer, cluster: undefined }, { csrPem: own.csrPem })).toThrow(expect.objectContaining({ code: 'AUTHN' }));
+    expect(() => renewWithPeerCertificate(ca, { ...peer, authorized: false, authorizationError: 'CERT_HAS_EXPIRED' }, { csrPem: own.csrPem })).toThrow(
+      expect.objectContaining({ code: 'AUTHN', reason: 'client certificate refused: CERT_HAS_EXPIRED' }),
+    );
+  });
+
+  describe('over HTTPS', () => {
+    let server: HttpsServer;
     let url: string;
+    let dispatcher: Agent;
     const log = capturingLogger();
     beforeAll(async () => {
-      server = createServer(createBootstrapHandler(ca, tokens, log.logger));
+      const operator = await issueWorkload(ca, 'operator', undefined, 'trellis-system');
+      server = createHttpsServer({ key: operator.privateKeyPem, cert: operator.certChainPem }, createBootstrapHandler(ca, tokens, log.logger));
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-      url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/bootstrap`;
+      url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/v1/bootstrap`;
+      dispatcher = new Agent({ connect: { ca: ca.rootCertPem, checkServerIdentity: () => undefined } });
     });
     afterAll(async () => {
+      await dispatcher.close();
+      server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
     });
 
+    const post = async (body: string): Promise<{ status: number; json: unknown }> => {
+      const res = await request(url, { method: 'POST', body, dispatcher });
+      return { status: res.statusCode, json: await res.body.json() };
+    };
+
     it('answers 200 with the chain, 401 with an opaque body for a bad token, and logs neither token', async () => {
       const token = await tokens.tokenFor('east');
-      const ok = await fetch(url, {
-        method: 'POST',
-        body: JSON.stringify({ cluster: 'east', token, csrPem, namespace: 'shop', serviceAccount: 'web' }),
-      });
+      const ok = await post(JSON.stringify({ cluster: 'east', token, csrPem, namespace: 'shop', serviceAccount: 'web' }));
       expect(ok.status).toBe(200);
-      const body = (await ok.json()) as { certChain: string[]; rootCertPem: string };
+      const body = ok.json as { certChain: string[]; rootCertPem: string };
       expect(body.certChain).toHaveLength(2);
       expect(body.rootCertPem).toBe(ca.rootCertPem);
 
       const badToken = 'wrong-token-value-that-must-not-be-logged';
-      const denied = await fetch(url, {
-        method: 'POST',
-        body: JSON.stringify({ cluster: 'east', token: badToken, csrPem, namespace: 'shop', serviceAccount: 'web' }),
-      });
-      expect(denied.status).toBe(401);
-      expect(await denied.json()).toEqual({ code: 'AUTHN', message: 'authentication failed' });
-      expect((await fetch(url, { method: 'POST', body: '{' })).status).toBe(400);
+      const denied = await post(JSON.stringify({ cluster: 'east', token: badToken, csrPem, namespace: 'shop', serviceAccount: 'web' }));
+      expect(denied).toEqual({ status: 401, json: { code: 'AUTHN', message: 'authentication failed' } });
+      expect((await post('{')).status).toBe(400);
 
       const lines = log.lines();
       expect(lines.map((line) => line.msg)).toEqual(['bootstrap certificate issued', 'bootstrap refused']);
