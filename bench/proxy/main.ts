@@ -10,6 +10,8 @@
  *
  *   --rate N          total requests/s of the fixed-rate run over its 10 connections (default 1000)
  *   --latency-only    only the fixed-rate latency runs (no c50, saturated c10 or hot reconfiguration)
+ *   --parallel-gc     run the Trellis proxies with V8's default parallel GC (the bench otherwise
+ *                     calls useSingleThreadedGc(), src/proxy/gc-tuning.ts, as recommended)
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, renameSync, symlinkSync } from 'node:fs';
@@ -37,6 +39,7 @@ function numberFlag(name: string, fallback: number): number {
 const FIXED_RATE = numberFlag('--rate', 1000);
 const FIXED_CONNECTIONS = 10;
 const FIXED_SECONDS = quick ? 3 : 5;
+const parallelGc = process.argv.includes('--parallel-gc');
 const children: ChildProcess[] = [];
 /**
  * V8 flags the Trellis proxy runs with: a 2 MB semi-space keeps the young generation from growing
@@ -76,7 +79,8 @@ function bundleServe(dir: string): void {
 
 async function serve(kind: string, arg?: string): Promise<{ port: number; pid: number }> {
   const flags = kind === 'trellis' ? PROXY_NODE_FLAGS : [];
-  const child = spawn(process.execPath, [...flags, ...serveEntry, kind, ...(arg ? [arg] : [])], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const env = { ...process.env, TRELLIS_BENCH_GC: parallelGc ? 'parallel' : 'single' };
+  const child = spawn(process.execPath, [...flags, ...serveEntry, kind, ...(arg ? [arg] : [])], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(child);
   const line = await new Promise<string>((resolve, reject) => {
     const rl = createInterface({ input: child.stdout! });
@@ -331,7 +335,7 @@ async function main(): Promise<void> {
     const loadGen = useWrk ? 'wrk -t1' : 'autocannon';
     const loadAvg = loadavg().map((l) => l.toFixed(1)).join(' ');
     if (!latencyOnly) {
-      console.log(`\nTrellis proxy bench (${quick ? 'quick' : 'full'}; best of ${ROUNDS} interleaved rounds; ${loadGen} c50 ${DURATION}s for req/s; 2-byte body, keep-alive; nginx ${nginx ? 'present' : 'not installed'}; proxy node flags ${PROXY_NODE_FLAGS.join(' ')}; load average ${loadAvg})`);
+      console.log(`\nTrellis proxy bench (${quick ? 'quick' : 'full'}; best of ${ROUNDS} interleaved rounds; ${loadGen} c50 ${DURATION}s for req/s; 2-byte body, keep-alive; nginx ${nginx ? 'present' : 'not installed'}; proxy node flags ${PROXY_NODE_FLAGS.join(' ')}, GC pauses ${parallelGc ? 'parallel (V8 default)' : 'single-threaded'}; load average ${loadAvg})`);
       console.log(`"p99 sat." = p99 at SATURATION: ${loadGen} c10 closed loop, as fast as the target answers (mostly queueing on 2 shared cores)\n`);
       console.log(`${pad('target', 26)}${pad('req/s', 10)}${pad('% direct', 10)}${pad('x http-proxy', 14)}${pad('p99 sat. ms', 13)}${pad('added', 9)}${pad('peak RSS MB', 13)}${pad('CPU µs/req', 12)}errors`);
       for (const r of rows) {
@@ -341,7 +345,7 @@ async function main(): Promise<void> {
       }
     }
     const d = fixedOf(direct).corrected;
-    console.log(`\nFIXED RATE (open loop, Istio's method): ${FIXED_RATE} req/s over ${FIXED_CONNECTIONS} connections, ${FIXED_SECONDS} s after a 1 s warm-up, latency from the scheduled send (coordinated omission corrected), all samples, exact percentiles; median of ${ROUNDS} round(s) by p99; load average ${loadAvg}\n`);
+    console.log(`\nFIXED RATE (open loop, Istio's method): ${FIXED_RATE} req/s over ${FIXED_CONNECTIONS} connections, ${FIXED_SECONDS} s after a 1 s warm-up, latency from the scheduled send (coordinated omission corrected), all samples, exact percentiles; median of ${ROUNDS} round(s) by p99; Trellis GC pauses ${parallelGc ? 'parallel (V8 default)' : 'single-threaded'}; load average ${loadAvg}\n`);
     console.log(`${pad('target', 26)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}${pad('p99.9 ms', 10)}${pad('max ms', 9)}${pad('added p50', 11)}${pad('added p99', 11)}${pad('rate', 7)}${pad('gen. lag p99', 14)}errors`);
     for (const r of rows) {
       const f = fixedOf(r);
@@ -370,6 +374,7 @@ async function main(): Promise<void> {
         peakRssMb: Number((realistic.rss ?? 0).toFixed(1)),
         cpuUsPerRequest: Object.fromEntries(rows.map((r) => [r.name, Number.isFinite(r.cpuUs) ? Math.round(r.cpuUs) : null])),
         loadGenerator: loadGen,
+        trellisGc: parallelGc ? 'parallel' : 'single-threaded',
         loadAverage: Number(loadavg()[0].toFixed(1)),
         nginx: nginx ? 'present' : 'absent',
         ...(nginx ? { nginxRps: Math.round(rows[4].rps), realisticVsNginx: Number((realistic.rps / rows[4].rps).toFixed(2)) } : {}),

@@ -2,7 +2,8 @@
  * Child-process entry points for the proxy bench: each prints one JSON line `{"port": N}` once
  * listening, then serves until killed.
  *   upstream                      a small keep-alive HTTP server answering "ok"
- *   trellis <snapshot.json>       the Trellis proxy (sidecar outbound) watching that file
+ *   trellis <snapshot.json>       the Trellis proxy (sidecar outbound) watching that file, with
+ *                                 single-threaded GC pauses (TRELLIS_BENCH_GC=parallel: V8's default)
  *   http-proxy <upstreamPort>     node http-proxy with a keep-alive agent
  *
  * With TRELLIS_BENCH_DIAG=1 a process also records its event-loop delay and GC pauses, and on
@@ -86,6 +87,8 @@ if (kind === 'upstream') {
   server.listen(0, '127.0.0.1', () => ready((server.address() as AddressInfo).port));
 } else if (kind === 'trellis') {
   const { startProxy, watchConfigFile } = await import('../../src/proxy/index.js');
+  // Single-threaded GC pauses, as recommended for `trellis proxy` (src/proxy/gc-tuning.ts); TRELLIS_BENCH_GC=parallel compares V8's default.
+  if (process.env.TRELLIS_BENCH_GC !== 'parallel') (await import('../../src/proxy/gc-tuning.js')).useSingleThreadedGc();
   const proxy = await startProxy({ mode: 'sidecar', outboundPort: 0, adminPort: 0, bindAddress: '127.0.0.1' });
   const w = watchConfigFile(arg, (v, s) => proxy.applySnapshot(v, s), { pollMs: 100 });
   const r = await w.reload();
