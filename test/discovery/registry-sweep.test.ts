@@ -18,13 +18,13 @@ afterEach(async () => {
   jest.useRealTimers();
 });
 
-/** Spins the event loop (real I/O, fake clock) until `cond` holds. */
-async function until(cond: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 200_000; i++) {
-    if (cond()) return;
+/** Spins the event loop (real I/O, fake clock) until `cond` holds; `performance` keeps real time for the bound. */
+async function until(cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!cond()) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
     await new Promise((resolve) => setImmediate(resolve));
   }
-  throw new Error(`never happened: ${what}`);
 }
 
 function openProxy(url: string, name: string, endpoint?: { address: string; port: number; labels: Record<string, string> }) {
