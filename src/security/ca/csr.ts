@@ -5,7 +5,7 @@ import { AsnConvert } from '@peculiar/asn1-schema';
 import { Attribute, Extensions } from '@peculiar/asn1-x509';
 import { spiffeId, type WorkloadIdentity } from '../identity.js';
 import { derToPem } from './der-sign.js';
-import { cachedSignatureScheme, emptyName, extensions, parseSpki, signDer, type SubjectAltNames } from './x509.js';
+import { cachedSignatureScheme, emptyName, extensions, parseSpki, preEncoded, signDer, type SubjectAltNames } from './x509.js';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
 /** PKCS#9 extensionRequest: the attribute that carries the extensions a CSR asks for. */
@@ -48,11 +48,14 @@ export function buildCsr(key: KeyObject, names: SubjectAltNames): Buffer {
     type: EXTENSION_REQUEST_OID,
     values: [AsnConvert.serialize(new Extensions([extensions.subjectAltName(names, false)]))],
   });
-  const certificationRequestInfo = new CertificationRequestInfo({
-    subject: emptyName(),
-    subjectPKInfo: parseSpki(createPublicKey(key).export({ type: 'spki', format: 'der' })),
-    attributes: new Attributes([extensionRequest]),
-  });
+  // Encoded once for both the signature and the request.
+  const certificationRequestInfo = preEncoded(
+    new CertificationRequestInfo({
+      subject: emptyName(),
+      subjectPKInfo: parseSpki(createPublicKey(key).export({ type: 'spki', format: 'der' })),
+      attributes: new Attributes([extensionRequest]),
+    }),
+  );
   const signature = signDer(new Uint8Array(AsnConvert.serialize(certificationRequestInfo)), key, scheme);
   return Buffer.from(AsnConvert.serialize(new CertificationRequest({ certificationRequestInfo, signatureAlgorithm: scheme.algorithm, signature })));
 }
