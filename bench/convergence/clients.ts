@@ -1,12 +1,14 @@
 /**
  * A process full of simulated proxies for bench/convergence: each is a real discovery client on its
- * own HTTP/2 connection that reassembles every delta, checks the content hash and validates the
- * snapshot before it ACKs. Driven by the parent over IPC.
+ * own HTTP/2 connection that reassembles every delta, checks the content hash and runs the proxy's
+ * validation gate (src/proxy/snapshot-validate) on the snapshot before it ACKs. Driven by the parent over IPC.
  */
+import { writeFileSync } from 'node:fs';
 import { startDiscoveryClient } from '../../src/discovery/client.js';
 import type { DiscoveryClient } from '../../src/discovery/client.js';
-import { SNAPSHOT_FORMAT } from '../../src/mesh/snapshot.js';
 import type { ProxySnapshot } from '../../src/mesh/snapshot.js';
+import { validateProxySnapshot } from '../../src/proxy/snapshot-validate.js';
+import { startCpuProfile } from './profile.js';
 import { proxyIdentity } from './real-mesh.js';
 
 export interface ClientsStart {
@@ -17,16 +19,23 @@ export interface ClientsStart {
   servicesPerNamespace: number;
 }
 
-export type ClientsReport = { type: 'started' } | { type: 'counters'; snapshots: number; bytes: number; applied: number; rejected: number; cpuMs: number };
+export type ClientsReport =
+  | { type: 'started' }
+  | { type: 'counters'; snapshots: number; bytes: number; applied: number; rejected: number; cpuMs: number }
+  | { type: 'profiling' }
+  | { type: 'profiled' };
 
+export type ClientsCommand = { type: 'start'; start: ClientsStart } | { type: 'counters' } | { type: 'profile-start' } | { type: 'profile-stop'; file: string } | { type: 'stop' };
+
+/**
+ * What the proxy's apply does before it compiles a snapshot (src/proxy/server.ts applySnapshot):
+ * the validation gate, then the mode check. The route tables it compiles next are the proxy's data
+ * plane, not discovery, and are left out.
+ */
 function validate(s: ProxySnapshot): string | null {
-  if (s.format !== SNAPSHOT_FORMAT) return `format ${s.format}`;
-  for (const list of ['routeConfigs', 'clusters', 'endpoints', 'listeners'] as const) if (!Array.isArray(s[list])) return `${list} is not a list`;
-  const clusters = new Set(s.clusters.map((c) => c.name));
-  for (const rc of s.routeConfigs)
-    for (const vh of rc.virtualHosts)
-      for (const r of vh.routes)
-        if (r.action.kind === 'route') for (const d of r.action.destinations) if (!clusters.has(d.cluster)) return `route ${r.name}: unknown cluster ${d.cluster}`;
+  const checked = validateProxySnapshot(s);
+  if (!checked.ok) return checked.errors.join('; ');
+  if (checked.snapshot.proxy.mode !== 'sidecar') return `proxy.mode: snapshot is for a ${checked.snapshot.proxy.mode}, this proxy runs as sidecar`;
   return null;
 }
 
@@ -34,7 +43,9 @@ const clients: DiscoveryClient[] = [];
 let applied = 0;
 let rejected = 0;
 
-process.on('message', async (msg: { type: 'start'; start: ClientsStart } | { type: 'counters' } | { type: 'stop' }) => {
+let stopProfile: (() => Promise<object>) | null = null;
+
+process.on('message', async (msg: ClientsCommand) => {
   if (msg.type === 'start') {
     const { url, first, count, namespaces, servicesPerNamespace } = msg.start;
     for (let i = first; i < first + count; i++) {
@@ -64,6 +75,13 @@ process.on('message', async (msg: { type: 'start'; start: ClientsStart } | { typ
     }
     const cpu = process.cpuUsage();
     process.send?.({ type: 'counters', snapshots, bytes, applied, rejected, cpuMs: (cpu.user + cpu.system) / 1000 } satisfies ClientsReport);
+  } else if (msg.type === 'profile-start') {
+    stopProfile = await startCpuProfile();
+    process.send?.({ type: 'profiling' } satisfies ClientsReport);
+  } else if (msg.type === 'profile-stop') {
+    if (stopProfile) writeFileSync(msg.file, JSON.stringify(await stopProfile()));
+    stopProfile = null;
+    process.send?.({ type: 'profiled' } satisfies ClientsReport);
   } else if (msg.type === 'stop') {
     await Promise.all(clients.map((c) => c.stop()));
     process.exit(0);

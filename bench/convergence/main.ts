@@ -7,7 +7,8 @@
  *   node --import tsx bench/convergence/main.ts [--quick] [--sizes 100,1000,2000] [--operator-node-flag FLAG]...
  *
  * Profiling: CONVERGENCE_CHANGE_CPU_PROF=file (operator CPU profile around the mesh-wide change),
- * CONVERGENCE_CLIENT_CPU_PROF=dir (clients' profiles), CONVERGENCE_HEAP_SNAPSHOT=file (operator heap
+ * CONVERGENCE_CLIENT_CHANGE_CPU_PROF=dir (each clients process's profile around the mesh-wide change),
+ * CONVERGENCE_CLIENT_CPU_PROF=dir (clients' whole-run profiles), CONVERGENCE_HEAP_SNAPSHOT=file (operator heap
  * once settled), CONVERGENCE_MEMORY_DEBUG=1 (operator memory by V8 space, on stderr).
  *
  * Each size runs in a fresh operator process (so RSS is that size's alone), whose clients live in
@@ -21,7 +22,8 @@ import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
 import { createDiscoveryServer } from '../../src/discovery/server.js';
 import type { DiscoveryEvent, DiscoveryServer } from '../../src/discovery/server.js';
-import type { ClientsReport, ClientsStart } from './clients.js';
+import type { ClientsCommand, ClientsReport, ClientsStart } from './clients.js';
+import { startCpuProfile } from './profile.js';
 import { BenchMesh, namespaceOfProxy } from './real-mesh.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -79,7 +81,7 @@ async function waitUntil(cond: () => boolean, what: string, timeoutMs = CONVERGE
   }
 }
 
-function request<T extends ClientsReport['type']>(child: ChildProcess, send: object, want: T): Promise<Extract<ClientsReport, { type: T }>> {
+function request<T extends ClientsReport['type']>(child: ChildProcess, send: ClientsCommand, want: T): Promise<Extract<ClientsReport, { type: T }>> {
   return new Promise((resolve) => {
     const onMessage = (msg: ClientsReport) => {
       if (msg.type !== want) return;
@@ -144,22 +146,6 @@ async function measureChange(server: DiscoveryServer, children: ChildProcess[], 
   };
 }
 
-/** CPU profile of the operator around one change (CONVERGENCE_CHANGE_CPU_PROF=file): resolves to a function that stops it. */
-async function startProfile(): Promise<() => Promise<object>> {
-  const { Session } = await import('node:inspector');
-  const session = new Session();
-  session.connect();
-  const post = (method: string, params?: object) =>
-    new Promise<Record<string, unknown>>((resolve, reject) => session.post(method, params, (err, result) => (err ? reject(err) : resolve(result as Record<string, unknown>))));
-  await post('Profiler.enable');
-  await post('Profiler.start');
-  return async () => {
-    const { profile } = await post('Profiler.stop');
-    session.disconnect();
-    return profile as object;
-  };
-}
-
 async function runScenario(proxies: number): Promise<ScenarioResult> {
   const baselineRssMb = process.memoryUsage().rss / 1048576;
   const mesh = new BenchMesh({ namespaces: NAMESPACES, servicesPerNamespace: SERVICES_PER_NAMESPACE });
@@ -202,12 +188,17 @@ async function runScenario(proxies: number): Promise<ScenarioResult> {
   server.events.off('event', countColdPushes);
   await sleep(300);
 
-  const profile = process.env.CONVERGENCE_CHANGE_CPU_PROF ? await startProfile() : null;
+  const profile = process.env.CONVERGENCE_CHANGE_CPU_PROF ? await startCpuProfile() : null;
+  const clientProfileDir = process.env.CONVERGENCE_CLIENT_CHANGE_CPU_PROF;
+  if (clientProfileDir) for (const child of children) await request(child, { type: 'profile-start' }, 'profiling');
   const meshWide = await measureChange(server, children, proxies, () => {
     mesh.setTimeouts(NAMESPACES.map((namespace) => ({ namespace, name: 'svc-0' })), '2500ms');
     server.configChanged('VirtualService svc-0 in every namespace');
   });
   if (profile) writeFileSync(process.env.CONVERGENCE_CHANGE_CPU_PROF as string, JSON.stringify(await profile()));
+  if (clientProfileDir) {
+    for (const [n, child] of children.entries()) await request(child, { type: 'profile-stop', file: join(clientProfileDir, `clients-${proxies}-${n}.cpuprofile`) }, 'profiled');
+  }
   await sleep(300);
   const inNs3 = Array.from({ length: proxies }, (_, i) => i).filter((i) => namespaceOfProxy(mesh.shape, i) === 'ns-3').length;
   const scoped = await measureChange(server, children, inNs3, () => {

@@ -16,8 +16,8 @@ import {
   encodeMessage,
 } from './protocol.js';
 import type { CertificateInfo, HeartbeatStat, OperatorMessage, ProxyMessage, SnapshotMessage, WorkloadEndpointRegistration } from './protocol.js';
-import { RESOURCES_V2_FEATURE, assembleSnapshot, snapshotContentHash, splitResources } from './resources.js';
-import type { ContentHashPrefix } from './resources.js';
+import { RESOURCES_V2_FEATURE, assembleSnapshot, deepFreeze, freezeAssembled, snapshotContentHash, splitResources } from './resources.js';
+import type { ContentHashMemo } from './resources.js';
 
 export type ApplyResult = { ok: true } | { ok: false; error: string };
 
@@ -87,11 +87,11 @@ export interface DiscoveryClient {
   readonly events: EventEmitter<{ event: [DiscoveryClientEvent] }>;
 }
 
-interface HeldState {
+export interface HeldState {
   version: string;
   resources: Map<string, unknown>;
-  /** Hash state over the clusters and endpoints last verified (most deltas leave them as they were). */
-  hashPrefix?: { last?: ContentHashPrefix };
+  /** Hash states of the snapshot last verified (a delta re-hashes from its first changed member only). */
+  hashMemo?: ContentHashMemo;
 }
 
 /** Reconnect delay for attempt n (0-based): half of the exponential step fixed, half random. */
@@ -108,23 +108,27 @@ export function reassemble(held: HeldState | null, msg: SnapshotMessage): { ok: 
   if (msg.base !== null && msg.base !== held?.version) return { ok: false, reason: NACK_BASE_MISMATCH };
   const resources = msg.base === null ? new Map<string, unknown>() : new Map(held?.resources);
   for (const name of msg.removed) resources.delete(name);
-  for (const [name, value] of Object.entries(msg.resources)) resources.set(name, value);
+  // Received resources are frozen: they are shared by every snapshot until replaced, and the content
+  // hash and the proxy's validation keep their results per resource object.
+  for (const [name, value] of Object.entries(msg.resources)) resources.set(name, deepFreeze(value));
   let snapshot: ProxySnapshot;
   try {
-    snapshot = assembleSnapshot(msg.version, resources);
+    snapshot = freezeAssembled(assembleSnapshot(msg.version, resources));
   } catch (err) {
     return { ok: false, reason: `${NACK_HASH_MISMATCH}: ${(err as Error).message}` };
   }
-  const hashPrefix = { last: held?.hashPrefix?.last };
-  const computed = snapshotContentHash(snapshot, hashPrefix);
+  const hashMemo: ContentHashMemo = { last: held?.hashMemo?.last };
+  const computed = snapshotContentHash(snapshot, hashMemo);
   if (computed !== msg.version) return { ok: false, reason: `${NACK_HASH_MISMATCH}: content hash ${computed} is not ${msg.version}` };
-  return { ok: true, state: { version: msg.version, resources, hashPrefix }, snapshot };
+  return { ok: true, state: { version: msg.version, resources, hashMemo }, snapshot };
 }
 
 function heldFrom(snapshot: ProxySnapshot | null): HeldState | null {
   if (!snapshot) return null;
   // The layout this client asks for in its hello (an operator that ignores it makes the first delta a hash mismatch: a full resend).
-  return { version: snapshot.version, resources: splitResources(snapshot, 2) };
+  const resources = splitResources(snapshot, 2);
+  for (const value of resources.values()) deepFreeze(value);
+  return { version: snapshot.version, resources };
 }
 
 export function startDiscoveryClient(opts: DiscoveryClientOptions): DiscoveryClient {

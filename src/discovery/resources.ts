@@ -152,18 +152,14 @@ const LIST_FIELDS = new Set(['routeConfigs', 'clusters', 'endpoints', 'listeners
 const SINGLE_RESOURCE_FIELDS = new Set(['inbound', 'mesh', 'telemetry']);
 
 /**
- * The snapshot version: sha256 hex of the canonical JSON of the snapshot without `version`, first
- * 16 chars. Built from the per-resource canonical JSON (same bytes as canonicalJson of the whole).
+ * What one content-hash computation leaves for the next (a client verifying successive deltas): per
+ * top-level member in key order, the value hashed and the hash state before it. The next snapshot
+ * resumes from the state before its first member that differs (a list differs when one item is
+ * another object), so a delta that changed one virtual host re-hashes only `routeConfigs` and
+ * `telemetry`, and one that changed an endpoint set skips `clusters`.
  */
-/**
- * The hash state after `{"clusters":[…],"endpoints":[…]` (the bulk of a snapshot, first in key
- * order) and the items it covered: a client verifying a delta that left both lists' items as they
- * were resumes from a copy of it instead of hashing them again.
- */
-export interface ContentHashPrefix {
-  clusters: readonly unknown[];
-  endpoints: readonly unknown[];
-  state: Hash;
+export interface ContentHashMemo {
+  last?: { keys: readonly string[]; values: readonly unknown[]; states: readonly Hash[]; wrote: readonly boolean[] };
 }
 
 function sameItems(a: readonly unknown[], b: readonly unknown[]): boolean {
@@ -172,67 +168,98 @@ function sameItems(a: readonly unknown[], b: readonly unknown[]): boolean {
   return true;
 }
 
-export function snapshotContentHash(snapshot: Omit<ProxySnapshot, 'version'> & { version?: string }, prefix?: { last?: ContentHashPrefix }): string {
+function sameMember(a: unknown, b: unknown): boolean {
+  return a === b || (Array.isArray(a) && Array.isArray(b) && sameItems(a, b));
+}
+
+/**
+ * The snapshot version: sha256 hex of the canonical JSON of the snapshot without `version`, first
+ * 16 chars. Fed to the hash piece by piece from the per-resource canonical JSON (the same bytes as
+ * canonicalJson of the whole, never assembled into one large string).
+ */
+export function snapshotContentHash(snapshot: Omit<ProxySnapshot, 'version'> & { version?: string }, memo?: ContentHashMemo): string {
   const record = snapshot as unknown as Record<string, unknown>;
-  const keys = Object.keys(record).sort();
-  let hash = createHash('sha256');
-  let first = true;
+  const keys = Object.keys(record).filter((key) => key !== 'version').sort();
+  const values = keys.map((key) => record[key]);
+  const last = memo?.last;
   let from = 0;
-  // The prefix applies only when clusters and endpoints are the first two members.
-  const usePrefix = prefix !== undefined && keys[0] === 'clusters' && keys[1] === 'endpoints' && Array.isArray(snapshot.clusters) && Array.isArray(snapshot.endpoints);
-  if (usePrefix && prefix.last && sameItems(prefix.last.clusters, snapshot.clusters) && sameItems(prefix.last.endpoints, snapshot.endpoints)) {
-    hash = prefix.last.state.copy();
-    first = false;
-    from = 2;
+  let hash: Hash;
+  let wroteAny = false;
+  if (last) {
+    while (from < keys.length && from < last.keys.length && last.keys[from] === keys[from] && sameMember(last.values[from], values[from])) from++;
+    hash = last.states[from].copy();
+    wroteAny = last.wrote[from];
   } else {
-    hash.update('{');
+    hash = createHash('sha256').update('{');
   }
+  // states[k]: the hash state before member k (stored states are never updated, only copied).
+  const states: Hash[] | null = memo ? (last ? last.states.slice(0, from + 1) : [hash.copy()]) : null;
+  const wrote: boolean[] | null = memo ? (last ? last.wrote.slice(0, from + 1) : [false]) : null;
   for (let k = from; k < keys.length; k++) {
-    const key = keys[k];
-    if (usePrefix && k === 2 && from === 0) prefix.last = { clusters: snapshot.clusters, endpoints: snapshot.endpoints, state: hash.copy() };
-    if (key === 'version') continue;
-    const value = record[key];
-    if (LIST_FIELDS.has(key) && Array.isArray(value)) {
-      // Fed piece by piece: cached pieces are hashed as they are, never copied into one large string.
-      hash.update(`${first ? '' : ','}${JSON.stringify(key)}:[`);
-      const itemJson = key === 'routeConfigs' ? routeConfigJson : resourceJson;
-      for (let i = 0; i < value.length; i++) {
-        if (i > 0) hash.update(',');
-        hash.update(value[i] === undefined ? 'null' : itemJson(value[i]));
-      }
-      hash.update(']');
-      first = false;
-      continue;
+    if (writeMember(hash, keys[k], values[k], wroteAny)) wroteAny = true;
+    if (states && wrote) {
+      states.push(hash.copy());
+      wrote.push(wroteAny);
     }
-    const json = SINGLE_RESOURCE_FIELDS.has(key) && value !== undefined ? resourceJson(value) : serialize(value);
-    if (json === undefined) continue;
-    hash.update(`${first ? '' : ','}${JSON.stringify(key)}:`);
-    hash.update(json);
-    first = false;
   }
+  if (memo && states && wrote) memo.last = { keys, values, states, wrote };
   hash.update('}');
   return hash.digest('hex').slice(0, 16);
 }
 
-/**
- * Canonical JSON of a route config whose virtual hosts are cached one by one: a client that
- * reassembles a route config from virtual host resources (layout 2) serialises only the hosts
- * that changed.
- */
-function routeConfigJson(value: unknown): string {
-  const rc = value as Record<string, unknown> | null;
-  if (rc === null || typeof rc !== 'object' || Array.isArray(rc) || typeof rc.toJSON === 'function' || !Array.isArray(rc.virtualHosts)) return resourceJson(value);
-  let json = jsonCache.get(rc);
-  if (json !== undefined) return json;
-  const hosts = rc.virtualHosts as unknown[];
-  const members: string[] = [];
-  for (const key of Object.keys(rc).sort()) {
-    const member = key === 'virtualHosts' ? `[${hosts.map((vh) => (vh === undefined ? 'null' : resourceJson(vh))).join(',')}]` : serialize(rc[key]);
-    if (member !== undefined) members.push(`${JSON.stringify(key)}:${member}`);
+/** Feeds `"key":json` (with a leading comma when a member precedes it); false when the member serialises to nothing. */
+function writeMember(hash: Hash, key: string, value: unknown, comma: boolean): boolean {
+  if (LIST_FIELDS.has(key) && Array.isArray(value)) {
+    // Fed piece by piece: cached pieces are hashed as they are, never copied into one large string.
+    hash.update(`${comma ? ',' : ''}${JSON.stringify(key)}:[`);
+    for (let i = 0; i < value.length; i++) {
+      if (i > 0) hash.update(',');
+      if (value[i] === undefined) hash.update('null');
+      else if (key === 'routeConfigs') writeRouteConfig(hash, value[i]);
+      else hash.update(resourceJson(value[i]));
+    }
+    hash.update(']');
+    return true;
   }
-  json = `{${members.join(',')}}`;
-  jsonCache.set(rc, json);
-  return json;
+  const json = SINGLE_RESOURCE_FIELDS.has(key) && value !== undefined ? resourceJson(value) : serialize(value);
+  if (json === undefined) return false;
+  hash.update(`${comma ? ',' : ''}${JSON.stringify(key)}:`);
+  hash.update(json);
+  return true;
+}
+
+/**
+ * A route config fed member by member, its virtual hosts one cached JSON at a time: a client that
+ * reassembles a route config from virtual host resources (layout 2) serialises only the hosts that
+ * changed and builds no string of the whole route config.
+ */
+function writeRouteConfig(hash: Hash, value: unknown): void {
+  const rc = value as Record<string, unknown> | null;
+  const known = rc !== null && typeof rc === 'object' ? jsonCache.get(rc) : undefined;
+  if (known !== undefined || rc === null || typeof rc !== 'object' || Array.isArray(rc) || typeof rc.toJSON === 'function' || !Array.isArray(rc.virtualHosts)) {
+    hash.update(known ?? resourceJson(value));
+    return;
+  }
+  let comma = false;
+  hash.update('{');
+  for (const key of Object.keys(rc).sort()) {
+    if (key === 'virtualHosts') {
+      const hosts = rc.virtualHosts as unknown[];
+      hash.update(`${comma ? ',' : ''}"virtualHosts":[`);
+      for (let i = 0; i < hosts.length; i++) {
+        if (i > 0) hash.update(',');
+        hash.update(hosts[i] === undefined ? 'null' : resourceJson(hosts[i]));
+      }
+      hash.update(']');
+      comma = true;
+      continue;
+    }
+    const member = serialize(rc[key]);
+    if (member === undefined) continue;
+    hash.update(`${comma ? ',' : ''}${JSON.stringify(key)}:${member}`);
+    comma = true;
+  }
+  hash.update('}');
 }
 
 // ---------------------------------------------------------------- split and assemble
@@ -406,16 +433,70 @@ export class SnapshotAssemblyError extends Error {
   }
 }
 
+// Values deepFreeze froze whole: nothing reachable from them can change, so results computed from
+// them (canonical JSON, validation) can be kept per object.
+const deepFrozen = new WeakSet<object>();
+
+function freezeAll(value: unknown): void {
+  if (value === null || typeof value !== 'object' || deepFrozen.has(value)) return;
+  for (const key of Object.keys(value)) freezeAll((value as Record<string, unknown>)[key]);
+  Object.freeze(value);
+}
+
+/**
+ * Freezes a value and everything reachable from it (what a client does with the resources it
+ * receives: they are shared between successive snapshots, and caches are kept per object).
+ */
+export function deepFreeze<T>(value: T): T {
+  if (value === null || typeof value !== 'object' || deepFrozen.has(value)) return value;
+  freezeAll(value);
+  deepFrozen.add(value);
+  return value;
+}
+
+/**
+ * deepFreeze for a snapshot assembleSnapshot built from deep-frozen resources only (what a client
+ * holds): only the containers assembly made are left to freeze (the snapshot, its lists, route
+ * configs rebuilt from their virtual hosts), so it costs nothing per unchanged resource.
+ */
+export function freezeAssembled(snapshot: ProxySnapshot): ProxySnapshot {
+  if (deepFrozen.has(snapshot)) return snapshot;
+  for (const rc of snapshot.routeConfigs) {
+    if (Object.isFrozen(rc)) continue;
+    Object.freeze(rc.virtualHosts);
+    Object.freeze(rc);
+  }
+  for (const list of [snapshot.routeConfigs, snapshot.clusters, snapshot.endpoints, snapshot.listeners]) Object.freeze(list);
+  Object.freeze(snapshot);
+  deepFrozen.add(snapshot);
+  return snapshot;
+}
+
+/** Whether deepFreeze froze this value (and so everything in it). */
+export function isDeepFrozen(value: unknown): boolean {
+  return value !== null && typeof value === 'object' && deepFrozen.has(value);
+}
+
 function required<T>(resources: ReadonlyMap<ResourceName, unknown>, name: string): T {
   if (!resources.has(name)) throw new SnapshotAssemblyError(`resource ${name} is missing`);
   return resources.get(name) as T;
 }
 
+// shell → the route config last assembled from it: reused while its virtual hosts are the same
+// objects, so an unchanged route config keeps its identity (and every cache keyed on it).
+const assembledRouteConfigs = new WeakMap<object, RouteConfig>();
+
 function routeConfigFrom(resources: ReadonlyMap<ResourceName, unknown>, name: string): RouteConfig {
   const shell = required<RouteConfig & { $virtualHosts?: string[] }>(resources, name);
   if (!shell || typeof shell !== 'object' || !Array.isArray(shell.$virtualHosts)) return shell;
-  const { $virtualHosts: hosts, ...rest } = shell;
-  return { ...rest, virtualHosts: hosts.map((n) => required<VirtualHost>(resources, n)) };
+  const hosts = shell.$virtualHosts.map((n) => required<VirtualHost>(resources, n));
+  const previous = assembledRouteConfigs.get(shell);
+  if (previous && sameItems(previous.virtualHosts, hosts)) return previous;
+  const { $virtualHosts: _names, ...rest } = shell;
+  void _names;
+  const rc = { ...rest, virtualHosts: hosts };
+  assembledRouteConfigs.set(shell, rc);
+  return rc;
 }
 
 /** Rebuilds a full snapshot from named resources (either layout); throws SnapshotAssemblyError when one is missing. */

@@ -9,7 +9,7 @@ import {
   snapshotContentHash,
   splitSnapshot,
 } from '../../src/discovery/resources.js';
-import type { ContentHashPrefix } from '../../src/discovery/resources.js';
+import type { ContentHashMemo } from '../../src/discovery/resources.js';
 import { backoffDelayMs, reassemble } from '../../src/discovery/client.js';
 import { classifyReply, computeDrift } from '../../src/discovery/reply.js';
 import type { ReplyRecord } from '../../src/discovery/reply.js';
@@ -58,22 +58,33 @@ describe('canonical JSON and content hashes', () => {
     expect(snapshotContentHash(assembleSnapshot(extendedHash, split.resources))).toBe(extendedHash);
   });
 
-  it('resumes from a cached hash state over unchanged clusters and endpoints, and only then', () => {
+  it('resumes from the hash state before the first top-level member that changed, and gives the full content hash', () => {
     const a = snapshotFor();
     const b = snapshotFor(2500);
-    const prefix: { last?: ContentHashPrefix } = {};
-    expect(snapshotContentHash(a, prefix)).toBe(a.version);
-    expect(prefix.last?.clusters).toBe(a.clusters);
-    // Same items in new lists (as a client reassembles them): resumed, and still the full content hash.
+    const memo: ContentHashMemo = {};
+    expect(snapshotContentHash(a, memo)).toBe(a.version);
+    expect(memo.last?.keys[0]).toBe('clusters');
+    const statesOfA = memo.last!.states;
+    // Same items in new lists (as a client reassembles them): resumed after them, and still the full content hash.
     const sameLists = { ...b, clusters: [...a.clusters], endpoints: [...a.endpoints] };
-    expect(snapshotContentHash(sameLists, prefix)).toBe(snapshotContentHash(sameLists));
-    expect(prefix.last?.clusters).toBe(a.clusters);
+    expect(snapshotContentHash(sameLists, memo)).toBe(snapshotContentHash(sameLists));
+    expect(memo.last!.states[1]).toBe(statesOfA[1]);
+    expect(memo.last!.states[2]).toBe(statesOfA[2]);
     const fewer = { ...a, clusters: a.clusters.slice(1) };
-    expect(snapshotContentHash(fewer, prefix)).toBe(snapshotContentHash(fewer));
-    expect(prefix.last?.clusters).toBe(fewer.clusters);
-    // Another member sorting before "clusters" disables it (the prefix would not be a prefix).
+    expect(snapshotContentHash(fewer, memo)).toBe(snapshotContentHash(fewer));
+    expect(memo.last!.values[0]).toBe(fewer.clusters);
+    // A member sorting before every other one: nothing to resume from, still right.
     const extra = { ...a, aaa: 1 } as ProxySnapshot;
-    expect(snapshotContentHash(extra, prefix)).toBe(snapshotContentHash(extra));
+    expect(snapshotContentHash(extra, memo)).toBe(snapshotContentHash(extra));
+    // A member that disappears, and one that serialises to nothing.
+    const { telemetry: _t, ...noTelemetry } = a;
+    void _t;
+    expect(snapshotContentHash(noTelemetry as ProxySnapshot, memo)).toBe(snapshotContentHash(noTelemetry as ProxySnapshot));
+    const undefinedMember = { ...a, zzz: undefined } as ProxySnapshot;
+    expect(snapshotContentHash(undefinedMember, memo)).toBe(a.version);
+    expect(snapshotContentHash(a, memo)).toBe(a.version);
+    // The same snapshot again resumes at the end.
+    expect(snapshotContentHash(a, memo)).toBe(a.version);
   });
 
   it('splits a snapshot into named resources and reassembles it to the same hash', () => {
