@@ -233,6 +233,29 @@ describe('plug-in CA (intermediate built by the openssl CLI)', () => {
     expect(openssl(['verify', '-CAfile', files.rootFile, '-untrusted', join(dir, 'untrusted.pem'), join(dir, 'leaf.pem')])).toContain('OK');
   });
 
+  it("keeps an intermediate's P-384 key and its multi-valued, mixed-string subject as the leaves' issuer", async () => {
+    const dir = tmp.make();
+    const p = (file: string) => join(dir, file);
+    writeFileSync(p('ext.cnf'), ['[ca_ext]', 'basicConstraints=critical,CA:true', 'keyUsage=critical,keyCertSign,cRLSign', 'subjectKeyIdentifier=hash'].join('\n'));
+    openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', p('root-key.pem'), '-out', p('root-cert.pem'), '-days', '30',
+      '-subj', '/C=US/O=Root Org/CN=Root', '-addext', 'basicConstraints=critical,CA:true', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+    openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-384', '-nodes', '-keyout', p('ca-key.pem'), '-out', p('ca.csr'),
+      '-multivalue-rdn', '-subj', '/C=DE/ST=Bayern/O=Acme Ünïcode GmbH/OU=Mesh+CN=Intermediate/emailAddress=ca@example.org']);
+    openssl(['x509', '-req', '-in', p('ca.csr'), '-CA', p('root-cert.pem'), '-CAkey', p('root-key.pem'), '-CAcreateserial',
+      '-out', p('ca-cert.pem'), '-days', '20', '-extfile', p('ext.cnf'), '-extensions', 'ca_ext']);
+    const ca = await CertificateAuthority.open({ trustDomain: 'example.org', plugin: { certFile: p('ca-cert.pem'), keyFile: p('ca-key.pem'), rootFile: p('root-cert.pem') } });
+    const id = { trustDomain: 'example.org', namespace: 'ns1', serviceAccount: 'sa1' };
+    const issued = ca.issueWorkloadCertificate((await generateKeyAndCsr(id)).csrPem, id);
+    writeFileSync(p('leaf.pem'), issued.certPem);
+    writeFileSync(p('untrusted.pem'), issued.certChainPem.slice(issued.certPem.length));
+    expect(openssl(['verify', '-CAfile', p('root-cert.pem'), '-untrusted', p('untrusted.pem'), p('leaf.pem')])).toContain('OK');
+    const names = ['-nameopt', 'RFC2253,-esc_msb'];
+    const caSubject = openssl(['x509', '-in', p('ca-cert.pem'), '-noout', '-subject', ...names]).replace(/^subject=/, '');
+    expect(caSubject).toContain('CN=Intermediate+OU=Mesh');
+    expect(openssl(['x509', '-in', p('leaf.pem'), '-noout', '-issuer', ...names]).replace(/^issuer=/, '')).toBe(caSubject);
+    expect(openssl(['x509', '-in', p('leaf.pem'), '-noout', '-text'])).toMatch(/Signature Algorithm: ecdsa-with-SHA384/);
+  });
+
   it('reports the file at fault when the key does not match or the chain is broken', async () => {
     await expect(CertificateAuthority.open({ trustDomain: 'x.org', plugin: { ...a, keyFile: b.keyFile } })).rejects.toMatchObject({
       code: 'CA_LOAD',
