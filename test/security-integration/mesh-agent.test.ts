@@ -135,7 +135,8 @@ describe('startMeshAgent with security', () => {
     expect(productpage.security!.certificateInfo().serialNumber).not.toBe(firstClient);
     expect(statuses.filter((s) => s !== 200)).toEqual([]);
     // Each proxy used its join token once; every rotation was a renewal over mutual TLS.
-    expect(logged('bootstrap certificate issued')).toBe(2);
+    const refusals = caLog.split('\n').filter((line) => line.includes('refused')).map((line) => (JSON.parse(line) as { reason?: string }).reason);
+    expect({ tokenExchanges: logged('bootstrap certificate issued'), refusals }).toEqual({ tokenExchanges: 2, refusals: [] });
     expect(logged('certificate renewed')).toBeGreaterThanOrEqual(2);
     // reloadTls rebuilt productpage's upstream pools after each rotation; requests still get through.
     expect(await get(outbound, '/after-rotation')).toBe(200);

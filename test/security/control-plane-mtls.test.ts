@@ -1,7 +1,6 @@
 import { connect } from 'node:http2';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { pino } from 'pino';
 import { request } from 'undici';
@@ -14,6 +13,9 @@ import { startGitHttpServer, type GitHttpServer } from '../../src/reconciler/git
 import { generateKeyAndCsr, redactOptions } from '../../src/security/index.js';
 import { PROJECT_ROOT } from '../helpers/shared.js';
 import { tempDirs } from './helpers/tmp.js';
+import { until as waitUntil } from './helpers/wait.js';
+
+const until = <T>(what: string, probe: () => T | undefined | false): Promise<T> => waitUntil(what, probe, 30_000);
 
 /**
  * The operator's wiring (ControlPlane with security.discoveryMtls): a gateway agent bootstraps with
@@ -36,16 +38,6 @@ const gateway: ProxyIdentity = {
   serviceAccount: 'istio-ingressgateway-service-account',
   mode: 'gateway',
 };
-
-async function until<T>(what: string, probe: () => T | undefined | false, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(50);
-  }
-}
 
 beforeAll(async () => {
   const root = tmp.make();

@@ -1,7 +1,6 @@
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createDiscoveryServer, spiffeAuthenticator, startDiscoveryClient, type AuthContext, type DiscoveryServer } from '../../src/discovery/index.js';
@@ -10,6 +9,9 @@ import { startMeshAgent, type MeshAgent } from '../../src/proxy/agent.js';
 import { CertificateAuthority, MeshCaService, generateKeyAndCsr } from '../../src/security/index.js';
 import { snapshot } from '../proxy/fixtures.js';
 import { tempDirs } from './helpers/tmp.js';
+import { until as waitUntil } from './helpers/wait.js';
+
+const until = <T>(what: string, probe: () => T | undefined | false): Promise<T> => waitUntil(what, probe, 15_000);
 
 /**
  * A real mesh agent bootstraps its first certificate with the join token over TLS, then holds its
@@ -40,7 +42,7 @@ function render(proxy: ProxyIdentity): ProxySnapshot {
 }
 
 async function startDiscovery(port = 0): Promise<void> {
-  const check = spiffeAuthenticator(TRUST_DOMAIN);
+  const check = spiffeAuthenticator(TRUST_DOMAIN, { requireClusterBinding: true });
   discovery = createDiscoveryServer({
     render,
     debounceMs: 10,
@@ -52,16 +54,6 @@ async function startDiscovery(port = 0): Promise<void> {
     },
   });
   discoveryPort = (await discovery.listen(port, '127.0.0.1')).port;
-}
-
-async function until<T>(what: string, probe: () => T | undefined | false, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(25);
-  }
 }
 
 beforeAll(async () => {

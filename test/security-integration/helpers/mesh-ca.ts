@@ -2,11 +2,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { ProxyIdentity } from '../../../src/mesh/snapshot.js';
 import { startProxySecurity, type MeshSecurityOptions, type ProxySecurity } from '../../../src/proxy/mesh-security.js';
 import { MeshCaService } from '../../../src/security/index.js';
+
+export { until } from '../../security/helpers/wait.js';
 
 /**
  * The operator's side of mesh identity as the security-integration tests run it: a MeshCaService
@@ -68,15 +69,4 @@ export function httpGet(port: number, host: string, path = '/', method = 'GET'):
     req.on('error', reject);
     req.end();
   });
-}
-
-/** Polls `probe` until it returns a truthy value (conditions, not sleeps). */
-export async function until<T>(what: string, probe: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(25);
-  }
 }
