@@ -31,7 +31,7 @@ describe('sidecar outbound forwarding', () => {
     );
     const r = await send(proxy.ports.outbound!, {
       path: '/x?y=1',
-      headers: { host: 'reviews:9080', connection: 'keep-alive, x-private', 'x-private': 'secret', 'keep-alive': 'timeout=5', te: 'trailers', 'x-keep': 'yes' },
+      headers: { host: 'reviews:9080', connection: 'keep-alive, x-private', 'x-private': 'secret', 'keep-alive': 'timeout=5', te: 'gzip', 'x-keep': 'yes' },
     });
     expect(r.status).toBe(200);
     expect(r.body).toBe(`hello from ${a.port}`);

@@ -37,6 +37,11 @@ export interface H1DispatchOptions {
   body?: Buffer | StreamBody | null;
   /** Close the connection after this request (maxRequestsPerConnection 1). */
   reset?: boolean;
+  /**
+   * Trailer fields to send after the body, read once the body has ended; a body with trailers
+   * goes chunked (a Buffer body too).
+   */
+  requestTrailers?: () => Record<string, string | string[] | undefined> | undefined;
 }
 
 /** Node-style socket error (ECONNREFUSED, ECONNRESET) or one of ours with an undici-compatible code. */
@@ -188,12 +193,37 @@ class Connection {
       return;
     }
     if (o.headers.host === undefined) head += `host: ${this.pool.hostHeader}\r\n`;
-    if (last) head += 'connection: close\r\n';
+    // A sender of TE lists it in Connection (RFC 9110 §10.1.4).
+    if (o.headers.te !== undefined) head += last ? 'connection: te, close\r\n' : 'connection: te\r\n';
+    else if (last) head += 'connection: close\r\n';
     const body = o.body;
     if (r.paused) this.socket.pause();
+    const trailers = isBuffer(body) && o.requestTrailers ? o.requestTrailers() : undefined;
     if (body === null || body === undefined) {
       r.bodyDone = true;
       this.socket.write(`${head}\r\n`, 'latin1');
+    } else if (trailers && isBuffer(body)) {
+      // A buffered body that came with trailers keeps them: chunked, one chunk.
+      let tail: string;
+      try {
+        tail = writeHeaderLines('0\r\n', trailers);
+      } catch (err) {
+        this.req = undefined;
+        r.conn = undefined;
+        this.pool.connectionFree(this);
+        r.fail(err as Error);
+        return;
+      }
+      r.bodyDone = true;
+      this.socket.cork();
+      this.socket.write(`${head}transfer-encoding: chunked\r\n\r\n`, 'latin1');
+      if (body.length) {
+        this.socket.write(chunkHeader(body.length), 'latin1');
+        this.socket.write(body);
+        this.socket.write('\r\n', 'latin1');
+      }
+      this.socket.write(`${tail}\r\n`, 'latin1');
+      this.socket.uncork();
     } else if (isBuffer(body)) {
       if (o.headers['content-length'] === undefined) head += `content-length: ${body.length}\r\n`;
       r.bodyDone = true;
@@ -235,7 +265,18 @@ class Connection {
     });
     body.on('end', () => {
       if (r.conn !== this || this.closed) return;
-      if (chunked) socket.write('0\r\n\r\n', 'latin1');
+      if (chunked) {
+        const trailers = r.opts.requestTrailers?.();
+        let tail = '0\r\n';
+        if (trailers) {
+          try {
+            tail = writeHeaderLines(tail, trailers);
+          } catch {
+            tail = '0\r\n'; // a value that would split the section is dropped with the rest
+          }
+        }
+        socket.write(`${tail}\r\n`, 'latin1');
+      }
       r.bodyDone = true;
       if (r.finished) this.afterResponse(r);
     });
@@ -303,12 +344,14 @@ class Connection {
   }
 
   private complete(r: PoolRequest, leftover: number): void {
+    // Read before afterResponse: the connection may take the next request (and a new decoder) at once.
+    const trailers = this.decoder?.trailers as Record<string, string | string[]> | undefined;
     if (leftover > 0) this.keepAlive = false;
     r.finished = true;
     if (!r.bodyDone) this.keepAlive = false; // the upstream answered before reading the whole body
     this.afterResponse(r);
     try {
-      r.handler.onResponseEnd?.(r, NO_TRAILERS);
+      r.handler.onResponseEnd?.(r, trailers ?? NO_TRAILERS);
     } catch {
       // handler errors stay with the handler
     }

@@ -6,7 +6,7 @@ import type { ClusterRuntime } from '../upstream/cluster.js';
 import type { EndpointState } from '../upstream/endpoint.js';
 import { backoffMs, retriableFailure, retriableStatus, type CompiledRetry } from '../resilience/retry-policy.js';
 import { classifyUpstreamError, failureError, PROXY_ERRORS, RESPONSE_FLAGS_HEADER, type AttemptFailure, type ProxyErrorCode } from '../errors.js';
-import { isHopByHop, type HeaderMap } from './hop-by-hop.js';
+import { forwardableTrailers, isHopByHop, type HeaderMap } from './hop-by-hop.js';
 import type { ProxyRequest, ProxyResponse } from './types.js';
 import type { StreamBody } from '../h1/upstream-pool.js';
 
@@ -70,6 +70,9 @@ export class Exchange {
 
   constructor(private readonly o: ExchangeOptions) {}
 
+  /** The request's trailers to forward, once its body has ended (the pool asks then). */
+  private readonly requestTrailers = (): HeaderMap | undefined => forwardableTrailers(this.o.req.trailers);
+
   /** Starts the exchange: reads (or streams) the body, then the first attempt. */
   start(bodyMode: 'none' | 'buffer' | 'stream'): void {
     const { req, res } = this.o;
@@ -122,9 +125,9 @@ export class Exchange {
       const buf = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
       this.body = buf.length ? buf : null;
       this.requestBytes = buf.length;
-      if (this.body || this.o.req.headers['content-length'] !== undefined || this.o.req.headers['transfer-encoding'] !== undefined) {
-        this.o.headers['content-length'] = String(buf.length);
-      }
+      // A body with trailers stays chunked upstream (the pool frames it), so they are not lost.
+      const framed = this.body || this.o.req.headers['content-length'] !== undefined || this.o.req.headers['transfer-encoding'] !== undefined;
+      if (framed && !this.requestTrailers()) this.o.headers['content-length'] = String(buf.length);
       this.attempt();
     };
     req.on('data', onData);
@@ -164,6 +167,7 @@ export class Exchange {
           bodyTimeout: 0,
           upgrade: null,
           reset: cluster.noKeepAlive,
+          requestTrailers: this.requestTrailers,
           // undici would otherwise take SNI from the Host header (Istio's auto SNI): the DR's `sni` wins.
           ...(cluster.sni ? { servername: cluster.sni } : {}),
         },
@@ -218,7 +222,9 @@ export class Exchange {
   }
 
   /** @internal */
-  endResponse(): void {
+  endResponse(trailers: Record<string, string | string[] | undefined> | undefined): void {
+    const forwarded = forwardableTrailers(trailers);
+    if (forwarded) this.o.res.addTrailers(forwarded as Record<string, string | string[]>);
     this.o.res.end();
     this.finish(this.o.res.statusCode, this.flags || '-');
   }
@@ -399,10 +405,10 @@ class Attempt implements Dispatcher.DispatchHandler {
     this.ex.writeData(this, chunk, controller);
   }
 
-  onResponseEnd(): void {
+  onResponseEnd(_controller: Dispatcher.DispatchController, trailers: Record<string, string | string[] | undefined>): void {
     this.release();
     if (!this.ex.isCurrent(this)) return;
-    this.ex.endResponse();
+    this.ex.endResponse(trailers);
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {

@@ -12,6 +12,8 @@ export interface ProxyRequest {
   readonly httpVersion: string;
   readonly socket: Socket;
   readonly complete: boolean;
+  /** Trailer fields of a chunked body, filled in by its end. */
+  readonly trailers?: HeaderMap;
   on(event: 'data', fn: (chunk: Buffer) => void): this;
   on(event: 'end', fn: () => void): this;
   on(event: 'error', fn: (err: Error) => void): this;
@@ -35,6 +37,8 @@ export interface ProxyResponse {
   writeHead(status: number, headers?: Record<string, string | number | string[]>): this;
   write(chunk: Buffer): boolean;
   end(body?: string | Buffer): this;
+  /** Trailer fields after a chunked body (dropped when the response is not chunked). */
+  addTrailers(headers: Record<string, string | string[]>): void;
   destroy(): this;
   once(event: 'close' | 'finish' | 'drain', fn: () => void): this;
 }
