@@ -8,6 +8,7 @@ import type { MeshObject } from '../../src/mesh/object.js';
 import type { ProxyIdentity, ProxySnapshot } from '../../src/mesh/snapshot.js';
 import { buildClusterIndex, buildProxySnapshotFromIndex, type ClusterIndex } from '../../src/render/snapshot/index.js';
 import type { ClusterRender, WorkloadEndpoint } from '../../src/render/types.js';
+import { canaryVirtualService, namespaceScopedSidecar, subsetDestinationRule } from '../shared/mesh-generator.js';
 
 export const CLUSTER = 'bench';
 
@@ -41,41 +42,18 @@ export function proxyIdentity(shape: MeshShape, i: number): ProxyIdentity {
 }
 
 function virtualService(namespace: string, name: string, timeout: string): MeshObject {
-  return {
-    apiVersion: 'networking.istio.io/v1',
-    kind: 'VirtualService',
-    metadata: { name, namespace },
-    spec: {
-      hosts: [name],
-      http: [
-        { match: [{ headers: { 'end-user': { exact: 'jason' } } }], route: [{ destination: { host: name, subset: 'v2' } }] },
-        {
-          route: [
-            { destination: { host: name, subset: 'v1' }, weight: 90 },
-            { destination: { host: name, subset: 'v2' }, weight: 10 },
-          ],
-          timeout,
-          retries: { attempts: 3, retryOn: '5xx,reset' },
-        },
-      ],
-    },
-  };
+  return canaryVirtualService(namespace, name, { splitTimeout: timeout });
 }
 
 function objectsFor(shape: MeshShape): MeshObject[] {
   const objects: MeshObject[] = [];
   for (const namespace of shape.namespaces) {
-    objects.push({ apiVersion: 'networking.istio.io/v1', kind: 'Sidecar', metadata: { name: 'default', namespace }, spec: { egress: [{ hosts: ['./*', 'istio-system/*'] }] } });
+    objects.push(namespaceScopedSidecar(namespace));
     for (let s = 0; s < shape.servicesPerNamespace; s++) {
       const name = `svc-${s}`;
       objects.push({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace }, spec: { ports: [{ name: 'http', port: 80, targetPort: 8080 }] } });
       objects.push(virtualService(namespace, name, '5s'));
-      objects.push({
-        apiVersion: 'networking.istio.io/v1',
-        kind: 'DestinationRule',
-        metadata: { name, namespace },
-        spec: { host: name, trafficPolicy: { outlierDetection: { consecutive5xxErrors: 5 } }, subsets: ['v1', 'v2'].map((v) => ({ name: v, labels: { version: v } })) },
-      });
+      objects.push(subsetDestinationRule(namespace, name, ['v1', 'v2']));
     }
   }
   return objects;

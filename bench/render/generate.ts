@@ -1,6 +1,7 @@
 /** The generated mesh of bench:render, as an in-memory config repository (shared with profiling scripts). */
 import { stringify } from 'yaml';
 import { MemoryFileSystem } from '../../src/render/fs.js';
+import { canaryVirtualService, namespaceScopedSidecar, subsetDestinationRule } from '../shared/mesh-generator.js';
 
 export const SERVICES_PER_NAMESPACE = 20;
 
@@ -11,36 +12,8 @@ function serviceDocs(i: number): object[] {
   const name = serviceName(i);
   const namespace = namespaceOfService(i);
   return [
-    {
-      apiVersion: 'networking.istio.io/v1',
-      kind: 'VirtualService',
-      metadata: { name, namespace },
-      spec: {
-        hosts: [name],
-        http: [
-          { match: [{ headers: { 'end-user': { exact: 'jason' } } }], route: [{ destination: { host: name, subset: 'v2' } }] },
-          { match: [{ uri: { prefix: '/api/v3' } }], route: [{ destination: { host: name, subset: 'v3' } }], timeout: '2s' },
-          {
-            match: [{ uri: { prefix: '/' } }],
-            route: [
-              { destination: { host: name, subset: 'v1' }, weight: 90 },
-              { destination: { host: name, subset: 'v2' }, weight: 10 },
-            ],
-            retries: { attempts: 3, retryOn: '5xx,reset' },
-          },
-        ],
-      },
-    },
-    {
-      apiVersion: 'networking.istio.io/v1',
-      kind: 'DestinationRule',
-      metadata: { name, namespace },
-      spec: {
-        host: name,
-        trafficPolicy: { connectionPool: { http: { http1MaxPendingRequests: 100 } }, outlierDetection: { consecutive5xxErrors: 5 } },
-        subsets: ['v1', 'v2', 'v3'].map((v) => ({ name: v, labels: { version: v } })),
-      },
-    },
+    canaryVirtualService(namespace, name, { v3: { prefix: '/api/v3', timeout: '2s' }, splitMatchesAllPaths: true }),
+    subsetDestinationRule(namespace, name, ['v1', 'v2', 'v3'], { http1MaxPendingRequests: 100 }),
   ];
 }
 
@@ -55,9 +28,7 @@ export function generateFiles(services: number): Record<string, string> {
   for (let i = 0; i < services; i++) {
     const ns = namespaceOfService(i);
     if (!namespaces.has(ns)) {
-      namespaces.set(ns, [
-        { apiVersion: 'networking.istio.io/v1', kind: 'Sidecar', metadata: { name: 'default', namespace: ns }, spec: { egress: [{ hosts: ['./*', 'istio-system/*'] }] } },
-      ]);
+      namespaces.set(ns, [namespaceScopedSidecar(ns)]);
     }
     namespaces.get(ns)!.push(...serviceDocs(i));
   }
