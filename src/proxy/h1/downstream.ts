@@ -519,6 +519,7 @@ export class LeanResponse extends EventEmitter {
   private chunked = false;
   private noBody = false;
   private corked = false;
+  private closeHooks: Array<() => void> | undefined;
   private trailers: string | undefined;
 
   constructor(
@@ -618,7 +619,7 @@ export class LeanResponse extends EventEmitter {
     this.writableFinished = true;
     this.conn.responseDone(this.shouldKeepAlive);
     this.emit('finish');
-    this.emit('close');
+    this.emitClose();
     return this;
   }
 
@@ -638,7 +639,22 @@ export class LeanResponse extends EventEmitter {
       this.conn.socket.once('drain', fn as () => void);
       return this;
     }
+    if (event === 'close') {
+      // Every request registers two (the proxy's in-flight count and the exchange): a plain list
+      // spares EventEmitter's once-wrapper and listener-array copies on the hot path.
+      if (this.closeHooks === undefined) this.closeHooks = [fn as () => void];
+      else this.closeHooks.push(fn as () => void);
+      return this;
+    }
     return super.once(event, fn as (...args: unknown[]) => void);
+  }
+
+  /** Runs the once('close') callbacks, then any on('close') listeners, once. */
+  private emitClose(): void {
+    const hooks = this.closeHooks;
+    this.closeHooks = undefined;
+    if (hooks !== undefined) for (let i = 0; i < hooks.length; i++) hooks[i]();
+    this.emit('close');
   }
 
   destroy(): this {
@@ -651,7 +667,7 @@ export class LeanResponse extends EventEmitter {
   abandon(): void {
     if (this.destroyed) return;
     this.destroyed = true;
-    if (!this.writableFinished) this.emit('close');
+    if (!this.writableFinished) this.emitClose();
   }
 }
 
