@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { connect as netConnect, type Socket } from 'node:net';
+import { connect as netConnect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import type { RetryPolicy } from '../../../src/mesh/snapshot.js';
 import type { Proxy } from '../../../src/proxy/index.js';
 import { cluster, DEFAULT_RETRY, endpoint, NO_RETRY, route, snapshot, toCluster } from '../fixtures.js';
@@ -134,6 +134,44 @@ describe('response trailers', () => {
     expect(body).toBe('part one, part two');
     expect(trailers.sort()).toEqual(['grpc-status: 0', 'x-checksum: sha256=abc']);
     expect(sawTe).toBe('trailers');
+  });
+
+  it('a response with trailers leaves the upstream connection reusable: both responses keep their own trailers', async () => {
+    let n = 0;
+    const up = await startUpstream((_req, res) => {
+      n++;
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write(`body ${n}`);
+      res.addTrailers({ 'x-seq': String(n) });
+      res.end();
+    });
+    ups.push(up);
+    let connections = 0;
+    up.server.on('connection', () => connections++);
+    const p = await sidecarTo(up);
+    const two = 'GET /a HTTP/1.1\r\nhost: svc\r\n\r\nGET /b HTTP/1.1\r\nhost: svc\r\n\r\n';
+    const raw = await exchange(p.ports.outbound!, two, (t) => (t.match(/\r\n0\r\nx-seq: \d\r\n\r\n/g) ?? []).length === 2);
+    const answers = raw.split(/(?=HTTP\/1\.1 )/).map(parseChunked);
+    expect(answers.map((a) => [a.body, a.trailers])).toEqual([
+      ['body 1', ['x-seq: 1']],
+      ['body 2', ['x-seq: 2']],
+    ]);
+    expect(connections).toBe(1);
+  });
+
+  it('an upstream trailer section hiding a second response is refused: the client connection is reset, never completed', async () => {
+    const raw = createNetServer((socket) => {
+      socket.once('data', () => socket.write('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nHTTP/1.1 302 Found\r\nlocation: /evil\r\n\r\n'));
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((r) => raw.listen(0, '127.0.0.1', () => r()));
+    const port = (raw.address() as AddressInfo).port;
+    ups.push({ port, hits: 0, seen: [], server: raw as never, close: () => new Promise<void>((r) => raw.close(() => r())) });
+    const p = await sidecarTo({ port } as Upstream);
+    const text = await exchange(p.ports.outbound!, 'GET /x HTTP/1.1\r\nhost: svc\r\n\r\n', () => false);
+    // The head may or may not have left before the reset; the hidden response never does.
+    expect(text).not.toMatch(/302|evil/);
+    expect(chunkedDone(text)).toBe(false);
   });
 
   it('other TE codings are not forwarded; an HTTP/1.0 client gets the body without trailers', async () => {
