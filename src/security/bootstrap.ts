@@ -50,12 +50,13 @@ export async function bootstrapExchange(
 
 /**
  * A renewal: no token, only a CSR; the caller is authenticated by the mesh certificate it presents
- * on the TLS connection. `namespace`/`serviceAccount` are optional and, when sent, must be the
- * certificate's own.
+ * on the TLS connection. `cluster`/`namespace`/`serviceAccount` are optional and, when sent, must be
+ * the certificate's own.
  */
 export interface RenewalRequest {
   csrPem: string;
   ttlMs?: number;
+  cluster?: string;
   namespace?: string;
   serviceAccount?: string;
 }
@@ -95,6 +96,9 @@ export function renewWithPeerCertificate(
     if (isOperatorIdentity(identity)) throw new CaError('IDENTITY', `${identity.namespace}/${identity.serviceAccount} is the operator's reserved identity`);
     if (!peer.cluster) throw new CaError('AUTHN', `certificate ${peer.serialNumber ?? ''} is bound to no cluster: renew with the join token`);
     const own = spiffeId(identity);
+    if (request.cluster !== undefined && request.cluster !== peer.cluster) {
+      throw new CaError('IDENTITY', `renewal for ${own} of cluster ${peer.cluster} asks for cluster ${request.cluster}`);
+    }
     if ((request.namespace !== undefined && request.namespace !== identity.namespace) || (request.serviceAccount !== undefined && request.serviceAccount !== identity.serviceAccount)) {
       throw new CaError('IDENTITY', `renewal for ${own} asks for ${request.namespace ?? identity.namespace}/${request.serviceAccount ?? identity.serviceAccount}`);
     }
@@ -218,6 +222,7 @@ function renewalRequestOf(body: Record<string, unknown>): RenewalRequest {
   return {
     csrPem: body.csrPem as string,
     ...(typeof body.ttlMs === 'number' ? { ttlMs: body.ttlMs } : {}),
+    cluster: optional('cluster'),
     namespace: optional('namespace'),
     serviceAccount: optional('serviceAccount'),
   };

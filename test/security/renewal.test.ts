@@ -121,6 +121,10 @@ describe('renewal over mutual TLS with the current certificate', () => {
     expect(viaField.status).toBe(400);
     expect(logText).toContain('renewal CSR of spiffe://cluster.local/ns/shop/sa/web asks for spiffe://cluster.local/ns/shop/sa/admin');
     expect(logText).toContain('renewal for spiffe://cluster.local/ns/shop/sa/web asks for shop/admin');
+    const otherCluster = await post({ csrPem: own.csrPem, cluster: 'west' }, current);
+    expect(otherCluster.body.code).toBe('IDENTITY');
+    expect(logText).toContain(`renewal for spiffe://cluster.local/ns/shop/sa/web of cluster ${CLUSTER} asks for cluster west`);
+    expect(() => requestedUrisOf('-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----')).toThrow(expect.objectContaining({ code: 'CSR_PARSE' }));
     // The same request with the certificate's own identity is served.
     expect((await post({ csrPem: own.csrPem, namespace: 'shop', serviceAccount: 'web' }, current)).status).toBe(200);
   });
