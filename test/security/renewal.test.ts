@@ -1,8 +1,11 @@
+import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { pino } from 'pino';
 import { Agent, request } from 'undici';
@@ -108,6 +111,23 @@ describe('renewal over mutual TLS with the current certificate', () => {
     } finally {
       await new Promise((resolve) => api.close(resolve));
     }
+  });
+
+  it('curl, an independent client, renews with the certificate alone (and without one is refused)', async () => {
+    const current = await bootstrap({ serviceAccount: 'curl' });
+    const dir = tmp.make();
+    const file = (name: string, text: string) => {
+      writeFileSync(join(dir, name), text, { mode: 0o600 });
+      return join(dir, name);
+    };
+    const { csrPem } = await csrFor('shop', 'curl');
+    const args = ['-sS', '--cacert', file('root.pem', service.ca.rootCertPem), '-H', 'content-type: application/json', '--data-binary', JSON.stringify({ csrPem }), '-w', '\n%{http_code}', service.bootstrapUrl];
+    const run = promisify(execFile);
+    const renewed = (await run('curl', ['--cert', file('cert.pem', current.certChainPem), '--key', file('key.pem', current.privateKeyPem), ...args])).stdout.split('\n');
+    expect(renewed.at(-1)).toBe('200');
+    const leaf = new X509Certificate((JSON.parse(renewed[0]) as { certChainPem: string }).certChainPem);
+    expect([leaf.subject, leaf.subjectAltName]).toEqual([`OU=${CLUSTER}`, 'URI:spiffe://cluster.local/ns/shop/sa/curl']);
+    expect((await run('curl', args)).stdout.split('\n').at(-1)).toBe('401');
   });
 
   it('the CSR or the request may not ask for another identity', async () => {
