@@ -7,7 +7,6 @@ import { HeadError, parseResponseHead, type BodyFraming, type ResponseHead } fro
 const MAX_RESPONSE_HEAD_BYTES = 64 * 1024;
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 const NO_TRAILERS = {};
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
 export interface H1PoolOptions {
   address: string;
@@ -392,9 +391,11 @@ class Connection {
     this.req = undefined;
     if (!r || r.finished) return;
     r.conn = undefined;
-    // A reused keep-alive socket that the upstream closed while idle: replay once on a fresh one.
-    // Only idempotent requests: a POST may have reached the app before the connection died.
-    if (this.served > 1 && !this.sawBytes && !r.responseStarted && r.replayable && IDEMPOTENT.has(r.opts.method) && !r.replayed && !r.aborted) {
+    // A reused keep-alive socket that the upstream closed while idle (its close crossed our
+    // request): replay once on a fresh one, when no response byte came back and the body is
+    // whole in memory (none, or the exchange's retry buffer) — a POST included, as for
+    // idempotent requests; a streamed body is gone and is not replayed.
+    if (this.served > 1 && !this.sawBytes && !r.responseStarted && r.replayable && !r.replayed && !r.aborted) {
       r.replayed = true;
       this.pool.enqueue(r);
       return;
