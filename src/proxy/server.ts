@@ -247,14 +247,15 @@ class TrellisProxy implements Proxy {
       socket.once('data', (first: Buffer) => {
         socket.pause();
         const hello = first[0] === 0x16;
-        if (!hello && mode === 'STRICT') {
-          // Istio's sidecar has no plaintext filter chain on a STRICT port: reset, no HTTP answer.
-          this.log.debug({ remoteAddress: socket.remoteAddress, port: info.port }, 'plaintext connection refused (STRICT)');
+        // DISABLE offers no TLS: a ClientHello is just bytes the HTTP parser refuses.
+        const ctx = hello && mode !== 'DISABLE' ? this.opts.tls?.serverContext() : undefined;
+        if (!ctx && mode === 'STRICT') {
+          // Istio's sidecar has no plaintext filter chain on a STRICT port: reset, no HTTP answer
+          // (also for a ClientHello while no server certificate is available).
+          this.log.debug({ remoteAddress: socket.remoteAddress, port: info.port, tls: hello }, 'connection refused (STRICT)');
           socket.resetAndDestroy();
           return;
         }
-        // DISABLE offers no TLS: a ClientHello is just bytes the HTTP parser refuses.
-        const ctx = hello && mode !== 'DISABLE' ? this.opts.tls?.serverContext() : undefined;
         if (ctx) {
           if (!secure) {
             secure = createHttpsServer({ ...ctx });

@@ -215,6 +215,26 @@ describe('port-level modes and snapshot changes', () => {
   });
 });
 
+describe('STRICT without a server certificate', () => {
+  it('resets a TLS ClientHello too (no HTTP 400 from the parser) while the TLS extension has no server context', async () => {
+    const bare = await startSidecar(inboundSnapshot('STRICT'), {
+      outboundPort: undefined,
+      inboundPort: 0,
+      appPort: app.port,
+      tls: { serverContext: () => undefined, clientContext: () => undefined },
+    });
+    try {
+      const hits = app.hits;
+      const o = await mtlsGet(bare.ports.inbound!, '/no-server-cert');
+      expect(o.text).toBe('');
+      expect(o.error).toBe('ECONNRESET');
+      expect(app.hits).toBe(hits);
+    } finally {
+      await bare.close({ drainMs: 0 });
+    }
+  });
+});
+
 async function waitUntil(cond: () => boolean, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!cond()) {
