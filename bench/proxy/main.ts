@@ -305,6 +305,8 @@ async function main(): Promise<void> {
           row.p99c10 = Math.min(row.p99c10, lat.p99);
           row.errors += tput.errors + tput.non2xx + lat.errors + lat.non2xx;
         }
+        // Alone, the fixed-rate run's 1 s warm-up (1,000 requests) leaves a fresh proxy's JIT cold: warm it as the full run does.
+        if (latencyOnly && round === 0) await load(t.port, 10, 2);
         const fixed = await fixedRate(t.port); // its first second is a warm-up, not measured
         row.fixed.push(fixed);
         row.errors += fixed.errors + fixed.non2xx + fixed.unfinished;
