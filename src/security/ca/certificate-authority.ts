@@ -87,7 +87,7 @@ export interface IssuedCertificate {
 
 interface SigningMaterial {
   signingKey: KeyObject;
-  /** Subject of the signing certificate: the issuer of everything it signs. */
+  /** Subject of the signing certificate: the issuer of everything it signs (pre-encoded: write-only). */
   issuerName: Name;
   /** The signing certificate's subjectKeyIdentifier, for the leaves' authorityKeyIdentifier. */
   signingKeyId: Buffer;

@@ -35,7 +35,7 @@ import {
 /**
  * X.509 v3 certificates built with PKI.js's ASN.1 schemas (@peculiar/asn1-x509) and signed by
  * node:crypto, for RSA and ECDSA (P-256/P-384) signing keys alike: the CA signs with whatever key
- * type its root has. node-forge cannot read EC keys; this keeps node:crypto for every key operation.
+ * type its root has. Every key operation is node:crypto's (node-forge cannot read EC keys).
  */
 
 const OID = {
@@ -52,10 +52,11 @@ const NULL_PARAMETERS = new Uint8Array([0x05, 0x00]).buffer;
 export const KEY_USAGE = KeyUsageFlags;
 
 /**
- * A value turned into its ASN.1 form once and written as it is wherever it is placed (the
- * library's IAsnConvertible extension point). Serialisation dominates issuance: this spares
- * re-encoding the TBSCertificate inside the certificate after signing it, and re-encoding what a
- * CA puts unchanged in every leaf (issuer name, signature algorithm, constant extensions).
+ * A value turned into its asn1js tree once and placed as that tree wherever it goes (the library's
+ * IAsnConvertible extension point). Encoding dominates issuance, and building the tree is half of
+ * it: this spares rebuilding the TBSCertificate for the certificate after signing it, and what a CA
+ * puts unchanged in every leaf (issuer name, signature algorithm, constant extensions). The result
+ * only serialises: its fields cannot be read.
  */
 class PreEncoded implements IAsnConvertible {
   constructor(private readonly asn: ReturnType<typeof AsnSerializer.toASN>) {}
@@ -182,13 +183,13 @@ export function buildCertificate(template: CertificateTemplate, signingKey: KeyO
   const scheme = cachedSignatureScheme(signingKey);
   const tbsCertificate = preEncoded(
     new TBSCertificate({
-    version: Version.v3,
-    serialNumber: toArrayBuffer(template.serial),
-    signature: scheme.algorithm,
-    issuer: template.issuer,
-    validity: new Validity({ notBefore: template.notBefore, notAfter: template.notAfter }),
-    subject: template.subject,
-    subjectPublicKeyInfo: template.spki,
+      version: Version.v3,
+      serialNumber: toArrayBuffer(template.serial),
+      signature: scheme.algorithm,
+      issuer: template.issuer,
+      validity: new Validity({ notBefore: template.notBefore, notAfter: template.notAfter }),
+      subject: template.subject,
+      subjectPublicKeyInfo: template.spki,
       extensions: new Extensions(template.extensions),
     }),
   );
