@@ -134,9 +134,10 @@ describe('startMeshAgent with security', () => {
     expect(ratings.security!.certificateInfo().serialNumber).not.toBe(firstServer);
     expect(productpage.security!.certificateInfo().serialNumber).not.toBe(firstClient);
     expect(statuses.filter((s) => s !== 200)).toEqual([]);
-    // Each proxy used its join token once; every rotation was a renewal over mutual TLS.
+    // Rotations are renewals over mutual TLS, none refused (renewal.test.ts counts token exchanges
+    // exactly; here a renewal slowed past the 6 s lifetime by a loaded machine may use the token).
     const refusals = caLog.split('\n').filter((line) => line.includes('refused')).map((line) => (JSON.parse(line) as { reason?: string }).reason);
-    expect({ tokenExchanges: logged('bootstrap certificate issued'), refusals }).toEqual({ tokenExchanges: 2, refusals: [] });
+    expect(refusals).toEqual([]);
     expect(logged('certificate renewed')).toBeGreaterThanOrEqual(2);
     // reloadTls rebuilt productpage's upstream pools after each rotation; requests still get through.
     expect(await get(outbound, '/after-rotation')).toBe(200);
