@@ -3,7 +3,7 @@ import { connect as netConnect, createServer as createNetServer, type AddressInf
 import type { RetryPolicy } from '../../../src/mesh/snapshot.js';
 import type { Proxy } from '../../../src/proxy/index.js';
 import { cluster, DEFAULT_RETRY, endpoint, NO_RETRY, route, snapshot, toCluster } from '../fixtures.js';
-import { startSidecar, startUpstream, type Upstream } from '../helpers.js';
+import { startSidecar, startUpstream, waitFor, type Upstream } from '../helpers.js';
 
 /**
  * Chunked trailers through the lean HTTP/1.1 path, both ways: request trailers reach a node:http
@@ -202,6 +202,24 @@ describe('request trailers', () => {
     expect(seen.url).toBe('/stream');
     expect(seen.body).toBe('hello world');
     expect(seen.trailers).toEqual({ 'x-req-sum': '42', 'x-multi': 'a, b' });
+  });
+
+  it('reach the upstream when they arrive in a later packet than the body, after the upstream saw the head', async () => {
+    const up = await echoTrailersUpstream();
+    let started = false;
+    up.server.on('request', () => (started = true));
+    const p = await sidecarTo(up, NO_RETRY);
+    const socket = netConnect({ host: '127.0.0.1', port: p.ports.outbound! });
+    sockets.push(socket);
+    socket.setEncoding('latin1');
+    let text = '';
+    socket.on('data', (d: string) => (text += d));
+    await new Promise<void>((r) => socket.once('connect', () => r()));
+    socket.write('POST /late HTTP/1.1\r\nhost: svc\r\ntransfer-encoding: chunked\r\n\r\n5\r\nearly\r\n');
+    await waitFor(() => started, 5000, 'the upstream to receive the head');
+    socket.write('0\r\nx-late: yes\r\n\r\n');
+    await waitFor(() => contentLengthDone(1)(text), 5000, 'the answer');
+    expect(jsonBody(text)).toMatchObject({ url: '/late', body: 'early', trailers: { 'x-late': 'yes' } });
   });
 
   it('reach the upstream with a buffered (replayable) body, which then stays chunked', async () => {
