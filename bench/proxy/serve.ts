@@ -88,7 +88,7 @@ if (kind === 'upstream') {
 } else if (kind === 'trellis') {
   const { startProxy, watchConfigFile } = await import('../../src/proxy/index.js');
   // Single-threaded GC pauses, as recommended for `trellis proxy` (src/proxy/gc-tuning.ts); TRELLIS_BENCH_GC=parallel compares V8's default.
-  if (process.env.TRELLIS_BENCH_GC !== 'parallel') (await import('../../src/proxy/gc-tuning.js')).useSingleThreadedGc();
+  if (process.env.TRELLIS_BENCH_GC !== 'parallel') (await import('../../src/proxy/index.js')).useSingleThreadedGc();
   const proxy = await startProxy({ mode: 'sidecar', outboundPort: 0, adminPort: 0, bindAddress: '127.0.0.1' });
   const w = watchConfigFile(arg, (v, s) => proxy.applySnapshot(v, s), { pollMs: 100 });
   const r = await w.reload();
