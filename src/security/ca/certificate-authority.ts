@@ -2,10 +2,10 @@ import { X509Certificate, createPrivateKey, createPublicKey, generateKeyPair, ty
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import type { Extension, Name, SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
 import { CaError } from '../errors.js';
 import { isValidIdentity, spiffeId, type WorkloadIdentity } from '../identity.js';
 import { readIfExists, writeSecretFile } from '../state-files.js';
-import type { Extension, Name, SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
 import { parseCsrDer, type ParsedCsr } from './csr-parse.js';
 import { derToPem, pemToDer, splitPemCertificates } from './der-sign.js';
 import {
