@@ -107,6 +107,16 @@ describe('persisted endpoint registry across an operator restart', () => {
     expect(await fileEndpoints(file)).toEqual([reviews.id]);
   });
 
+  it('drops a restored endpoint at once when its proxy comes back without one', async () => {
+    const file = join(await tempDir(), 'endpoints.json');
+    await saveEndpointRegistryFile(file, [{ proxyId: reviews.id, endpoint: { service: 'reviews', namespace: 'a', address: '10.1.0.1', port: 9080, labels: {}, tlsMode: 'istio', proxyId: reviews.id } }]);
+    const { url, server } = await startServer(syntheticConfig(['a'], 0), { endpointStateFile: file, endpointGraceMs: 60_000 });
+    expect(server.endpoints()).toHaveLength(1);
+    const back = pool.start(url, reviews); // no endpoint in its hello any more
+    await waitFor(() => back.connected, 'reconnected');
+    await waitFor(() => server.endpoints().length === 0, 'the stale endpoint removed without waiting for the grace period');
+  });
+
   it('keeps the restart hold only when there is no registry to restore (missing or damaged file)', async () => {
     const dir = await tempDir();
     const file = join(dir, 'endpoints.json');
