@@ -289,7 +289,7 @@ async function main(): Promise<void> {
     if (!nginx) console.error('note: nginx is not installed: its column is skipped (apt-get install nginx to compare)');
     // Targets run interleaved, ROUNDS times, keeping each one's best figures: on a shared machine the
     // load from other processes varies, and the best of interleaved rounds compares like with like.
-    const rows = targets.map((t) => ({ name: t.name, rps: 0, p99c10: Infinity, rss: undefined as number | undefined, errors: 0, cpuUs: Infinity, fixed: [] as FixedRateResult[] }));
+    const rows = targets.map((t) => ({ name: t.name, rps: 0, p99c10: Infinity, rss: undefined as number | undefined, errors: 0, cpuUs: Infinity, fixed: [] as FixedRateResult[], fixedCpuUs: [] as number[] }));
     for (let round = 0; round < ROUNDS; round++) {
       for (const [i, t] of targets.entries()) {
         const row = rows[i];
@@ -307,7 +307,10 @@ async function main(): Promise<void> {
         }
         // Alone, the fixed-rate run's 1 s warm-up (1,000 requests) leaves a fresh proxy's JIT cold: warm it as the full run does.
         if (latencyOnly && round === 0) await load(t.port, 10, 2);
+        const fixedCpuBefore = t.pid ? cpuSeconds(t.pid) : 0;
         const fixed = await fixedRate(t.port); // its first second is a warm-up, not measured
+        // CPU per request at the fixed rate, warm-up included (requests sent = rate × (1 + seconds)).
+        if (t.pid) row.fixedCpuUs.push(((cpuSeconds(t.pid) - fixedCpuBefore) * 1e6) / (FIXED_RATE * (1 + FIXED_SECONDS)));
         row.fixed.push(fixed);
         row.errors += fixed.errors + fixed.non2xx + fixed.unfinished;
         if (t.pid && i > 0 && !t.name.startsWith('nginx')) row.rss = rssMb(t.pid).peak;
@@ -348,12 +351,12 @@ async function main(): Promise<void> {
     }
     const d = fixedOf(direct).corrected;
     console.log(`\nFIXED RATE (open loop, Istio's method): ${FIXED_RATE} req/s over ${FIXED_CONNECTIONS} connections, ${FIXED_SECONDS} s after a 1 s warm-up, latency from the scheduled send (coordinated omission corrected), all samples, exact percentiles; median of ${ROUNDS} round(s) by p99; Trellis GC pauses ${parallelGc ? 'parallel (V8 default)' : 'single-threaded'}; load average ${loadAvg}\n`);
-    console.log(`${pad('target', 26)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}${pad('p99.9 ms', 10)}${pad('max ms', 9)}${pad('added p50', 11)}${pad('added p99', 11)}${pad('rate', 7)}${pad('gen. lag p99', 14)}errors`);
+    console.log(`${pad('target', 26)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}${pad('p99.9 ms', 10)}${pad('max ms', 9)}${pad('added p50', 11)}${pad('added p99', 11)}${pad('rate', 7)}${pad('CPU µs/req', 12)}${pad('gen. lag p99', 14)}errors`);
     for (const r of rows) {
       const f = fixedOf(r);
       const c = f.corrected;
       console.log(
-        `${pad(r.name, 26)}${pad(f2(c.p50), 9)}${pad(f2(c.p99), 9)}${pad(f2(c.p999), 10)}${pad(f2(c.max), 9)}${pad(f2(c.p50 - d.p50), 11)}${pad(f2(c.p99 - d.p99), 11)}${pad(String(f.achievedRate), 7)}${pad(f2(f.timerLag.p99), 14)}${f.errors + f.non2xx + f.unfinished}`,
+        `${pad(r.name, 26)}${pad(f2(c.p50), 9)}${pad(f2(c.p99), 9)}${pad(f2(c.p999), 10)}${pad(f2(c.max), 9)}${pad(f2(c.p50 - d.p50), 11)}${pad(f2(c.p99 - d.p99), 11)}${pad(String(f.achievedRate), 7)}${pad(r.fixedCpuUs.length ? Math.min(...r.fixedCpuUs).toFixed(0) : '-', 12)}${pad(f2(f.timerLag.p99), 14)}${f.errors + f.non2xx + f.unfinished}`,
       );
     }
     if (!latencyOnly) console.log(`\nhot reconfiguration: ${changes} snapshot rewrites in ${hotSeconds.toFixed(1)} s under c50: ${hot.total} requests, ${hot.errors} errors, ${hot.non2xx} non-2xx`);
@@ -372,6 +375,7 @@ async function main(): Promise<void> {
         fixedRate: { rate: FIXED_RATE, connections: FIXED_CONNECTIONS, seconds: FIXED_SECONDS },
         addedP99MsFixedRate: Number((fixedOf(realistic).corrected.p99 - d.p99).toFixed(2)),
         addedP99MsFixedRateSimple: Number((fixedOf(rows[1]).corrected.p99 - d.p99).toFixed(2)),
+        cpuUsPerRequestFixedRate: Object.fromEntries(rows.map((r) => [r.name, r.fixedCpuUs.length ? Math.round(Math.min(...r.fixedCpuUs)) : null])),
         fixedRateMs: Object.fromEntries(rows.map((r) => [r.name, (({ p50, p99, p999 }) => ({ p50, p99, p999 }))(fixedOf(r).corrected)])),
         peakRssMb: Number((realistic.rss ?? 0).toFixed(1)),
         cpuUsPerRequest: Object.fromEntries(rows.map((r) => [r.name, Number.isFinite(r.cpuUs) ? Math.round(r.cpuUs) : null])),
