@@ -125,6 +125,16 @@ describe('ControlPlane with the mesh CA and discoveryMtls', () => {
     const { privateKeyPem, csrPem } = await generateKeyAndCsr(id);
     const unbound = controlPlane.certificateAuthority!.issueWorkloadCertificate(csrPem, id);
     expect(await claim('dev', { certChainPem: unbound.certChainPem, privateKeyPem })).toMatch(/is bound to no cluster; hello claims dev/);
+    // The operator's proxy status (its admin API) shows the gateway's certificate cluster, and never a token or key.
+    const api = await request(`${controlPlane.operator.url}/debug/proxies`);
+    const statusText = await api.body.text();
+    const listed = (JSON.parse(statusText) as { proxies: Array<{ id: string; certificate?: { cluster?: string } }> }).proxies.find((p) => p.id === gateway.id);
+    expect(listed?.certificate?.cluster).toBe('dev');
+    const secret = (await controlPlane.joinTokenStore!.tokenFor('dev')).split('.')[0];
+    for (const text of [statusText, operatorLog]) {
+      expect(text).not.toContain(secret);
+      expect(text).not.toContain('PRIVATE KEY');
+    }
     const refusals = operatorLog.split('\n').filter((line) => line.includes('discovery stream refused'));
     expect(refusals.some((line) => line.includes(crossCluster))).toBe(true);
     expect(refusals.some((line) => line.includes('is bound to no cluster'))).toBe(true);
