@@ -8,7 +8,8 @@
  *
  * Profiling: CONVERGENCE_CHANGE_CPU_PROF=file (operator CPU profile around the mesh-wide change),
  * CONVERGENCE_CLIENT_CHANGE_CPU_PROF=dir (each clients process's profile around the mesh-wide change),
- * CONVERGENCE_CLIENT_CPU_PROF=dir (clients' whole-run profiles), CONVERGENCE_HEAP_SNAPSHOT=file (operator heap
+ * CONVERGENCE_CLIENT_CPU_PROF=dir (clients' whole-run profiles), CONVERGENCE_CLIENT_NODE_FLAGS="flags" (node
+ * flags of the client processes), CONVERGENCE_HEAP_SNAPSHOT=file (operator heap
  * once settled), CONVERGENCE_MEMORY_DEBUG=1 (operator memory by V8 space, on stderr).
  *
  * Each size runs in a fresh operator process (so RSS is that size's alone), whose clients live in
@@ -166,7 +167,10 @@ async function runScenario(proxies: number): Promise<ScenarioResult> {
   let first = 0;
   for (let p = 0; p < processes; p++) {
     const count = Math.floor(proxies / processes) + (p < proxies % processes ? 1 : 0);
-    const profile = process.env.CONVERGENCE_CLIENT_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.CONVERGENCE_CLIENT_CPU_PROF}`] : [];
+    const profile = [
+      ...(process.env.CONVERGENCE_CLIENT_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.CONVERGENCE_CLIENT_CPU_PROF}`] : []),
+      ...(process.env.CONVERGENCE_CLIENT_NODE_FLAGS ?? '').split(' ').filter(Boolean),
+    ];
     const bundled = join(HERE, 'clients.mjs');
     const child = existsSync(bundled)
       ? fork(bundled, [], { execArgv: profile, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
