@@ -47,7 +47,7 @@ const row = (path: string, count: number, seconds: number): Row => ({ path, coun
 const elapsed = (started: bigint): number => Number(process.hrtime.bigint() - started) / 1e9;
 
 function measure(path: string, count: number, work: () => void): Row {
-  for (let i = 0; i < Math.min(20, count); i++) work(); // warm-up
+  for (let i = 0; i < Math.min(200, count); i++) work(); // warm-up: the JIT, and the library's schema caches
   const cpuBefore = process.cpuUsage();
   const started = process.hrtime.bigint();
   for (let i = 0; i < count; i++) work();
