@@ -103,25 +103,48 @@ export function backoffDelayMs(attempt: number, initialMs: number, maxMs: number
 /**
  * Applies one snapshot message to what the client holds: the reassembled and verified snapshot,
  * or the NACK reason (base-mismatch / hash-mismatch ask the operator for a full resend).
+ *
+ * A delta is applied to `held` in place (a copy of every held resource per delta was most of the
+ * garbage a client made): on success `held` is used up (its version no longer matches any delta),
+ * on failure it is put back as it was.
  */
 export function reassemble(held: HeldState | null, msg: SnapshotMessage): { ok: true; state: HeldState; snapshot: ProxySnapshot } | { ok: false; reason: string } {
-  if (msg.base !== null && msg.base !== held?.version) return { ok: false, reason: NACK_BASE_MISMATCH };
-  const resources = msg.base === null ? new Map<string, unknown>() : new Map(held?.resources);
-  for (const name of msg.removed) resources.delete(name);
+  if (msg.base !== null && (held === null || msg.base !== held.version)) return { ok: false, reason: NACK_BASE_MISMATCH };
+  const resources = msg.base === null || held === null ? new Map<string, unknown>() : held.resources;
+  const undo: Array<[string, unknown]> = [];
+  const change = (name: string, value: unknown | typeof ABSENT): void => {
+    if (resources === held?.resources) undo.push([name, resources.has(name) ? resources.get(name) : ABSENT]);
+    if (value === ABSENT) resources.delete(name);
+    else resources.set(name, value);
+  };
+  const fail = (reason: string): { ok: false; reason: string } => {
+    for (let i = undo.length - 1; i >= 0; i--) {
+      const [name, value] = undo[i];
+      if (value === ABSENT) resources.delete(name);
+      else resources.set(name, value);
+    }
+    return { ok: false, reason };
+  };
+  for (const name of msg.removed) change(name, ABSENT);
   // Received resources are frozen: they are shared by every snapshot until replaced, and the content
   // hash and the proxy's validation keep their results per resource object.
-  for (const [name, value] of Object.entries(msg.resources)) resources.set(name, deepFreeze(value));
+  for (const name of Object.keys(msg.resources)) change(name, deepFreeze(msg.resources[name]));
   let snapshot: ProxySnapshot;
   try {
     snapshot = freezeAssembled(assembleSnapshot(msg.version, resources));
   } catch (err) {
-    return { ok: false, reason: `${NACK_HASH_MISMATCH}: ${(err as Error).message}` };
+    return fail(`${NACK_HASH_MISMATCH}: ${(err as Error).message}`);
   }
   const hashMemo: ContentHashMemo = { last: held?.hashMemo?.last };
   const computed = snapshotContentHash(snapshot, hashMemo);
-  if (computed !== msg.version) return { ok: false, reason: `${NACK_HASH_MISMATCH}: content hash ${computed} is not ${msg.version}` };
+  if (computed !== msg.version) return fail(`${NACK_HASH_MISMATCH}: content hash ${computed} is not ${msg.version}`);
+  if (held !== null && resources === held.resources) held.version = USED_UP;
   return { ok: true, state: { version: msg.version, resources, hashMemo }, snapshot };
 }
+
+const ABSENT = Symbol('absent');
+/** The version of a held state whose resources moved on to the next one: no delta names it. */
+const USED_UP = '';
 
 function heldFrom(snapshot: ProxySnapshot | null): HeldState | null {
   if (!snapshot) return null;

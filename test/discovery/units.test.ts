@@ -211,6 +211,22 @@ describe('client reassembly', () => {
     expect(reassemble(null, delta)).toEqual({ ok: false, reason: NACK_BASE_MISMATCH });
   });
 
+  it('applies a delta in place: a refused one leaves the held resources as they were, an applied one uses them up', () => {
+    const start = reassemble(null, toMessage(v1.version, null, diffResources(null, splitSnapshot(v1))));
+    if (!start.ok) throw new Error(start.reason);
+    const delta = toMessage(v2.version, v1.version, diffResources(splitSnapshot(v1).hashes, splitSnapshot(v2)));
+    // Right base, wrong content: refused, and nothing of it stays behind.
+    const tampered = { ...delta, resources: { ...delta.resources, telemetry: { ...v1.telemetry, metrics: !v1.telemetry.metrics } }, removed: ['listener/none'] };
+    expect(reassemble(start.state, tampered).ok).toBe(false);
+    expect(start.state.version).toBe(v1.version);
+    expect(start.state.resources.get('telemetry')).toEqual(v1.telemetry);
+    const next = reassemble(start.state, delta);
+    if (!next.ok) throw new Error(next.reason);
+    expect(next.snapshot).toEqual(v2);
+    // The state it was applied to is used up: a second delta against it is a base mismatch, never a wrong snapshot.
+    expect(reassemble(start.state, delta)).toEqual({ ok: false, reason: NACK_BASE_MISMATCH });
+  });
+
   it('refuses content that does not hash to the announced version, and missing resources', () => {
     const msg = toMessage(v1.version, null, diffResources(null, splitSnapshot(v1)));
     (msg.resources['telemetry'] as { metrics: boolean }).metrics = false;
