@@ -15,41 +15,40 @@ import {
   type SnapshotCheck,
 } from './snapshot-check.js';
 
+/** How many snapshots each path decided (tests and benches read them). */
+export const snapshotValidationCounters = { whole: 0, incremental: 0 };
+
 /**
  * The proxy's validation gate: the snapshot JSON schema and reference checks of src/mesh, then the
  * structural checks the proxy itself relies on when it compiles a snapshot.
  *
  * A snapshot the discovery client assembled is deep-frozen (src/discovery/resources deepFreeze):
- * nothing in it can change, and successive snapshots share every resource a delta left alone. For
- * those the gate checks each resource once (schema, shape, regexes; remembered per object) and
- * the cross-references between resources on every snapshot (cluster and route config names, every
- * cluster a route or endpoint set names, every route config a listener names), so a delta costs
- * what it changed plus a pass over names. Anything it does not accept, and every snapshot that is
- * not deep-frozen, goes through the whole-snapshot check, which gives the errors.
+ * nothing in it can change, and successive snapshots share every resource a delta left alone. Such
+ * a snapshot is checked against the last one accepted on the same stream: a resource in the same
+ * place was accepted with it, any other is checked once (schema, shape, regexes; remembered per
+ * object), and cross-references are checked wherever either side changed. So a delta costs what
+ * it changed. A stream's first snapshot, anything this path does not accept, and every snapshot
+ * that is not deep-frozen go through the whole-snapshot check, which gives the errors.
  */
-/** How many snapshots each path decided (tests and benches read them). */
-export const snapshotValidationCounters = { whole: 0, incremental: 0 };
-
 export function validateProxySnapshot(value: unknown): SnapshotCheck {
   if (!isDeepFrozen(value)) return validateWhole(value);
   const s = value as ProxySnapshot;
   const stream = s.proxy !== null && typeof s.proxy === 'object' ? (s.proxy as object) : null;
   const prev = stream ? lastAccepted.get(stream) : undefined;
+  if (prev) {
+    snapshotValidationCounters.incremental++;
+    const accepted = acceptsFrozenSnapshot(s, prev);
+    if (accepted && stream) {
+      lastAccepted.set(stream, accepted);
+      return { ok: true, snapshot: s };
+    }
+  }
   // A stream's first snapshot (its `proxy` object never seen): one whole-schema pass is cheaper
-  // than a pass per resource, and a valid whole makes every resource in it valid.
-  if (!prev) {
-    const whole = validateWhole(s);
-    if (whole.ok && stream) lastAccepted.set(stream, acceptAll(s));
-    return whole;
-  }
-  snapshotValidationCounters.incremental++;
-  const accepted = acceptsFrozenSnapshot(s, prev);
-  if (accepted && stream) {
-    lastAccepted.set(stream, accepted);
-    return { ok: true, snapshot: s };
-  }
-  // Refused: the whole check names every error (and is the reference).
-  return validateWhole(value);
+  // than a pass per resource, and a valid whole makes every resource in it valid. A refusal: the
+  // whole check names every error (and is the reference).
+  const whole = validateWhole(s);
+  if (whole.ok && stream) lastAccepted.set(stream, acceptAll(s));
+  return whole;
 }
 
 /** The whole-snapshot check (also the reference the per-resource path must agree with). */
