@@ -186,6 +186,8 @@ interface FixedRateResult {
   service: Percentiles;
   /** How late the generator's own timers sent (the schedule's accuracy, not the target's). */
   timerLag: Percentiles;
+  /** The target process's run-queue wait per request during the run, µs (set by main). */
+  waitUs?: number;
 }
 
 /** Open-loop latency at a fixed rate (open-loop.ts), in its own child process. */
@@ -238,6 +240,28 @@ function cpuSeconds(pid: number): number {
   return total / CLOCK_TICKS;
 }
 const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK']).stdout?.toString().trim()) || 100;
+
+/**
+ * Seconds a process's main thread (and its children's: nginx's worker) spent runnable but waiting
+ * for a CPU (/proc/PID/schedstat, second field). Per request it says how much of a target's
+ * latency was the machine's doing: on a quiet machine it is near 0.
+ */
+function runQueueWaitSeconds(pid: number): number {
+  const wait = (p: number): number => {
+    try {
+      return Number(readFileSync(`/proc/${p}/schedstat`, 'utf8').split(' ')[1]) / 1e9 || 0;
+    } catch {
+      return 0;
+    }
+  };
+  let total = wait(pid);
+  try {
+    for (const child of readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) total += wait(Number(child));
+  } catch {
+    // no children file: the process alone
+  }
+  return total;
+}
 
 async function startNginx(dir: string, upstreamPort: number): Promise<{ port: number; pid: number }> {
   const port = 20000 + Math.floor(Math.random() * 20000);
@@ -308,9 +332,12 @@ async function main(): Promise<void> {
         // Alone, the fixed-rate run's 1 s warm-up (1,000 requests) leaves a fresh proxy's JIT cold: warm it as the full run does.
         if (latencyOnly && round === 0) await load(t.port, 10, 2);
         const fixedCpuBefore = t.pid ? cpuSeconds(t.pid) : 0;
+        const fixedWaitBefore = t.pid ? runQueueWaitSeconds(t.pid) : 0;
         const fixed = await fixedRate(t.port); // its first second is a warm-up, not measured
-        // CPU per request at the fixed rate, warm-up included (requests sent = rate × (1 + seconds)).
-        if (t.pid) row.fixedCpuUs.push(((cpuSeconds(t.pid) - fixedCpuBefore) * 1e6) / (FIXED_RATE * (1 + FIXED_SECONDS)));
+        // CPU and run-queue wait per request at the fixed rate, warm-up included (requests sent = rate × (1 + seconds)).
+        const sent = FIXED_RATE * (1 + FIXED_SECONDS);
+        if (t.pid) row.fixedCpuUs.push(((cpuSeconds(t.pid) - fixedCpuBefore) * 1e6) / sent);
+        if (t.pid) fixed.waitUs = ((runQueueWaitSeconds(t.pid) - fixedWaitBefore) * 1e6) / sent;
         row.fixed.push(fixed);
         row.errors += fixed.errors + fixed.non2xx + fixed.unfinished;
         if (t.pid && i > 0 && !t.name.startsWith('nginx')) row.rss = rssMb(t.pid).peak;
@@ -351,12 +378,12 @@ async function main(): Promise<void> {
     }
     const d = fixedOf(direct).corrected;
     console.log(`\nFIXED RATE (open loop, Istio's method): ${FIXED_RATE} req/s over ${FIXED_CONNECTIONS} connections, ${FIXED_SECONDS} s after a 1 s warm-up, latency from the scheduled send (coordinated omission corrected), all samples, exact percentiles; median of ${ROUNDS} round(s) by p99; Trellis GC pauses ${parallelGc ? 'parallel (V8 default)' : 'single-threaded'}; load average ${loadAvg}\n`);
-    console.log(`${pad('target', 26)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}${pad('p99.9 ms', 10)}${pad('max ms', 9)}${pad('added p50', 11)}${pad('added p99', 11)}${pad('rate', 7)}${pad('CPU µs/req', 12)}${pad('gen. lag p99', 14)}errors`);
+    console.log(`${pad('target', 26)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}${pad('p99.9 ms', 10)}${pad('max ms', 9)}${pad('added p50', 11)}${pad('added p99', 11)}${pad('rate', 7)}${pad('CPU µs/req', 12)}${pad('wait µs/req', 13)}${pad('gen. lag p99', 14)}errors`);
     for (const r of rows) {
       const f = fixedOf(r);
       const c = f.corrected;
       console.log(
-        `${pad(r.name, 26)}${pad(f2(c.p50), 9)}${pad(f2(c.p99), 9)}${pad(f2(c.p999), 10)}${pad(f2(c.max), 9)}${pad(f2(c.p50 - d.p50), 11)}${pad(f2(c.p99 - d.p99), 11)}${pad(String(f.achievedRate), 7)}${pad(r.fixedCpuUs.length ? Math.min(...r.fixedCpuUs).toFixed(0) : '-', 12)}${pad(f2(f.timerLag.p99), 14)}${f.errors + f.non2xx + f.unfinished}`,
+        `${pad(r.name, 26)}${pad(f2(c.p50), 9)}${pad(f2(c.p99), 9)}${pad(f2(c.p999), 10)}${pad(f2(c.max), 9)}${pad(f2(c.p50 - d.p50), 11)}${pad(f2(c.p99 - d.p99), 11)}${pad(String(f.achievedRate), 7)}${pad(r.fixedCpuUs.length ? Math.min(...r.fixedCpuUs).toFixed(0) : '-', 12)}${pad(f.waitUs !== undefined ? f.waitUs.toFixed(0) : '-', 13)}${pad(f2(f.timerLag.p99), 14)}${f.errors + f.non2xx + f.unfinished}`,
       );
     }
     if (!latencyOnly) console.log(`\nhot reconfiguration: ${changes} snapshot rewrites in ${hotSeconds.toFixed(1)} s under c50: ${hot.total} requests, ${hot.errors} errors, ${hot.non2xx} non-2xx`);
