@@ -50,6 +50,9 @@ function poolError(code: string, message: string): Error {
   return err;
 }
 
+/** RFC 9110 §9.2.2. */
+const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
 function isBuffer(b: unknown): b is Buffer {
   return Buffer.isBuffer(b);
 }
@@ -96,9 +99,15 @@ class PoolRequest implements Dispatcher.DispatchController {
     return this.opts.method === 'HEAD';
   }
 
+  /**
+   * Safe to send again after a stale keep-alive socket: the body is whole in memory and the
+   * request may be repeated — an idempotent method, or one carrying an idempotency key (Go's
+   * net/http rule). The app may have received a POST before its connection died unanswered.
+   */
   get replayable(): boolean {
     const b = this.opts.body;
-    return b === null || b === undefined || isBuffer(b);
+    if (!(b === null || b === undefined || isBuffer(b))) return false;
+    return IDEMPOTENT_METHODS.has(this.opts.method) || this.opts.headers['idempotency-key'] !== undefined || this.opts.headers['x-idempotency-key'] !== undefined;
   }
 
   pause(): void {
@@ -392,9 +401,8 @@ class Connection {
     if (!r || r.finished) return;
     r.conn = undefined;
     // A reused keep-alive socket that the upstream closed while idle (its close crossed our
-    // request): replay once on a fresh one, when no response byte came back and the body is
-    // whole in memory (none, or the exchange's retry buffer) — a POST included, as for
-    // idempotent requests; a streamed body is gone and is not replayed.
+    // request): replay once on a fresh one when no response byte came back and the request is
+    // replayable (its body whole in memory; a POST only with an idempotency key).
     if (this.served > 1 && !this.sawBytes && !r.responseStarted && r.replayable && !r.replayed && !r.aborted) {
       r.replayed = true;
       this.pool.enqueue(r);

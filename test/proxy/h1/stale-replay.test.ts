@@ -67,13 +67,13 @@ function sidecar(port: number, retry: RetryPolicy): Promise<Proxy> {
 }
 
 describe('stale keep-alive connection: replay of a request with a body', () => {
-  it('replays a POST whose body is in the retry buffer on a fresh connection; the app sees it once', async () => {
+  it('replays a POST with an idempotency key, its body in the retry buffer, on a fresh connection', async () => {
     const up = await closingUpstream();
     proxy = await sidecar(up.port, DEFAULT_RETRY);
     const first = await send(proxy.ports.outbound!, { headers: { host: 'svc' } });
     expect(first.status).toBe(200);
     // The pooled connection is reused for the POST, which the upstream drops: replayed on a new one.
-    const post = await send(proxy.ports.outbound!, { method: 'POST', headers: { host: 'svc', 'content-type': 'text/plain' }, body: 'hello body' });
+    const post = await send(proxy.ports.outbound!, { method: 'POST', headers: { host: 'svc', 'content-type': 'text/plain', 'idempotency-key': 'k-1' }, body: 'hello body' });
     expect(post.status).toBe(200);
     expect(post.body).toBe('got hello body');
     expect(post.headers['x-trellis-response-flags'] ?? '-').toBe('-');
@@ -85,7 +85,17 @@ describe('stale keep-alive connection: replay of a request with a body', () => {
     expect(up.connections()).toBe(2);
   });
 
-  it('replays a chunked POST body buffered whole, sent on with its length', async () => {
+  it('does not replay a POST without an idempotency key (the app may have acted on it): 503 UC', async () => {
+    const up = await closingUpstream();
+    proxy = await sidecar(up.port, DEFAULT_RETRY);
+    await send(proxy.ports.outbound!, { headers: { host: 'svc' } });
+    const post = await send(proxy.ports.outbound!, { method: 'POST', headers: { host: 'svc' }, body: 'charge card' });
+    expect(post.status).toBe(503);
+    expect(post.headers['x-trellis-response-flags']).toBe('UC');
+    expect(up.seen.filter((s) => s.method === 'POST').map((s) => s.body)).toEqual(['charge card']);
+  });
+
+  it('replays a chunked PUT body buffered whole, sent on with its length', async () => {
     const up = await closingUpstream();
     proxy = await sidecar(up.port, DEFAULT_RETRY);
     await send(proxy.ports.outbound!, { headers: { host: 'svc' } });
