@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { pino } from 'pino';
-import { startProxy, watchConfigFile, type ConfigWatcher } from '../../proxy/index.js';
+import { startProxy, useSingleThreadedGc, watchConfigFile, type ConfigWatcher } from '../../proxy/index.js';
 
 interface ProxyCliOptions {
   mode: string;
@@ -14,6 +14,7 @@ interface ProxyCliOptions {
   bind: string;
   drainMs: string;
   logLevel: string;
+  parallelGc?: boolean;
 }
 
 function port(value: string | undefined, flag: string): number | undefined {
@@ -39,7 +40,9 @@ export function register(program: Command): void {
     .option('--bind <addr>', 'traffic listeners bind address', '0.0.0.0')
     .option('--drain-ms <n>', 'how long SIGTERM waits for in-flight requests', '5000')
     .option('--log-level <level>', 'pino log level', 'info')
+    .option('--parallel-gc', "keep V8's parallel scavenges (default: single-threaded GC pauses, shorter on busy hosts)")
     .action(async (o: ProxyCliOptions) => {
+      if (!o.parallelGc) useSingleThreadedGc();
       const log = pino({ level: o.logLevel, base: { component: 'proxy' } });
       if (o.mode !== 'sidecar' && o.mode !== 'gateway') throw new Error(`--mode: expected sidecar or gateway, got ${o.mode}`);
       const drainMs = Number(o.drainMs);
