@@ -136,10 +136,10 @@ describe('operators', () => {
     // While the control plane was away, every proxy kept serving its last snapshot: a proxy that lost
     // its configuration would fail nearly every request. The bound is 5%, not zero: full-suite CI
     // runs saw 1 and 4 answers of 503 in this window (none on a quiet machine; bookinfo's reviews and
-    // productpage turn any failed downstream call into 503). Cause not proven; suspects, in the
-    // closing note: the restarted operator's endpoint registry fills up as proxies reconnect, so an
-    // early push may lack endpoints for a moment; and CPU starvation on 2 cores against the dev
-    // overlay's 2 s ratings timeout. The breakdown is printed whenever anything failed.
+    // productpage turn any failed downstream call into 503). Cause not proven. One suspect is gone:
+    // the endpoint registry is now persisted and restored, so the restarted operator's first pushes
+    // hold every endpoint; the other is CPU starvation on 2 cores against the dev overlay's 2 s
+    // ratings timeout. The breakdown is printed whenever anything failed.
     const during = outage();
     expect(during.sent).toBeGreaterThan(0);
     if (during.failed > 0) console.warn(`while the operator was away: ${during.failed} of ${during.sent} failed ${JSON.stringify(during.byStatus)}, ${during.timedOut} timed out`);
