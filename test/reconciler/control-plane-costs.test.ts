@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, jest, test } from '@jest/globals';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { pino } from 'pino';
 import { startDiscoveryClient, type DiscoveryClient } from '../../src/discovery/client.js';
 import { ControlPlane } from '../../src/reconciler/control-plane.js';
@@ -9,8 +9,8 @@ import { VersionRenders } from '../../src/reconciler/version-renders.js';
 import { createRenderCache } from '../../src/render/cache.js';
 import { loadRepositoryFromDir } from '../../src/render/repository.js';
 import { serveRepo, writeFiles, type ServedRepo } from '../helpers/git-server.js';
-import { PROJECT_ROOT } from '../helpers/shared.js';
 import { waitFor } from './helpers/operator-harness.js';
+import { sampleRepoFiles } from './helpers/sample-repo.js';
 
 const DEV_OVERLAY = 'kustomize/overlays/dev/kustomization.yaml';
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -19,19 +19,6 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
   jest.restoreAllMocks();
 });
-
-/** The project's sample config repository (trellis.yaml, versions/, kustomize/) as path → content. */
-async function sampleRepoFiles(): Promise<Record<string, string>> {
-  const files: Record<string, string> = { 'trellis.yaml': await readFile(join(PROJECT_ROOT, 'trellis.yaml'), 'utf8') };
-  for (const top of ['versions', 'kustomize']) {
-    for (const entry of await readdir(join(PROJECT_ROOT, top), { recursive: true, withFileTypes: true })) {
-      if (!entry.isFile()) continue;
-      const path = join(entry.parentPath, entry.name);
-      files[relative(PROJECT_ROOT, path)] = await readFile(path, 'utf8');
-    }
-  }
-  return files;
-}
 
 async function tempDir(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'trellis-cp-costs-'));

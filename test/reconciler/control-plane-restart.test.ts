@@ -1,32 +1,20 @@
 import { afterEach, describe, expect, test } from '@jest/globals';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { pino } from 'pino';
 import { startDiscoveryClient, type DiscoveryClient, type DiscoveryClientOptions } from '../../src/discovery/client.js';
 import type { ProxyIdentity, ProxySnapshot } from '../../src/mesh/snapshot.js';
 import { ControlPlane } from '../../src/reconciler/control-plane.js';
 import { serveRepo } from '../helpers/git-server.js';
-import { PROJECT_ROOT } from '../helpers/shared.js';
 import { waitFor } from './helpers/operator-harness.js';
+import { sampleRepoFiles } from './helpers/sample-repo.js';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-async function sampleRepoFiles(): Promise<Record<string, string>> {
-  const files: Record<string, string> = { 'trellis.yaml': await readFile(join(PROJECT_ROOT, 'trellis.yaml'), 'utf8') };
-  for (const top of ['versions', 'kustomize']) {
-    for (const entry of await readdir(join(PROJECT_ROOT, top), { recursive: true, withFileTypes: true })) {
-      if (!entry.isFile()) continue;
-      const path = join(entry.parentPath, entry.name);
-      files[relative(PROJECT_ROOT, path)] = await readFile(path, 'utf8');
-    }
-  }
-  return files;
-}
 
 function sidecar(workload: string, app: string, version: string, serviceAccount: string): ProxyIdentity {
   return { id: `dev/bookinfo/${workload}/0`, cluster: 'dev', namespace: 'bookinfo', workload, labels: { app, version }, service: app, serviceAccount, mode: 'sidecar' };

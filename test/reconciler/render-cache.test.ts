@@ -1,25 +1,10 @@
-import { readdir, readFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
 import { describe, expect, test } from '@jest/globals';
 import { loadRepositoryFromDir } from '../../src/render/repository.js';
-import { PROJECT_ROOT } from '../helpers/shared.js';
 import { useOperatorHarness, waitFor } from './helpers/operator-harness.js';
+import { sampleRepoFiles } from './helpers/sample-repo.js';
 
 const harness = useOperatorHarness();
 const DEV_OVERLAY = 'kustomize/overlays/dev/kustomization.yaml';
-
-/** The project's sample config repository (trellis.yaml, versions/, kustomize/) as path → content. */
-async function sampleRepoFiles(): Promise<Record<string, string>> {
-  const files: Record<string, string> = { 'trellis.yaml': await readFile(join(PROJECT_ROOT, 'trellis.yaml'), 'utf8') };
-  for (const top of ['versions', 'kustomize']) {
-    for (const entry of await readdir(join(PROJECT_ROOT, top), { recursive: true, withFileTypes: true })) {
-      if (!entry.isFile()) continue;
-      const path = join(entry.parentPath, entry.name);
-      files[relative(PROJECT_ROOT, path)] = await readFile(path, 'utf8');
-    }
-  }
-  return files;
-}
 
 function ratingsTimeout(render: { clusters: Array<{ cluster: string; objects: Array<{ kind: string; metadata: { name?: string }; spec: unknown }> }> }): unknown {
   const vs = render.clusters.find((c) => c.cluster === 'dev')!.objects.find((o) => o.kind === 'VirtualService' && o.metadata.name === 'ratings')!;
