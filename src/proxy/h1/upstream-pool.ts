@@ -194,10 +194,7 @@ class Connection {
     try {
       head = writeHeaderLines(`${o.method} ${o.path} HTTP/1.1\r\n`, o.headers);
     } catch (err) {
-      this.req = undefined;
-      r.conn = undefined;
-      this.pool.connectionFree(this);
-      r.fail(err as Error);
+      this.refuseBeforeWrite(r, err as Error);
       return;
     }
     if (o.headers.host === undefined) head += `host: ${this.pool.hostHeader}\r\n`;
@@ -216,10 +213,7 @@ class Connection {
       try {
         tail = writeHeaderLines('0\r\n', trailers);
       } catch (err) {
-        this.req = undefined;
-        r.conn = undefined;
-        this.pool.connectionFree(this);
-        r.fail(err as Error);
+        this.refuseBeforeWrite(r, err as Error);
         return;
       }
       r.bodyDone = true;
@@ -388,6 +382,14 @@ class Connection {
       return;
     }
     this.onError(poolError('UND_ERR_SOCKET', 'upstream closed the connection'));
+  }
+
+  /** A request whose head or trailers cannot be written (invalid header value): nothing was sent, the connection stays usable. */
+  private refuseBeforeWrite(r: PoolRequest, err: Error): void {
+    this.req = undefined;
+    r.conn = undefined;
+    this.pool.connectionFree(this);
+    r.fail(err);
   }
 
   private onError(err: Error): void {
