@@ -12,6 +12,7 @@ import type { WorkloadEndpoint } from '../../src/render/types.js';
 import { redactOptions } from '../../src/security/index.js';
 import { cluster, route, snapshot, toCluster } from '../proxy/fixtures.js';
 import { sidecarIdentity, startTestMeshCa, until, type TestMeshCa } from './helpers/mesh-ca.js';
+import { formatSecret } from '../../src/cli/commands/proxy-config.js';
 
 /**
  * startMeshAgent({security}) end to end: bootstrap with the join token over TLS, a discovery server
@@ -112,6 +113,11 @@ describe('startMeshAgent with security', () => {
       'spiffe://cluster.local/ns/bookinfo/sa/bookinfo-ratings',
     ]);
     expect(status.find((p) => p.id.endsWith('ratings/0'))?.certificate?.serialNumber).toBe(ratings.security!.certificateInfo().serialNumber);
+    // Bound to the join token's cluster, and `proxy-config secret` shows it.
+    expect(status.map((p) => p.certificate?.cluster)).toEqual(['c1', 'c1']);
+    const table = formatSecret({ proxy: status[0], snapshot: null }).split('\n');
+    expect(table[0]).toMatch(/SPIFFE ID\s+CLUSTER$/);
+    expect(table[1]).toMatch(/spiffe:\/\/cluster\.local\/ns\/bookinfo\/sa\/bookinfo-\w+\s+c1$/);
   });
 
   test('requests cross mTLS (STRICT inbound) and keep succeeding while short-lived certificates rotate', async () => {

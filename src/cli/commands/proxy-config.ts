@@ -68,9 +68,10 @@ export function formatSecret(cfg: ProxyConfigResponse, now = new Date()): string
   const rows: string[][] = [];
   if (cert) {
     const valid = new Date(cert.notBefore) <= now && now <= new Date(cert.notAfter);
-    rows.push(['default', 'Cert Chain', 'ACTIVE', String(valid), cert.serialNumber, cert.notAfter, cert.notBefore, cert.spiffeId ?? '-']);
+    rows.push(['default', 'Cert Chain', 'ACTIVE', String(valid), cert.serialNumber, cert.notAfter, cert.notBefore, cert.spiffeId ?? '-', cert.cluster ?? '-']);
   }
-  return formatTable(['RESOURCE NAME', 'TYPE', 'STATUS', 'VALID CERT', 'SERIAL NUMBER', 'NOT AFTER', 'NOT BEFORE', 'SPIFFE ID'], rows);
+  // CLUSTER: the cluster the certificate is bound to (its subject OU), which discovery checks the proxy's hello against.
+  return formatTable(['RESOURCE NAME', 'TYPE', 'STATUS', 'VALID CERT', 'SERIAL NUMBER', 'NOT AFTER', 'NOT BEFORE', 'SPIFFE ID', 'CLUSTER'], rows);
 }
 
 const FORMATTERS: Record<ConfigType, (cfg: ProxyConfigResponse) => string> = {
