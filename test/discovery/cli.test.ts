@@ -31,7 +31,7 @@ describe('trellis proxy-status and proxy-config against a live discovery server'
     ({ url } = await server.listen(0));
     pool.start(url, identity('east', 'bookinfo', 'reviews', 'r1', 'reviews'), {
       endpoint: { address: '10.4.0.7', port: 9080 },
-      certificate: () => ({ serialNumber: '7F3A', notBefore, notAfter, spiffeId: 'spiffe://cluster.local/ns/bookinfo/sa/reviews' }),
+      certificate: () => ({ serialNumber: '7F3A', notBefore, notAfter, spiffeId: 'spiffe://cluster.local/ns/bookinfo/sa/reviews', cluster: 'dev' }),
     });
     pool.start(url, identity('east', 'bookinfo', 'ratings', 'r2', 'ratings'), { apply: () => ({ ok: false, error: 'listener 9080: port in use' }) });
     await waitFor(() => server.status().map((s) => s.sync).sort().join() === 'NACKED,SYNCED', 'one SYNCED, one NACKED');
@@ -71,7 +71,7 @@ describe('trellis proxy-status and proxy-config against a live discovery server'
     expect(sections['ROUTES:']).toContainEqual(['outbound', 'reviews.bookinfo.svc.cluster.local:80', 'reviews +2 more...', '/*', '-']);
     expect(sections['CLUSTERS:'].slice(1).map((r: string[]) => r[0])).toEqual(['reviews.bookinfo.svc.cluster.local', 'svc-0.bookinfo.svc.cluster.local']);
     expect(sections['ENDPOINTS:'].slice(1)).toEqual([['10.4.0.7:9080', 'HEALTHY', 'OK', 'outbound|80||reviews.bookinfo.svc.cluster.local', 'istio']]);
-    expect(sections['SECRET:'].slice(1)).toEqual([['default', 'Cert Chain', 'ACTIVE', 'true', '7F3A', notAfter, notBefore, 'spiffe://cluster.local/ns/bookinfo/sa/reviews']]);
+    expect(sections['SECRET:'].slice(1)).toEqual([['default', 'Cert Chain', 'ACTIVE', 'true', '7F3A', notAfter, notBefore, 'spiffe://cluster.local/ns/bookinfo/sa/reviews', 'dev']]);
 
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toContain('proxy "nobody" is not known to the operator');
