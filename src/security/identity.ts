@@ -9,6 +9,8 @@ const SPIFFE_PREFIX = 'spiffe://';
 /** DNS-label-ish segments; trust domains may contain dots. Keeps SAN injection (`,`, `/`) out. */
 const TRUST_DOMAIN_RE = /^[a-z0-9]([a-z0-9.\-_]{0,251}[a-z0-9])?$/i;
 const SEGMENT_RE = /^[a-z0-9]([a-z0-9.\-_]{0,251}[a-z0-9])?$/i;
+/** A cluster name: one DNS label (it becomes a token file name and a certificate's subject OU). */
+export const CLUSTER_NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
 export function isValidIdentity(id: WorkloadIdentity): boolean {
   return TRUST_DOMAIN_RE.test(id.trustDomain) && SEGMENT_RE.test(id.namespace) && SEGMENT_RE.test(id.serviceAccount);

@@ -3,10 +3,10 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CaError } from './errors.js';
 import { readIfExists, writeSecretFile } from './state-files.js';
+import { CLUSTER_NAME_RE } from './identity.js';
 
 /** 32 random bytes, base64url: 256 bits of entropy. */
 const TOKEN_BYTES = 32;
-const CLUSTER_NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 export const JOIN_TOKEN_DIR = 'join-tokens';
 
 export interface JoinTokenStoreOptions {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Extension, Name, SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
 import { CaError } from '../errors.js';
-import { isValidIdentity, spiffeId, type WorkloadIdentity } from '../identity.js';
+import { CLUSTER_NAME_RE, isValidIdentity, spiffeId, type WorkloadIdentity } from '../identity.js';
 import { readIfExists, writeSecretFile } from '../state-files.js';
 import { parseCsrDer, type ParsedCsr } from './csr-parse.js';
 import { derToPem, pemToDer, splitPemCertificates } from './der-sign.js';
@@ -34,9 +34,6 @@ export const DEFAULT_ROOT_CERT_TTL_MS = 10 * 365 * 24 * 60 * 60 * 1000;
 const NOT_BEFORE_SKEW_MS = 60 * 1000;
 /** Bounds a CSR before parsing it (a 4096-bit RSA CSR is ~1.7 KB of PEM). */
 const MAX_CSR_PEM_BYTES = 16 * 1024;
-/** Cluster names as join tokens name them: a DNS label (also within X.520's 64-character OU bound). */
-const CLUSTER_NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-
 export const ROOT_CERT_FILE = 'root-cert.pem';
 export const ROOT_KEY_FILE = 'root-key.pem';
 
