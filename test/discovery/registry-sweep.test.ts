@@ -1,10 +1,9 @@
 import { afterEach, describe, expect, it, jest } from '@jest/globals';
-import { connect as http2connect } from 'node:http2';
 import type { ClientHttp2Session } from 'node:http2';
 import { createDiscoveryServer } from '../../src/discovery/server.js';
 import type { DiscoveryServer } from '../../src/discovery/server.js';
-import { CONTENT_TYPE, LineDecoder, PROTOCOL_VERSION, STREAM_PATH, decodeOperatorMessage, encodeMessage } from '../../src/discovery/protocol.js';
-import type { OperatorMessage } from '../../src/discovery/protocol.js';
+import { PROTOCOL_VERSION } from '../../src/discovery/protocol.js';
+import { openRawDiscoveryStream } from './helpers.js';
 import { identity, syntheticConfig, syntheticRender } from './synthetic-mesh.js';
 
 // Fake clocks for our code only: node's HTTP/2 internals keep real timers, and I/O is real.
@@ -28,15 +27,9 @@ async function until(cond: () => boolean, what: string, timeoutMs = 15_000): Pro
 }
 
 function openProxy(url: string, name: string, endpoint?: { address: string; port: number; labels: Record<string, string> }) {
-  const session = http2connect(url);
+  const { session, received, send } = openRawDiscoveryStream(url);
   sessions.push(session);
-  const stream = session.request({ ':method': 'POST', ':path': STREAM_PATH, 'content-type': CONTENT_TYPE }, { endStream: false });
-  const received: OperatorMessage[] = [];
-  const decoder = new LineDecoder();
-  stream.on('data', (chunk: Buffer) => {
-    for (const line of decoder.push(chunk)) received.push(decodeOperatorMessage(line));
-  });
-  stream.write(encodeMessage({ v: PROTOCOL_VERSION, type: 'hello', identity: identity('c1', 'a', name, '0', name), proxyVersion: 'test', meshVersion: '1.0.0', runningHash: null, ...(endpoint ? { endpoint } : {}) }));
+  send({ v: PROTOCOL_VERSION, type: 'hello', identity: identity('c1', 'a', name, '0', name), proxyVersion: 'test', meshVersion: '1.0.0', runningHash: null, ...(endpoint ? { endpoint } : {}) });
   return { session, received };
 }
 

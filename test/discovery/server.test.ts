@@ -1,11 +1,10 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { connect as http2connect } from 'node:http2';
 import type { ClientHttp2Session } from 'node:http2';
 import { createDiscoveryServer } from '../../src/discovery/server.js';
 import type { DiscoveryEvent, DiscoveryServer, DiscoveryServerOptions } from '../../src/discovery/server.js';
-import { CONTENT_TYPE, LineDecoder, NACK_BASE_MISMATCH, PROTOCOL_VERSION, STREAM_PATH, decodeOperatorMessage, encodeMessage } from '../../src/discovery/protocol.js';
-import type { OperatorMessage, SnapshotMessage } from '../../src/discovery/protocol.js';
-import { ClientPool, waitFor } from './helpers.js';
+import { NACK_BASE_MISMATCH, PROTOCOL_VERSION } from '../../src/discovery/protocol.js';
+import type { SnapshotMessage } from '../../src/discovery/protocol.js';
+import { ClientPool, openRawDiscoveryStream, waitFor } from './helpers.js';
 import { identity, syntheticConfig, syntheticRender } from './synthetic-mesh.js';
 import type { SyntheticConfig } from './synthetic-mesh.js';
 
@@ -244,15 +243,9 @@ describe('debounce, reconnect, NACK, STALE, DISCONNECTED', () => {
 
 describe('delta protocol on a raw HTTP/2 stream', () => {
   function openRaw(url: string) {
-    const session = http2connect(url);
-    sessions.push(session);
-    const stream = session.request({ ':method': 'POST', ':path': STREAM_PATH, 'content-type': CONTENT_TYPE }, { endStream: false });
-    const received: OperatorMessage[] = [];
-    const decoder = new LineDecoder();
-    stream.on('data', (chunk: Buffer) => {
-      for (const line of decoder.push(chunk)) received.push(decodeOperatorMessage(line));
-    });
-    return { stream, received, send: (m: Parameters<typeof encodeMessage>[0]) => stream.write(encodeMessage(m)) };
+    const raw = openRawDiscoveryStream(url);
+    sessions.push(raw.session);
+    return raw;
   }
 
   it('after a (re)start, a proxy that already runs a snapshot keeps it for the restart hold; a new proxy is served at once', async () => {
